@@ -1,0 +1,260 @@
+"""Metrics: CAM / prediction similarity against the baseline (``CAM_METRICS``) and classification performance.
+
+The maths lives once, in ``auglens.metrics.functional`` (pure batched functions) and
+``auglens.metrics.performance``. This module adds what configs and reports need on top:
+
+* ``CAM_METRICS``: registry of ``MetricSpec`` (name -> function + metadata). Config names are
+  ``mad``, ``msd``, ``pearson``, ``spearman``, ``overlap``, ``class_kld``.
+* ``metric_columns``: the table columns a list of names produces (``overlap`` -> ``overlap_20`` ...).
+* ``compute_pair_metrics``: all requested columns for a batch of (baseline, augmented) pairs.
+* ``column_higher_is_better`` / ``spec_for_column``: metadata lookup by column name, so report code
+  (sorting, colour maps, "best" markers) needs no per-metric special cases.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from auglens.metrics import functional
+from auglens.metrics.functional import (
+    DEFAULT_KLD_EPS,
+    class_kld,
+    mad,
+    msd,
+    overlap_rate,
+    pearson,
+    spearman,
+    top_count,
+)
+from auglens.metrics.performance import classification_report, confusion_matrix
+from auglens.registry import Registry, UnknownNameError
+
+__all__ = [
+    "ALL_METRIC_NAMES",
+    "CAM_METRICS",
+    "DEFAULT_KLD_EPS",
+    "DEFAULT_OVERLAP_PERCENTS",
+    "MetricSpec",
+    "class_kld",
+    "classification_report",
+    "column_higher_is_better",
+    "compute_pair_metrics",
+    "confusion_matrix",
+    "functional",
+    "get_metric",
+    "mad",
+    "metric_columns",
+    "msd",
+    "overlap_rate",
+    "pearson",
+    "spearman",
+    "spec_for_column",
+]
+
+#: The thesis reports the Overlap Rate at the top 20 %, 10 % and 5 %.
+DEFAULT_OVERLAP_PERCENTS: tuple[float, ...] = (20, 10, 5)
+
+_INPUTS = ("cam", "probs")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One similarity metric: its function and the metadata configs and reports rely on.
+
+    A spec is callable (it forwards to ``fn``) and carries ``fn``'s signature and ``description`` as its
+    own, so the generic ``Registry`` helpers work on it: ``CAM_METRICS.build("mad", p=a, q=b)`` computes,
+    ``CAM_METRICS.parameters("overlap")`` lists ``top_percent``, ``CAM_METRICS.describe(...)`` gives the
+    description for ``auglens ls``.
+    """
+
+    name: str  # registry name used in configs
+    fn: Callable[..., Tensor]  # batched functional implementation: (baseline, augmented, ...) -> (N,)
+    input: str  # "cam": compares maps (N, H, W); "probs": compares class-probability vectors (N, C)
+    higher_is_better: bool  # True when a higher value means "more similar to the baseline"
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.input not in _INPUTS:
+            raise ValueError(f"MetricSpec.input must be one of {_INPUTS}, got {self.input!r}")
+        # Instance attributes (the dataclass is frozen, hence object.__setattr__) read by inspect.getdoc /
+        # inspect.signature, which Registry.describe / Registry.parameters use.
+        object.__setattr__(self, "__doc__", self.description)
+        object.__setattr__(self, "__signature__", inspect.signature(self.fn))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        return self.fn(*args, **kwargs)
+
+
+CAM_METRICS: Registry[Tensor] = Registry("metric")
+
+
+def _register(spec: MetricSpec) -> None:
+    CAM_METRICS.register(spec.name)(spec)
+
+
+_register(
+    MetricSpec("mad", mad, "cam", False, "Mean Absolute Difference between the baseline and augmented CAMs.")
+)
+_register(
+    MetricSpec("msd", msd, "cam", False, "Mean Squared Difference between the baseline and augmented CAMs.")
+)
+_register(
+    MetricSpec(
+        "pearson", pearson, "cam", True, "Pearson correlation of the flattened CAMs (NaN if one is constant)."
+    )
+)
+_register(
+    MetricSpec(
+        "spearman",
+        spearman,
+        "cam",
+        True,
+        "Spearman rank correlation of the CAMs, average ranks for ties (NaN if one is constant).",
+    )
+)
+_register(
+    MetricSpec(
+        "overlap",
+        overlap_rate,
+        "cam",
+        True,
+        "Overlap Rate: IoU of the top-Y% pixel regions of the CAMs, ties included; one column per Y (overlap_<Y>).",
+    )
+)
+_register(
+    MetricSpec(
+        "class_kld",
+        class_kld,
+        "probs",
+        False,
+        "Class-KLD: sum_i Q_i log(eps + Q_i / P_i) between baseline (P) and augmented (Q) class probabilities.",
+    )
+)
+
+#: Every registered metric, in the thesis's order (a convenient default for configs).
+ALL_METRIC_NAMES: tuple[str, ...] = ("mad", "msd", "pearson", "spearman", "overlap", "class_kld")
+
+
+def get_metric(name: str) -> MetricSpec:
+    """The spec registered under ``name``; unknown names raise ``UnknownNameError`` listing the valid ones."""
+    return CAM_METRICS.get(name)  # type: ignore[return-value]
+
+
+def _format_percent(y: float) -> str:
+    value = float(y)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _plan(
+    names: Sequence[str], overlap_percents: Sequence[float], kld_eps: float
+) -> list[tuple[str, MetricSpec, dict[str, Any]]]:
+    """(column, spec, extra kwargs) per output column, in order. Single source for columns and computation."""
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list of metric names, got the string {names!r}")
+    specs = [get_metric(name) for name in names]  # validate every name before any work
+    plan: list[tuple[str, MetricSpec, dict[str, Any]]] = []
+    for spec in specs:
+        if spec.name == "overlap":
+            if isinstance(overlap_percents, (str, int, float)) or not overlap_percents:
+                raise ValueError(f"'overlap' needs a non-empty list of overlap_percents, got {overlap_percents!r}")
+            for y in overlap_percents:
+                top_count(y, 1)  # validates 0 < y <= 100
+                plan.append((f"overlap_{_format_percent(y)}", spec, {"top_percent": y}))
+        elif spec.name == "class_kld":
+            plan.append((spec.name, spec, {"eps": kld_eps}))
+        else:
+            plan.append((spec.name, spec, {}))
+    columns = [column for column, _, _ in plan]
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise ValueError(
+            f"duplicate metric columns {duplicates} (from names {list(names)}, overlap_percents {overlap_percents!r})"
+        )
+    return plan
+
+
+def metric_columns(names: Sequence[str], overlap_percents: Sequence[float] = DEFAULT_OVERLAP_PERCENTS) -> list[str]:
+    """Column names, in order, that ``compute_pair_metrics(names, ...)`` returns.
+
+    ``"overlap"`` expands to one column per percent, ``overlap_<Y>`` with integral Y written without ``.0``:
+    ``metric_columns(["mad", "overlap"], [20, 10, 5])`` -> ``["mad", "overlap_20", "overlap_10", "overlap_5"]``
+    (and ``12.5`` -> ``overlap_12.5``).
+
+    Raises:
+        UnknownNameError: a name is not registered (the message lists the valid names).
+        ValueError: duplicate columns, or ``overlap`` with no / invalid percents.
+    """
+    return [column for column, _, _ in _plan(names, overlap_percents, DEFAULT_KLD_EPS)]
+
+
+def _batch_size(a: Any, b: Any, what: str) -> int:
+    if a is None or b is None:
+        raise ValueError(f"the requested metrics need both base_{what} and other_{what}")
+    return int(a.shape[0])
+
+
+def compute_pair_metrics(
+    names: Sequence[str],
+    base_maps: Tensor | None = None,
+    other_maps: Tensor | None = None,
+    base_probs: Tensor | None = None,
+    other_probs: Tensor | None = None,
+    overlap_percents: Sequence[float] = DEFAULT_OVERLAP_PERCENTS,
+    kld_eps: float = DEFAULT_KLD_EPS,
+) -> dict[str, Tensor]:
+    """Every requested metric for ``N`` (baseline, augmented) pairs, keyed by column name.
+
+    Args:
+        names: registry names, e.g. ``["mad", "msd", "pearson", "spearman", "overlap", "class_kld"]``.
+        base_maps: baseline CAMs ``(N, H, W)`` (or ``(N, ...)``); needed by "cam" metrics.
+        other_maps: augmented-model CAMs, same shape.
+        base_probs: baseline class probabilities ``(N, C)``; needed by "probs" metrics.
+        other_probs: augmented-model class probabilities ``(N, C)``.
+        overlap_percents: the Y values of the ``overlap`` columns.
+        kld_eps: ``eps`` of ``class_kld``.
+
+    Returns:
+        ``{column: (N,) float64 tensor}`` in ``metric_columns(names, overlap_percents)`` order, on the
+        inputs' device.
+    """
+    plan = _plan(names, overlap_percents, kld_eps)
+    inputs = {spec.input for _, spec, _ in plan}
+    sizes = {}
+    if "cam" in inputs:
+        sizes["maps"] = _batch_size(base_maps, other_maps, "maps")
+    if "probs" in inputs:
+        sizes["probs"] = _batch_size(base_probs, other_probs, "probs")
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"maps and probs describe different numbers of images: {sizes}")
+    out: dict[str, Tensor] = {}
+    for column, spec, kwargs in plan:
+        base, other = (base_maps, other_maps) if spec.input == "cam" else (base_probs, other_probs)
+        out[column] = spec.fn(base, other, **kwargs)
+    return out
+
+
+def spec_for_column(column: str) -> MetricSpec:
+    """The spec a result column comes from: a registry name, or ``overlap_<Y>`` -> the ``overlap`` spec."""
+    if column in CAM_METRICS:
+        return get_metric(column)
+    prefix, _, suffix = column.partition("_")
+    if prefix == "overlap" and suffix:
+        try:
+            top_count(float(suffix), 1)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return get_metric("overlap")
+    raise UnknownNameError(
+        CAM_METRICS.unknown_message(column) + " (the overlap metric gives columns overlap_<percent>, e.g. overlap_10)"
+    )
+
+
+def column_higher_is_better(column: str) -> bool:
+    """Whether a higher value in ``column`` means more similar to the baseline (for sorting / colouring)."""
+    return spec_for_column(column).higher_is_better

@@ -1,0 +1,111 @@
+"""auglens.metrics: registry of metric specs, column naming, pair computation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from auglens.metrics import (
+    ALL_METRIC_NAMES,
+    CAM_METRICS,
+    MetricSpec,
+    column_higher_is_better,
+    compute_pair_metrics,
+    functional as F,
+    get_metric,
+    metric_columns,
+    spec_for_column,
+)
+from auglens.registry import UnknownNameError
+
+ALL = ["mad", "msd", "pearson", "spearman", "overlap", "class_kld"]
+
+
+def test_registry_holds_the_thesis_metrics_with_metadata():
+    assert CAM_METRICS.names() == sorted(ALL) == sorted(ALL_METRIC_NAMES)
+    expected = {"mad": False, "msd": False, "class_kld": False, "pearson": True, "spearman": True, "overlap": True}
+    for name, higher in expected.items():
+        spec = get_metric(name)
+        assert isinstance(spec, MetricSpec) and spec.name == name
+        assert spec.higher_is_better is higher
+        assert spec.input == ("probs" if name == "class_kld" else "cam")
+        assert spec.description and CAM_METRICS.describe(name) == spec.description.splitlines()[0]
+    assert "top_percent" in CAM_METRICS.parameters("overlap")
+    assert "eps" in CAM_METRICS.parameters("class_kld")
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(UnknownNameError) as err:
+        get_metric("spearmn")
+    message = str(err.value)
+    assert "'spearman'" in message  # did-you-mean
+    for name in ALL:
+        assert name in message
+    with pytest.raises(UnknownNameError, match="Valid names"):
+        metric_columns(["mad", "ssim"])
+    with pytest.raises(UnknownNameError, match="Valid names"):
+        compute_pair_metrics(["nope"], torch.rand(2, 3, 3), torch.rand(2, 3, 3))
+
+
+def test_metric_columns_expansion():
+    assert metric_columns(ALL, [20, 10, 5]) == [
+        "mad", "msd", "pearson", "spearman", "overlap_20", "overlap_10", "overlap_5", "class_kld",
+    ]
+    assert metric_columns(["overlap", "mad"], [20.0, 12.5, 0.5]) == ["overlap_20", "overlap_12.5", "overlap_0.5", "mad"]
+    assert metric_columns(["pearson"], []) == ["pearson"]  # percents only matter when overlap is requested
+    with pytest.raises(ValueError):
+        metric_columns(["overlap"], [])
+    with pytest.raises(ValueError):
+        metric_columns(["overlap"], [20, 20.0])  # duplicate column
+    with pytest.raises(ValueError):
+        metric_columns(["mad", "mad"])
+    with pytest.raises(ValueError):
+        metric_columns(["overlap"], [150])
+    with pytest.raises(TypeError):
+        metric_columns("mad")
+
+
+def test_column_higher_is_better():
+    assert [column_higher_is_better(c) for c in metric_columns(ALL, [20, 10, 5])] == [
+        False, False, True, True, True, True, True, False,
+    ]
+    assert column_higher_is_better("overlap_12.5") is True
+    assert spec_for_column("overlap_5").name == "overlap"
+    for bad in ("overlap_", "overlap_x", "overlap_0", "accuracy"):
+        with pytest.raises(UnknownNameError, match="Valid names"):
+            column_higher_is_better(bad)
+
+
+def test_compute_pair_metrics_matches_functional():
+    rng = np.random.default_rng(0)
+    base_maps = torch.from_numpy(rng.integers(0, 8, size=(5, 7, 7)) / 7).float()
+    other_maps = torch.from_numpy(rng.integers(0, 8, size=(5, 7, 7)) / 7).float()
+    base_probs = torch.softmax(torch.from_numpy(rng.normal(size=(5, 10))), dim=1)
+    other_probs = torch.softmax(torch.from_numpy(rng.normal(size=(5, 10))), dim=1)
+    out = compute_pair_metrics(ALL, base_maps, other_maps, base_probs, other_probs, [20, 10, 5], kld_eps=1e-10)
+    assert list(out) == metric_columns(ALL, [20, 10, 5])
+    for column, values in out.items():
+        assert values.shape == (5,) and values.dtype == torch.float64, column
+    torch.testing.assert_close(out["mad"], F.mad(base_maps, other_maps))
+    torch.testing.assert_close(out["spearman"], F.spearman(base_maps, other_maps))
+    torch.testing.assert_close(out["overlap_10"], F.overlap_rate(base_maps, other_maps, 10))
+    torch.testing.assert_close(out["overlap_5"], F.overlap_rate(base_maps, other_maps, 5))
+    torch.testing.assert_close(out["class_kld"], F.class_kld(base_probs, other_probs, eps=1e-10))
+
+
+def test_compute_pair_metrics_only_needs_the_inputs_it_uses():
+    maps = torch.rand(3, 4, 4)
+    assert list(compute_pair_metrics(["mad"], maps, maps)) == ["mad"]
+    probs = torch.softmax(torch.rand(3, 5), dim=1)
+    assert list(compute_pair_metrics(["class_kld"], base_probs=probs, other_probs=probs)) == ["class_kld"]
+    with pytest.raises(ValueError, match="probs"):
+        compute_pair_metrics(["mad", "class_kld"], maps, maps)
+    with pytest.raises(ValueError, match="different numbers"):
+        compute_pair_metrics(["mad", "class_kld"], maps, maps, probs[:2], probs[:2])
+
+
+def test_spec_is_callable_through_the_registry():
+    a, b = torch.rand(2, 3, 3), torch.rand(2, 3, 3)
+    torch.testing.assert_close(CAM_METRICS.build("overlap", p=a, q=b, top_percent=20), F.overlap_rate(a, b, 20))
+    torch.testing.assert_close(get_metric("msd")(a, b), F.msd(a, b))
