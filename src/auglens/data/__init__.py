@@ -1,0 +1,16 @@
+"""Data sets held in memory as uint8 tensors, stratified splits and normalisation statistics."""
+
+from auglens.data.datasets import DATASETS, ImageSet, load_dataset
+from auglens.data.split import stratified_split, stratified_subset
+from auglens.data.transforms import channel_stats, normalize, resize_keep_aspect
+
+__all__ = [
+    "DATASETS",
+    "ImageSet",
+    "load_dataset",
+    "stratified_split",
+    "stratified_subset",
+    "channel_stats",
+    "normalize",
+    "resize_keep_aspect",
+]
