@@ -1,0 +1,20 @@
+"""Batched augmentations with per-sample seeded randomness, registered by name.
+
+Each family lives in its own module; importing them here (explicitly, not by ``import *``) fills the
+``AUGMENTATIONS`` registry.
+"""
+
+from auglens.augment import filters, geometric, mixing  # noqa: F401  (registration)
+from auglens.augment.base import AUGMENTATIONS, AugmentedBatch, Augmentation, build_augmentation
+from auglens.augment.random import sample_keys
+
+THESIS_AUGMENTATIONS = ("affine", "cutmix", "color_jitter", "elastic", "equalize", "gaussian_blur", "random_crop")
+
+__all__ = [
+    "AUGMENTATIONS",
+    "AugmentedBatch",
+    "Augmentation",
+    "THESIS_AUGMENTATIONS",
+    "build_augmentation",
+    "sample_keys",
+]

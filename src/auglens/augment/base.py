@@ -1,0 +1,61 @@
+"""The augmentation interface and the registry every augmentation family registers into.
+
+An augmentation is a batched, pure function of (images, labels, per-sample keys). Images are float
+(N, C, H, W) in [0, 1] at the data set's native resolution, on any device. Each sample's random
+parameters come from its key (see :mod:`auglens.augment.random`), so the output for sample i does not
+depend on which other samples share its batch — except for mixing augmentations, whose partner is
+another sample of the batch by design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from auglens.registry import Registry
+
+
+@dataclass
+class AugmentedBatch:
+    """Augmented images with the targets to train them on.
+
+    ``images`` (N, C, H, W); ``labels`` (N,) the first label; ``partner_labels`` (N,) the second label of
+    a mixed sample (equal to ``labels`` for unmixed ones); ``lam`` (N,) the weight of ``labels`` in the
+    loss: loss = lam * CE(labels) + (1 - lam) * CE(partner_labels).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    partner_labels: torch.Tensor
+    lam: torch.Tensor
+
+
+class Augmentation:
+    """Base class. Subclasses implement :meth:`transform` (image-only) or override :meth:`__call__` (mixing)."""
+
+    #: True when the augmentation combines two samples and their labels (CutMix, MixUp, ...).
+    mixes_samples: bool = False
+
+    def transform(self, images: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) in [0, 1], (N,) int64 keys -> (N, C, H, W) in [0, 1]."""
+        raise NotImplementedError
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, keys: torch.Tensor) -> AugmentedBatch:
+        out = self.transform(images, keys).clamp_(0.0, 1.0)
+        ones = torch.ones(len(labels), dtype=images.dtype, device=images.device)
+        return AugmentedBatch(out, labels, labels, ones)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation")
+
+
+def build_augmentation(name: str, **params) -> Augmentation | None:
+    """Build a registered augmentation; ``"none"`` (the baseline) gives None."""
+    if name == "none":
+        return None
+    return AUGMENTATIONS.build(name, **params)
