@@ -1,0 +1,182 @@
+"""Train one model under the thesis's controls and keep its best-validation-accuracy weights.
+
+Controls (thesis Appendix B, and what we add to make them hold on any device):
+- identical initial weights: the model is built under ``torch.manual_seed(init_seed)`` for every model;
+- identical data order: :func:`auglens.train.order.training_order`, independent of augmentation and seed;
+- augmented copy i is made from image i, with randomness from (starting state, epoch, i) only;
+- other randomness (dropout, stochastic depth) is reseeded from (starting state, epoch) at each epoch, so
+  a run resumed from an epoch snapshot continues exactly as an uninterrupted one;
+- the epoch with the highest validation accuracy is kept (the earliest on ties).
+
+Augmentations run at the data set's native resolution on [0, 1] images, before resizing and
+normalisation, which is cheaper and matches applying them to the stored images.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from auglens.augment import build_augmentation, sample_keys
+from auglens.augment.random import mix64
+from auglens.data.prepared import PreparedData, model_input
+from auglens.metrics.performance import classification_report
+from auglens.models import build_model
+from auglens.train.order import training_order
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that determines one trained model (hashable; the study keys artifacts on it)."""
+
+    architecture: str
+    augmentation: str
+    architecture_params: tuple[tuple[str, Any], ...] = ()  # "none" for the baseline
+    augmentation_params: tuple[tuple[str, Any], ...] = ()
+    seed: int = 1  # the starting state
+    init_seed: int = 0
+    input_size: int | None = None
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    momentum: float = 0.9
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    epochs: int = 30
+    sampling_seed: int = 1234
+    reshuffle_each_epoch: bool = False
+
+
+@dataclass
+class TrainResult:
+    state_dict: dict[str, torch.Tensor]
+    best_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    value = int(mix64(torch.tensor([seed * 7919 + epoch], dtype=torch.int64)).item())
+    return value & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def initial_model(spec: TrainSpec, num_classes: int, in_channels: int) -> torch.nn.Module:
+    """The shared starting point: same architecture, same ``init_seed`` -> the same weights for every model."""
+    torch.manual_seed(spec.init_seed)
+    return build_model(spec.architecture, num_classes=num_classes, in_channels=in_channels,
+                       **dict(spec.architecture_params))
+
+
+def _optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
+    if spec.optimizer == "adam":
+        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    if spec.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum)
+    raise ValueError(f"unknown optimizer {spec.optimizer!r}; valid: adam, adamw, sgd")
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                   input_size: int | None, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Logits of uint8 images in eval mode, in chunks; (N, C, H, W) uint8 -> (N, K) float32 on ``device``."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = model_input(images[start : start + batch_size].to(device), mean, std, input_size)
+        out.append(model(x).float())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model, images, labels, mean, std, input_size, batch_size, device, num_classes) -> dict[str, float]:
+    logits = predict_logits(model, images, mean, std, input_size, batch_size, device)
+    report = classification_report(logits.argmax(1).cpu(), labels.cpu(), num_classes)
+    return {k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
+
+
+def _batch(spec, data, positions, epoch, augmentation, device):
+    """Images (normalised), first labels, second labels and lambda for one batch of order positions."""
+    n = len(data.train)
+    source = torch.where(positions >= n, positions - n, positions)
+    images = data.train.images[source].to(device).float().div_(255.0)
+    labels = data.train.labels[source].to(device)
+    partner = labels.clone()
+    lam = torch.ones(len(source), device=device)
+    is_copy = (positions >= n).to(device)
+    if augmentation is not None and bool(is_copy.any()):
+        keys = sample_keys(spec.seed, epoch, source[is_copy.cpu()]).to(device)
+        out = augmentation(images[is_copy], labels[is_copy], keys)
+        images[is_copy] = out.images.to(images.dtype)
+        partner[is_copy] = out.partner_labels
+        lam[is_copy] = out.lam.to(lam.dtype)
+    x = model_input(images, data.mean, data.std, spec.input_size)
+    return x, labels, partner, lam
+
+
+def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str = "cpu",
+                progress: Callable[[int], None] | None = None,
+                snapshot: dict[str, Any] | None = None,
+                on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+    """Train one model; resume from ``snapshot`` (as given to ``on_epoch_end``) when provided.
+
+    ``progress(k)`` is called after each batch with the number of images processed.
+    """
+    device = torch.device(device)
+    model = initial_model(spec, data.num_classes, data.in_channels).to(device)
+    optimizer = _optimizer(spec, model.parameters())
+    augmentation = build_augmentation(spec.augmentation, **dict(spec.augmentation_params))
+    history: list[dict[str, float]] = []
+    best_accuracy, best_epoch, best_state = -1.0, -1, None
+    start_epoch, elapsed = 0, 0.0
+    if snapshot is not None:
+        model.load_state_dict(snapshot["model"])
+        optimizer.load_state_dict(snapshot["optimizer"])
+        history = list(snapshot["history"])
+        best_accuracy, best_epoch = snapshot["best_accuracy"], snapshot["best_epoch"]
+        best_state = snapshot["best_state"]
+        start_epoch, elapsed = snapshot["epoch"] + 1, snapshot["elapsed"]
+
+    for epoch in range(start_epoch, spec.epochs):
+        started = time.perf_counter()
+        torch.manual_seed(_epoch_seed(spec.seed, epoch))
+        order = training_order(len(data.train), augmentation is not None, spec.sampling_seed, epoch,
+                               spec.reshuffle_each_epoch)
+        model.train()
+        total_loss, seen = 0.0, 0
+        for start in range(0, len(order), spec.batch_size):
+            positions = order[start : start + spec.batch_size]
+            x, labels, partner, lam = _batch(spec, data, positions, epoch, augmentation, device)
+            logits = model(x)
+            # lambda-weighted cross-entropy: plain CE for unmixed samples (lam = 1)
+            loss_a = F.cross_entropy(logits, labels, reduction="none")
+            loss_b = F.cross_entropy(logits, partner, reduction="none")
+            loss = (lam * loss_a + (1 - lam) * loss_b).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(positions)
+            seen += len(positions)
+            if progress is not None:
+                progress(len(positions))
+        val = evaluate(model, data.validation.images, data.validation.labels, data.mean, data.std,
+                       spec.input_size, spec.eval_batch_size, device, data.num_classes)
+        elapsed += time.perf_counter() - started
+        history.append({"epoch": epoch, "train_loss": total_loss / max(seen, 1),
+                        **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed})
+        if val["accuracy"] > best_accuracy:
+            best_accuracy, best_epoch = val["accuracy"], epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if on_epoch_end is not None and epoch < spec.epochs - 1:
+            on_epoch_end({"model": copy.deepcopy(model.state_dict()), "optimizer": optimizer.state_dict(),
+                          "history": history, "best_accuracy": best_accuracy, "best_epoch": best_epoch,
+                          "best_state": best_state, "epoch": epoch, "elapsed": elapsed})
+    return TrainResult(best_state, best_epoch, history, elapsed)

@@ -1,0 +1,21 @@
+"""Appendix B's ordering control: position k holds the same source image in every augmented model."""
+
+import torch
+
+from auglens.train import training_order
+
+
+def test_order_is_a_permutation_shared_by_every_augmentation():
+    order = training_order(100, augmented=True, sampling_seed=5)
+    assert sorted(order.tolist()) == list(range(200))
+    assert torch.equal(order, training_order(100, augmented=True, sampling_seed=5))
+    assert not torch.equal(order, training_order(100, augmented=True, sampling_seed=6))
+
+
+def test_order_is_fixed_across_epochs_unless_reshuffling():
+    assert torch.equal(training_order(50, True, 1, epoch=0), training_order(50, True, 1, epoch=3))
+    assert not torch.equal(training_order(50, True, 1, 0, True), training_order(50, True, 1, 3, True))
+
+
+def test_baseline_order_covers_originals_only():
+    assert sorted(training_order(30, augmented=False, sampling_seed=2).tolist()) == list(range(30))
