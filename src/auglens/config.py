@@ -1,0 +1,454 @@
+"""Typed study configuration: load TOML, apply ``key=value`` overrides, validate everything at once.
+
+A study config is grouped by pipeline stage; every field documents its meaning and unit, and the
+defaults are the thesis's values (Dorneles 2024, Section 5.1: EfficientNet-B0 at 224x224, Adam,
+lr 1e-3, weight decay 1e-5, batch 32, 30 epochs, 3 starting states, stratified 90/10 split, Grad-CAM at
+the last convolutional layer for the predicted class).
+
+Validation collects *every* problem — unknown keys, wrong types, out-of-range values, unknown registry
+names, bad augmentation parameters — and raises one :class:`ConfigError` listing them with their key
+paths, before any work starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """One or more problems in a config; ``errors`` holds one message per problem."""
+
+    def __init__(self, errors: list[str], source: str | None = None):
+        self.errors = list(errors)
+        where = f" in {source}" if source else ""
+        listing = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(f"{len(self.errors)} problem(s){where}:\n{listing}")
+
+
+def _field(default: Any, help: str, **checks: Any) -> Any:
+    metadata = {"help": help, **checks}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# ------------------------------------------------------------------------------------------ sections
+
+@dataclass
+class DataConfig:
+    name: str = _field("cifar10", "data set registry name (auglens ls datasets)")
+    root: str | None = _field(None, "folder holding/receiving the data (default $AUGLENS_DATA or ~/.cache/auglens/data)")
+    download: bool = _field(True, "let torchvision download the data set when absent")
+    image_size: int | None = _field(None, "image_folder only: side (pixels) images are resized to at load time", min=1)
+    train_subset: int | None = _field(None, "use a stratified subset of this many training images (None: all)", min=10)
+    test_subset: int | None = _field(None, "use a stratified subset of this many test images (None: all)", min=1)
+    subset_seed: int = _field(0, "seed of the subset selection")
+
+
+@dataclass
+class SplitConfig:
+    validation_fraction: float = _field(0.1, "share of the training images held out for validation (stratified)",
+                                        min=0.0, max=0.9)
+    seed: int = _field(0, "seed of the stratified train/validation split (the same for every model)")
+    sampling_seed: int = _field(1234, "seed of the training order, separate from the starting states (Appendix B)")
+    reshuffle_each_epoch: bool = _field(False, "draw a new order every epoch (same for every model); the thesis keeps one order")
+
+
+@dataclass
+class ModelConfig:
+    architecture: str = _field("efficientnet_b0", "model registry name, or package.module:factory")
+    params: dict[str, Any] = _field({}, "extra keyword arguments of the architecture (e.g. width = 16 for small_cnn)")
+    input_size: int | None = _field(224, "side (pixels) images are resized to, aspect ratio kept (None: native size)", min=8)
+    init_seed: int = _field(0, "seed of the initial weights, shared by every model (Appendix B)")
+
+
+@dataclass
+class TrainingConfig:
+    optimizer: Literal["adam", "adamw", "sgd"] = _field("adam", "optimizer")
+    lr: float = _field(1e-3, "learning rate", min=0.0, exclusive_min=True)
+    weight_decay: float = _field(1e-5, "weight decay (L2, as torch's Adam applies it)", min=0.0)
+    momentum: float = _field(0.9, "SGD momentum (sgd only)", min=0.0, max=1.0)
+    batch_size: int = _field(32, "training batch size (images)", min=1)
+    eval_batch_size: int = _field(256, "batch size for validation and test inference (images)", min=1)
+    epochs: int = _field(30, "training epochs; the best-validation-accuracy epoch is kept", min=1)
+
+
+@dataclass
+class StudyConfig:
+    seeds: list[int] = _field([1, 2, 3], "starting states: one augmented model per augmentation and seed", min_len=1)
+    baseline: Literal["shared", "per_seed"] = _field(
+        "shared", "shared: one baseline (trained with the first seed), as the thesis; per_seed: one baseline per seed, "
+        "each augmented model compared with the baseline of its seed")
+
+
+@dataclass
+class AugmentationConfig:
+    name: str = _field("none", "augmentation registry name (auglens ls augmentations)")
+    params: dict[str, Any] = _field({}, "the augmentation's parameters (identical across starting states)")
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+@dataclass
+class CamConfig:
+    method: str = _field("gradcam", "CAM method registry name (auglens ls cams)")
+    target_layer: str | None = _field(None, "dotted module name or 'last_conv' (None: the architecture's last conv stage)")
+    target: Literal["predicted", "label"] = _field("predicted", "class the CAM explains: the model's prediction or the true label")
+    batch_size: int = _field(128, "images per CAM chunk (bounds memory)", min=1)
+    storage_dtype: Literal["float16", "float32"] = _field("float16", "dtype CAM sets are stored in, at the target layer's resolution")
+
+
+@dataclass
+class MetricsConfig:
+    names: list[str] = _field(["mad", "msd", "pearson", "spearman", "overlap", "class_kld"],
+                              "metrics between each augmented model and the baseline (auglens ls metrics)", min_len=1)
+    overlap_percents: list[float] = _field([20.0, 10.0, 5.0], "top-Y% thresholds of the overlap rate", min_len=1)
+    kld_epsilon: float = _field(1e-10, "epsilon inside Class-KLD's log(eps + q/p)", min=0.0)
+    batch_size: int = _field(1000, "image pairs per metric chunk (bounds memory)", min=1)
+
+
+@dataclass
+class RuntimeConfig:
+    device: str = _field("auto", "auto (cuda when available), cpu, cuda, cuda:N")
+    deterministic: bool = _field(True, "torch deterministic algorithms (Appendix B)")
+    num_threads: int | None = _field(None, "CPU threads for torch (None: torch's default)", min=1)
+    backend: Literal["local", "ray"] = _field("local", "where jobs run: this process, or a Ray cluster")
+    ray_address: str | None = _field(None, "Ray cluster address ('auto', 'ray://host:port'); None starts a local Ray")
+    progress: bool = _field(True, "show progress bars")
+    report: bool = _field(True, "write the HTML report at the end of auglens run")
+
+
+@dataclass
+class Config:
+    name: str = _field("study", "study name, shown in the report")
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    augmentations: list[AugmentationConfig] = field(default_factory=list)
+    cam: CamConfig = field(default_factory=CamConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict in the TOML layout (None values dropped): ``from_dict(c.to_dict())`` == c."""
+        data = _drop_none(dataclasses.asdict(self))
+        data["augmentations"] = [{"name": a["name"], **a["params"]} for a in data["augmentations"]]
+        return data
+
+    def fingerprint(self, *sections: str) -> str:
+        """Stable hash of the named sections (all when none), for content-keyed artifacts."""
+        data = self.to_dict()
+        picked = {s: data.get(s) for s in sections} if sections else data
+        return stable_hash(picked)
+
+
+def stable_hash(obj: Any) -> str:
+    """16 hex digits of sha256 over canonical JSON."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    if isinstance(obj, tuple):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "table"
+    if origin is tuple:
+        return f"list of {len(typing.get_args(tp))} numbers"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
+    """Check ``value`` against type ``tp`` (int->float widening, list->tuple); append an error on mismatch."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            trial: list[str] = []
+            result = coerce(value, arg, path, trial)
+            if not trial:
+                return result
+        errors.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            errors.append(f"{path}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            errors.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
+            return value
+        (item_type,) = typing.get_args(tp)
+        return [coerce(v, item_type, f"{path}[{i}]", errors) for i, v in enumerate(value)]
+    if origin is tuple:
+        item_types = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(item_types):
+            errors.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
+            return value
+        return tuple(coerce(v, t, f"{path}[{i}]", errors) for i, (v, t) in enumerate(zip(value, item_types)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            errors.append(f"{path}: expected a table, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append(f"{path}: expected a number, got {value!r}")
+            return value
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            errors.append(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            errors.append(f"{path}: expected a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            errors.append(f"{path}: expected a table, got {value!r}")
+            return tp()
+        return _build_section(tp, value, path, errors)
+    raise TypeError(f"unsupported config type {tp} at {path}")
+
+
+def _check_range(value: Any, meta: dict, path: str, errors: list[str]) -> None:
+    if value is None:
+        return
+    if "min_len" in meta and isinstance(value, list) and len(value) < meta["min_len"]:
+        errors.append(f"{path}: needs at least {meta['min_len']} item(s), got {len(value)}")
+    numbers = value if isinstance(value, list) else [value]
+    for number in numbers:
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            continue
+        if "min" in meta and (number < meta["min"] or (meta.get("exclusive_min") and number == meta["min"])):
+            bound = ">" if meta.get("exclusive_min") else ">="
+            errors.append(f"{path}: must be {bound} {meta['min']}, got {number}")
+        if "max" in meta and number > meta["max"]:
+            errors.append(f"{path}: must be <= {meta['max']}, got {number}")
+
+
+def _unknown_key(path: str, key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{path}{key}: unknown key{hint}; valid keys: {', '.join(valid)}"
+
+
+def _build_section(cls: type, data: dict[str, Any], path: str, errors: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = f"{path}." if path else ""
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            errors.append(_unknown_key(prefix, key, list(fields)))
+            continue
+        sub = f"{prefix}{key}"
+        before = len(errors)
+        value = coerce(value, hints[key], sub, errors)
+        if len(errors) > before:
+            continue  # keep the default so later checks see well-typed values; the error is recorded
+        _check_range(value, dict(fields[key].metadata), sub, errors)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _parse_augmentations(entries: Any, errors: list[str]) -> list[AugmentationConfig]:
+    if not isinstance(entries, list):
+        errors.append(f"augmentations: expected an array of tables ([[augmentations]]), got {entries!r}")
+        return []
+    out = []
+    for i, entry in enumerate(entries):
+        path = f"augmentations[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            errors.append(f"{path}: expected a table with a string 'name', got {entry!r}")
+            continue
+        params = {k: v for k, v in entry.items() if k != "name"}
+        out.append(AugmentationConfig(name=entry["name"], params=params))
+    return out
+
+
+def from_dict(data: dict[str, Any], source: str | None = None) -> Config:
+    """Build and validate a :class:`Config`; raises :class:`ConfigError` listing every problem."""
+    errors: list[str] = []
+    data = dict(data)
+    augmentations = _parse_augmentations(data.pop("augmentations", []), errors)
+    config = _build_section(Config, data, "", errors)
+    config.augmentations = augmentations
+    errors.extend(validate_semantics(config))
+    if errors:
+        raise ConfigError(errors, source)
+    return config
+
+
+def validate_semantics(config: Config) -> list[str]:
+    """Checks beyond types: registry names, augmentation parameters, cross-field rules."""
+    from auglens.augment import AUGMENTATIONS
+    from auglens.cam import CAM_METHODS
+    from auglens.data import DATASETS
+    from auglens.metrics import CAM_METRICS
+    from auglens.models import MODELS
+
+    errors = []
+
+    def check_name(path, registry, name):
+        if name not in registry:
+            errors.append(f"{path}: {registry.unknown_message(name)}")
+
+    check_name("data.name", DATASETS, config.data.name)
+    if ":" not in config.model.architecture:
+        check_name("model.architecture", MODELS, config.model.architecture)
+        if config.model.architecture in MODELS:
+            accepted = set(MODELS.parameters(config.model.architecture)) - {"num_classes", "in_channels"}
+            for key in config.model.params:
+                if key not in accepted:
+                    errors.append(_unknown_key("model.params.", key, sorted(accepted)) if accepted
+                                  else f"model.params.{key}: {config.model.architecture} takes no extra parameters")
+    check_name("cam.method", CAM_METHODS, config.cam.method)
+    for i, name in enumerate(config.metrics.names):
+        check_name(f"metrics.names[{i}]", CAM_METRICS, name)
+    for p in config.metrics.overlap_percents:
+        if not 0 < p <= 100:
+            errors.append(f"metrics.overlap_percents: each must be in (0, 100], got {p}")
+    if len(set(config.study.seeds)) != len(config.study.seeds):
+        errors.append(f"study.seeds: seeds must be distinct, got {config.study.seeds}")
+    if config.data.name == "image_folder" and not config.data.root:
+        errors.append("data.root: image_folder needs data.root (a folder with train/ and test/ class folders)")
+
+    seen = set()
+    for i, aug in enumerate(config.augmentations):
+        path = f"augmentations[{i}]"
+        if aug.name == "none":
+            errors.append(f"{path}: 'none' is the baseline, which every study trains; list only augmentations")
+            continue
+        if aug.name not in AUGMENTATIONS:
+            errors.append(f"{path}.name: {AUGMENTATIONS.unknown_message(aug.name)}")
+            continue
+        if aug.name in seen:
+            errors.append(f"{path}.name: {aug.name!r} is listed twice")
+        seen.add(aug.name)
+        errors.extend(_check_augmentation_params(path, aug))
+    return errors
+
+
+def _check_augmentation_params(path: str, aug: AugmentationConfig) -> list[str]:
+    from auglens.augment import AUGMENTATIONS
+
+    errors: list[str] = []
+    accepted = AUGMENTATIONS.parameters(aug.name)
+    factory = AUGMENTATIONS.get(aug.name)
+    hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+    coerced = {}
+    for key, value in aug.params.items():
+        if key not in accepted:
+            errors.append(_unknown_key(f"{path}.", key, list(accepted)) if accepted
+                          else f"{path}.{key}: {aug.name} takes no parameters")
+            continue
+        coerced[key] = coerce(value, hints.get(key, Any), f"{path}.{key}", errors)
+    if not errors:
+        try:
+            AUGMENTATIONS.build(aug.name, **coerced)
+        except ValueError as error:
+            errors.append(f"{path}: {error}")
+        else:
+            aug.params = coerced
+    return errors
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"config file {path} does not exist"])
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"not valid TOML: {error}"], str(path)) from error
+    data = apply_overrides(data, overrides or [])
+    return from_dict(data, str(path))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``training.epochs=2`` style overrides; values parse as TOML (``[1,2]``, ``true``), else as strings."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([f"override {item!r}: expected key=value, e.g. training.epochs=2"])
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError([f"override {item!r}: {part} is not a table"])
+        node[parts[-1]] = value
+    return data
+
+
+def dump_toml(config: Config) -> str:
+    """The resolved config as TOML (augmentation params flattened back into their tables)."""
+    import tomli_w
+
+    return tomli_w.dumps(config.to_dict())
+
+
+def describe_fields(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """(key, help, default) for every field, for docs and ``auglens validate --explain``."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type.endswith("Config") and f.name != "augmentations"):
+            section = typing.get_type_hints(cls)[f.name]
+            rows.extend(describe_fields(section, f"{key}."))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        rows.append((key, f.metadata.get("help", ""), default))
+    return rows
