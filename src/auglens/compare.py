@@ -1,0 +1,154 @@
+"""Bring your own checkpoints: CAM sets and CAM metrics of trained models against a baseline, no training.
+
+``compare_checkpoints`` loads each weights file into the named architecture, computes its CAM set on the
+test set of the given data (a study config, or a data set name with default settings), and writes the
+same tables as ``auglens run``: ``performance.csv``, ``cam_metrics.parquet`` (each model against the
+baseline; ``augmentation`` holds the model's name, ``seed`` is 0), ``aug_metrics.parquet`` and, with
+``all_pairs``, ``pair_metrics.parquet`` (every pair of models, columns ``model_a``/``model_b``).
+
+Weights are never unpickled: ``.safetensors`` files are read with safetensors, anything else with
+``torch.load(weights_only=True)``, which refuses arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from auglens import config as cfg
+from auglens.data.prepared import prepare_data
+from auglens.store import ArtifactStore, write_text_atomic
+from auglens.study import (
+    _write_csv,
+    _write_parquet,
+    compute_cam_set,
+    configure_runtime,
+    data_spec,
+    pair_metric_frame,
+    seed_average,
+    write_test_set,
+)
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Weights from ``.safetensors`` or a ``torch.save`` file (plain state dict, or under 'state_dict'/'model')."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError subclasses and RuntimeError here
+        raise ValueError(f"{path}: not loadable as plain weights ({error}); save a state_dict or .safetensors") from error
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state dict of tensors")
+    return obj
+
+
+def _config_for(arch: str, data: str, overrides: list[str]) -> cfg.Config:
+    if data.endswith(".toml") or Path(data).is_file():
+        config = cfg.load(data, overrides)
+    else:
+        config = cfg.from_dict(cfg.apply_overrides({"data": {"name": data}, "model": {"input_size": None}},
+                                                   overrides), f"--data {data}")
+    config.model.architecture = arch
+    errors = cfg.validate_semantics(config)
+    if errors:
+        raise cfg.ConfigError(errors, "compare")
+    return config
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path], data: str, out: str | Path,
+                        all_pairs: bool = False, overrides: list[str] | None = None, progress: bool = True) -> str:
+    """Compute CAM sets and metrics of ``models`` against ``baseline``; returns a one-line summary."""
+    from tqdm.auto import tqdm
+
+    from auglens.metrics import classification_report
+    from auglens.models import build_model
+
+    config = _config_for(arch, data, overrides or [])
+    device = configure_runtime(config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ArtifactStore(out / "artifacts")
+    spec = data_spec(config)
+    prepared = prepare_data(spec)
+    paths = [Path(baseline), *map(Path, models)]
+    names = [p.stem for p in paths]
+    if len(set(names)) != len(names):
+        raise ValueError(f"checkpoint file names must differ (they name the models): {names}")
+    c, m = config.cam, config.metrics
+    input_size = config.model.input_size
+    size = input_size or int(prepared.test.images.shape[-1])
+
+    cam_sets = {}
+    for path, name in tqdm(list(zip(paths, names)), desc="cams", unit="model", disable=not progress):
+        key = cfg.stable_hash({"weights": _file_digest(path), "arch": arch, "params": config.model.params,
+                               "data": str(spec), "input": input_size, "cam": [c.method, c.target_layer,
+                                                                               c.target, c.storage_dtype]})
+        if not store.exists("cams", key, "safetensors"):
+            model = build_model(arch, prepared.num_classes, prepared.in_channels, **config.model.params)
+            model.load_state_dict(load_state_dict(path))
+            cam_set = compute_cam_set(model.to(device).eval(), prepared, input_size, c.method, c.target_layer,
+                                      c.target, c.batch_size, c.storage_dtype, device)
+            store.save_tensors("cams", key, cam_set, metadata={"model": name, "method": c.method,
+                                                               "input_size": str(size)})
+        cam_sets[name] = (key, store.load_tensors("cams", key))
+
+    def pair(a, b):
+        return pair_metric_frame(cam_sets[a][1], cam_sets[b][1], prepared.test.labels, size, tuple(m.names),
+                                 tuple(m.overlap_percents), m.kld_epsilon, m.batch_size, device)
+
+    rows = []
+    for name in names[1:]:
+        frame = pair(names[0], name)
+        frame.insert(0, "seed", 0)
+        frame.insert(0, "augmentation", name)
+        rows.append(frame)
+    cam_metrics = pd.concat(rows, ignore_index=True)
+    _write_parquet(cam_metrics, out / "cam_metrics.parquet")
+    _write_parquet(seed_average(cam_metrics), out / "aug_metrics.parquet")
+    if all_pairs:
+        pairs = []
+        for a, b in itertools.combinations(names, 2):
+            frame = pair(a, b).rename(columns={"baseline_pred": "pred_a", "model_pred": "pred_b"})
+            frame.insert(0, "model_b", b)
+            frame.insert(0, "model_a", a)
+            pairs.append(frame)
+        _write_parquet(pd.concat(pairs, ignore_index=True), out / "pair_metrics.parquet")
+
+    performance = []
+    for path, name in zip(paths, names):
+        key, cam_set = cam_sets[name]
+        report = classification_report(cam_set["logits"].argmax(1), prepared.test.labels, prepared.num_classes)
+        performance.append({"model": name, "augmentation": "none" if name == names[0] else name, "seed": 0,
+                            **{k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
+                            "checkpoint": str(path),
+                            "cam_set": str(Path(store.path("cams", key, "safetensors")).relative_to(out))})
+    _write_csv(pd.DataFrame(performance), out / "performance.csv")
+    write_test_set(out, prepared)
+    write_text_atomic(out / "config.toml", cfg.dump_toml(replace(config)))
+    write_text_atomic(out / "manifest.json", json.dumps({"command": "compare", "baseline": str(baseline),
+                                                         "models": [str(p) for p in models],
+                                                         "all_pairs": all_pairs}, indent=1))
+    return f"compared {len(names) - 1} model(s) with {names[0]} on {len(prepared.test)} test images -> {out}"

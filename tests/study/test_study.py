@@ -1,0 +1,222 @@
+"""A whole tiny study: tables, determinism, resuming after a crash, skipping finished work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from auglens import config as cfg
+from auglens import study
+from auglens.metrics import mad, pearson
+
+TIMING_COLUMNS = {"train_seconds", "elapsed_seconds"}
+
+
+def _tables(out: Path) -> dict[str, pd.DataFrame]:
+    tables = {
+        "performance": pd.read_csv(out / "performance.csv"),
+        "history": pd.read_csv(out / "training_history.csv"),
+        "cam_metrics": pd.read_parquet(out / "cam_metrics.parquet"),
+        "aug_metrics": pd.read_parquet(out / "aug_metrics.parquet"),
+    }
+    return {k: v.drop(columns=[c for c in v.columns if c in TIMING_COLUMNS]) for k, v in tables.items()}
+
+
+def _assert_same_tables(a: Path, b: Path) -> None:
+    ta, tb = _tables(a), _tables(b)
+    for name in ta:
+        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished run of the tiny study, shared by the read-only tests below."""
+    from tests.conftest import TINY_STUDY
+
+    root = tmp_path_factory.mktemp("study")
+    (root / "tiny.toml").write_text(TINY_STUDY)
+    config = cfg.load(root / "tiny.toml")
+    result = study.run_study(config, root / "out")
+    return config, result, root
+
+
+def test_tables_have_the_documented_shape(finished):
+    config, result, root = finished
+    out = root / "out"
+    perf = pd.read_csv(out / "performance.csv")
+    assert list(perf.columns[:8]) == ["model", "augmentation", "seed", "accuracy", "precision_macro",
+                                      "recall_macro", "f1_macro", "best_epoch"]
+    assert perf["augmentation"].tolist() == ["none", "affine", "affine", "cutmix", "cutmix"]
+    cam_metrics = pd.read_parquet(out / "cam_metrics.parquet")
+    assert list(cam_metrics.columns) == ["augmentation", "seed", "image", "label", "baseline_pred", "model_pred",
+                                         "mad", "msd", "pearson", "spearman", "overlap_20", "overlap_10",
+                                         "overlap_5", "class_kld"]
+    assert len(cam_metrics) == 2 * 2 * 120  # augmentations x seeds x test images
+    aug = pd.read_parquet(out / "aug_metrics.parquet")
+    assert len(aug) == 2 * 120 and (aug["n_seeds"] == 2).all()
+    for name in ("config.toml", "manifest.json", "test_set.safetensors"):
+        assert (out / name).exists()
+    assert cfg.load(out / "config.toml").to_dict() == config.to_dict()
+
+
+def test_trained_models_learn_the_synthetic_task(finished):
+    _, result, _ = finished
+    assert (result.performance["accuracy"] > 0.6).all()
+
+
+def test_seed_average_is_the_mean_over_seeds(finished):
+    _, result, _ = finished
+    cm, aug = result.cam_metrics, result.aug_metrics
+    expected = cm.groupby(["augmentation", "image"])["mad"].mean()
+    got = aug.set_index(["augmentation", "image"])["mad"]
+    pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)
+
+
+def test_metric_rows_recompute_from_stored_cam_sets(finished):
+    """Independent recomputation of one model pair from the CAM sets on disk."""
+    from safetensors.torch import load_file
+
+    from auglens.cam import upsample_maps
+
+    _, result, root = finished
+    out = root / "out"
+    perf = result.performance.set_index("model")
+    base = load_file(out / perf.loc["none-s1", "cam_set"])
+    other = load_file(out / perf.loc["cutmix-s2", "cam_set"])
+    b = upsample_maps(base["maps"].float(), (16, 16))
+    o = upsample_maps(other["maps"].float(), (16, 16))
+    rows = result.cam_metrics.query("augmentation == 'cutmix' and seed == 2").sort_values("image")
+    assert np.allclose(rows["mad"].to_numpy(), mad(b, o).numpy(), atol=1e-12)
+    assert np.allclose(rows["pearson"].to_numpy(), pearson(b, o).numpy(), atol=1e-12, equal_nan=True)
+    assert (rows["model_pred"].to_numpy() == other["logits"].argmax(1).numpy()).all()
+
+
+def test_same_config_gives_identical_tables(finished, tmp_path):
+    config, _, root = finished
+    study.run_study(config, tmp_path / "again")
+    _assert_same_tables(root / "out", tmp_path / "again")
+
+
+def test_rerunning_a_finished_study_trains_and_computes_nothing(finished, monkeypatch):
+    config, _, root = finished
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a finished study must not recompute anything")
+
+    monkeypatch.setattr(study, "train_model", forbidden)
+    monkeypatch.setattr("auglens.cam.compute_lowres", forbidden)
+    study.run_study(config, root / "out")
+
+
+def test_changing_a_setting_retrains_only_what_depends_on_it(finished):
+    config, _, _ = finished
+    plan = study.plan_study(config)
+    changed = cfg.from_dict({**config.to_dict(), "cam": {**config.to_dict()["cam"], "method": "layercam"}})
+    plan2 = study.plan_study(changed)
+    assert [m.train.key for m in plan.models] == [m.train.key for m in plan2.models]
+    assert not set(m.key for m in plan.models) & set(m.key for m in plan2.models)
+
+
+def test_per_seed_baselines_pair_each_model_with_its_seed(finished):
+    config, _, _ = finished
+    data = config.to_dict()
+    data["study"]["baseline"] = "per_seed"
+    plan = study.plan_study(cfg.from_dict(data))
+    assert [m.train.model_id for m in plan.models[:2]] == ["none-s1", "none-s2"]
+    for pair in plan.pairs:
+        assert pair.baseline.train.spec.seed == pair.other.train.spec.seed
+
+
+def test_every_model_starts_from_the_same_weights(finished):
+    config, _, _ = finished
+    from auglens.train.loop import initial_model
+
+    plan = study.plan_study(config)
+    states = [initial_model(m.train.spec, 4, 1).state_dict() for m in plan.models]
+    for state in states[1:]:
+        assert all(torch.equal(state[k], states[0][k]) for k in state)
+
+
+def test_training_resumed_from_an_epoch_snapshot_matches_uninterrupted():
+    from auglens.data.prepared import DataSpec, prepare_data
+    from auglens.train.loop import TrainSpec, train_model
+
+    data = prepare_data(DataSpec("synthetic"))
+    spec = TrainSpec("tiny_cnn", "elastic", epochs=3, input_size=16, seed=4)
+    snapshots = []
+    full = train_model(spec, data, on_epoch_end=lambda s: snapshots.append(s))
+    resumed = train_model(spec, data, snapshot=snapshots[0])
+    assert full.best_epoch == resumed.best_epoch
+    for key in full.state_dict:
+        assert torch.equal(full.state_dict[key], resumed.state_dict[key]), key
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_tables(tiny_config_path, tmp_path, finished):
+    _, _, root = finished
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(Path(study.__file__).parents[1])}
+    command = [sys.executable, "-m", "auglens.cli", "run", str(tiny_config_path), "--out", str(out),
+               "--no-progress", "--no-report"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    # Kill -9 once the run is mid-way: the first model finished and another one part-trained.
+    while time.time() < deadline:
+        checkpoints = list((out / "artifacts" / "checkpoints").glob("*.safetensors"))
+        snapshots = list((out / "artifacts" / "snapshots").glob("*.pt"))
+        if checkpoints and snapshots:
+            break
+        if process.poll() is not None:
+            pytest.fail("the run ended before it could be interrupted")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "cam_metrics.parquet").exists()
+    completed = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    _assert_same_tables(root / "out", out)
+    assert [p for p in out.rglob("*") if ".tmp-" in p.name] == []
+
+
+def test_compare_brought_checkpoints_reproduces_the_study_tables(finished, tmp_path):
+    """``auglens compare`` on the study's own checkpoints gives the study's metric rows, without training."""
+    from auglens.cli import main
+
+    config, result, root = finished
+    plan = study.plan_study(config)
+    store_dir = root / "out" / "artifacts" / "checkpoints"
+    baseline = tmp_path / "base.safetensors"
+    baseline.write_bytes((store_dir / f"{plan.models[0].train.key}.safetensors").read_bytes())
+    other_job = next(m for m in plan.models if m.train.model_id == "cutmix-s1")
+    # The other model as a torch.save file: loaded with weights_only=True.
+    from safetensors.torch import load_file
+
+    other = tmp_path / "cutmix.pt"
+    torch.save({"state_dict": load_file(store_dir / f"{other_job.train.key}.safetensors")}, other)
+    code = main(["compare", "--arch", "tiny_cnn", "--baseline", str(baseline), str(other), "--data",
+                 str(root / "tiny.toml"), "--out", str(tmp_path / "cmp"), "--all-pairs", "--no-progress"])
+    assert code == 0
+    got = pd.read_parquet(tmp_path / "cmp" / "cam_metrics.parquet")
+    expected = result.cam_metrics.query("augmentation == 'cutmix' and seed == 1").reset_index(drop=True)
+    values = [c for c in expected.columns if c not in ("augmentation", "seed")]
+    pd.testing.assert_frame_equal(got[values], expected[values], check_exact=True)
+    pairs = pd.read_parquet(tmp_path / "cmp" / "pair_metrics.parquet")
+    assert set(zip(pairs["model_a"], pairs["model_b"])) == {("base", "cutmix")}
+
+
+def test_compare_refuses_pickled_objects(tmp_path):
+    from auglens.compare import load_state_dict
+
+    path = tmp_path / "evil.pt"
+    torch.save({"weights": torch.zeros(2), "callback": print}, path)
+    with pytest.raises(ValueError, match="not loadable as plain weights"):
+        load_state_dict(path)
