@@ -440,15 +440,35 @@ def dump_toml(config: Config) -> str:
 
 
 def describe_fields(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any]]:
-    """(key, help, default) for every field, for docs and ``auglens validate --explain``."""
+    """(key, help, default) for every field, for docs and ``auglens validate``."""
     rows = []
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type.endswith("Config") and f.name != "augmentations"):
-            section = typing.get_type_hints(cls)[f.name]
-            rows.extend(describe_fields(section, f"{key}."))
+        if dataclasses.is_dataclass(hints[f.name]):
+            rows.extend(describe_fields(hints[f.name], f"{key}."))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if f.name == "augmentations":
+            rows.append(("[[augmentations]]", "one table per augmentation: name = registry name, then its "
+                         "parameters (auglens ls augmentations)", []))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         rows.append((key, f.metadata.get("help", ""), default))
     return rows
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md, generated from the dataclasses so it cannot drift from the code."""
+    lines = ["# Configuration reference", "",
+             "Generated from `auglens.config` (`python -m auglens.config > docs/configuration.md`). "
+             "Defaults are the thesis's values. Override any key on the command line as `key=value`, "
+             "e.g. `auglens run study.toml --out DIR training.epochs=2 study.seeds=[1,2]`.", "",
+             "| key | default | meaning |", "| --- | --- | --- |"]
+    for key, help_text, default in describe_fields():
+        shown = "none" if default is None else json.dumps(default)
+        lines.append(f"| `{key}` | `{shown}` | {help_text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")

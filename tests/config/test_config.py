@@ -109,3 +109,10 @@ def test_missing_file_and_bad_toml(tmp_path):
         cfg.load(tmp_path / "absent.toml")
     errors = _errors("[training\n", tmp_path)
     assert "not valid TOML" in errors[0]
+
+
+def test_configuration_reference_is_up_to_date():
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "docs" / "configuration.md"
+    assert path.read_text() == cfg.reference_markdown(), "regenerate: python -m auglens.config > docs/configuration.md"
