@@ -1,0 +1,63 @@
+"""Classification performance per augmentation: thesis Section 5.2.1, Figures 5.6-5.9 (and 5.1-5.5).
+
+The thesis reports, per augmentation, the mean test accuracy / precision / recall / F1 of the ``|X|``
+models trained from different starting states. We add the standard deviation over those seeds (sample
+std, ``ddof=1``; NaN with a single seed — reports show it as "–").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+__all__ = ["PERFORMANCE_METRICS", "VALIDATION_METRICS", "augmentation_order", "performance_summary",
+           "training_time_summary"]
+
+#: Test-set columns of ``performance.csv`` (Figures 5.6, 5.7, 5.8, 5.9).
+PERFORMANCE_METRICS: tuple[str, ...] = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+
+#: Per-epoch validation columns of ``training_history.csv`` (Figures 5.1-5.4).
+VALIDATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_precision_macro", "val_recall_macro", "val_f1_macro")
+
+
+def augmentation_order(*frames: pd.DataFrame, baseline: str = "none") -> list[str]:
+    """Augmentation names in order of first appearance (the config's order), the baseline first if present."""
+    seen: dict[str, None] = {}
+    for frame in frames:
+        if "augmentation" in frame:
+            seen.update(dict.fromkeys(frame["augmentation"].astype(str)))
+    names = list(seen)
+    return ([baseline] if baseline in seen else []) + [n for n in names if n != baseline]
+
+
+def performance_summary(performance: pd.DataFrame,
+                        metrics: Sequence[str] = PERFORMANCE_METRICS,
+                        baseline: str = "none") -> pd.DataFrame:
+    """Mean and std over seeds of each test-set metric per augmentation (Figures 5.6-5.9).
+
+    Args:
+        performance: ``performance.csv``: one row per model with ``augmentation``, ``seed`` and ``metrics``.
+        metrics: columns to summarise.
+        baseline: augmentation name of the baseline, listed first.
+
+    Returns:
+        One row per augmentation (baseline first, then order of appearance) with ``n_seeds`` and
+        ``<metric>_mean`` / ``<metric>_std`` for each metric; std is NaN for a single seed.
+    """
+    missing = [c for c in ("augmentation", *metrics) if c not in performance]
+    if missing:
+        raise KeyError(f"performance table lacks columns {missing}; it has {list(performance.columns)}")
+    grouped = performance.groupby("augmentation", sort=False)
+    out = pd.DataFrame({"n_seeds": grouped.size()})
+    for metric in metrics:
+        out[f"{metric}_mean"] = grouped[metric].mean()
+        out[f"{metric}_std"] = grouped[metric].std(ddof=1)
+    out = out.reindex(augmentation_order(performance, baseline=baseline))
+    out.index.name = "augmentation"
+    return out.reset_index()
+
+
+def training_time_summary(performance: pd.DataFrame, baseline: str = "none") -> pd.DataFrame:
+    """Training time and best (checkpoint) epoch per augmentation, mean and std over seeds (Figure 5.5)."""
+    return performance_summary(performance, ("train_seconds", "best_epoch"), baseline)

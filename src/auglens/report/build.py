@@ -1,0 +1,459 @@
+"""``build_report(DIR)``: every figure and table of a finished study, and one self-contained index.html.
+
+Reads only the files of the study folder (:mod:`auglens.report.study_files`), computes the statistics
+with :mod:`auglens.analysis`, draws with :mod:`auglens.report.figures` / :mod:`auglens.report.cam_grid`,
+and writes ``DIR/report/figures/*.png|svg``, ``DIR/report/tables/*.csv`` and ``DIR/report/index.html``.
+Files of an earlier build that this build did not produce are removed, so the folder always matches
+the page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from auglens import analysis
+from auglens.analysis import BASELINE, higher_is_better
+from auglens.metrics import spec_for_column
+from auglens.registry import UnknownNameError
+from auglens.report import figures
+from auglens.report.cam_grid import GridColumn, GridRow, display_maps, extreme_image_grid
+from auglens.report.html import FigureBlock, PreBlock, Section, TableBlock, TextBlock, format_frame, render_page
+from auglens.report.study_files import StudyFiles, load_cam_set, load_study
+from auglens.report.style import augmentation_colours, save_figure, style
+from auglens.store import write_atomic, write_text_atomic
+
+__all__ = ["build_report"]
+
+_SEGMENT_KEYS = ["augmentation", "seed", "label", "baseline_pred", "model_pred"]
+
+# Thesis figure numbers (boxplot, correlation map) per metric column, for captions only.
+_THESIS_FIGURES = {"overlap_20": ("5.10", "5.11"), "overlap_10": ("5.12", "5.13"), "overlap_5": ("5.14", "5.15"),
+                   "pearson": ("5.16", "5.17"), "spearman": ("5.18", "5.19"), "mad": ("5.20", "5.21"),
+                   "msd": ("5.22", "5.23"), "class_kld": ("5.24", "5.25")}
+
+
+def _render(task: tuple[Callable[..., Figure], tuple, str, str]) -> bytes:
+    """Build one figure and save it as PNG + SVG; returns the PNG bytes. Runs in a worker process."""
+    make, args, directory, name = task
+    with style():
+        return save_figure(make(*args), Path(directory), name)
+
+
+class _Writer:
+    """Collects figures (rendered later, possibly in parallel) and writes tables under ``DIR/report``.
+
+    Remembers every file it writes, so files of an earlier build that this one did not produce can be removed.
+    """
+
+    def __init__(self, root: Path):
+        self.figures = root / "figures"
+        self.tables = root / "tables"
+        self.figures.mkdir(parents=True, exist_ok=True)
+        self.tables.mkdir(parents=True, exist_ok=True)
+        self.written: set[Path] = set()
+        self._pending: list[tuple[FigureBlock, Callable[..., Figure], tuple]] = []
+
+    def figure(self, make: Callable[..., Figure], args: tuple, name: str, title: str, caption: str) -> FigureBlock:
+        """A block for the figure ``make(*args)``; drawn and saved by :meth:`render`."""
+        block = FigureBlock(name, title, caption, b"")
+        self._pending.append((block, make, args))
+        self.written |= {self.figures / f"{name}.png", self.figures / f"{name}.svg"}
+        return block
+
+    def table(self, frame: pd.DataFrame, name: str, title: str, caption: str, shown: pd.DataFrame | None = None,
+              index: bool = False) -> TableBlock:
+        """Save ``frame`` (full precision) as CSV; show ``shown`` (default: ``frame`` formatted)."""
+        self.csv(frame, name)
+        return TableBlock(name, title, caption, format_frame(frame) if shown is None else shown, index)
+
+    def csv(self, frame: pd.DataFrame, name: str) -> None:
+        write_atomic(str(self.tables / f"{name}.csv"), frame.to_csv(index=False).encode())
+        self.written.add(self.tables / f"{name}.csv")
+
+    def render(self, jobs: int) -> None:
+        """Draw and save every pending figure, in ``jobs`` processes where the platform forks cheaply."""
+        tasks = [(make, args, str(self.figures), block.name) for block, make, args in self._pending]
+        # Figures are independent and matplotlib is single-threaded, so processes are the way to use the
+        # cores; fork (Linux) shares the imported modules, so a worker starts in milliseconds.
+        if jobs > 1 and len(tasks) > 1 and sys.platform.startswith("linux"):
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("fork")) as pool:
+                pngs = list(pool.map(_render, tasks))
+        else:
+            pngs = [_render(task) for task in tasks]
+        for (block, _, _), png in zip(self._pending, pngs):
+            block.png = png
+        self._pending.clear()
+
+    def remove_stale(self) -> None:
+        for folder, suffixes in ((self.figures, {".png", ".svg"}), (self.tables, {".csv"})):
+            for path in folder.iterdir():
+                if path.suffix in suffixes and path.is_file() and path not in self.written:
+                    path.unlink()
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if np.isnan(mean):
+        return "–"
+    return f"{mean:.3f} ± " + ("–" if np.isnan(std) else f"{std:.3f}")
+
+
+def _direction_text(metric: str) -> str:
+    direction = higher_is_better(metric)
+    if direction is None:
+        return "Its direction (whether higher means more similar) is not declared."
+    return f"{'Higher' if direction else 'Lower'} values mean the augmented model is closer to the baseline."
+
+
+def _description(metric: str) -> str:
+    try:
+        return spec_for_column(metric).description
+    except UnknownNameError:
+        return f"Metric column {metric!r}."
+
+
+def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_pairs: int = 4,
+                 seed: int = 0, jobs: int | None = None) -> Path:
+    """Build ``DIR/report/index.html`` (and its figures and tables) from the study folder ``dir``.
+
+    Args:
+        dir: a finished study folder (what ``auglens run --out DIR`` writes). Only its files are read.
+        n_boot: bootstrap resamples per median confidence interval.
+        n_perm: random swap patterns per permutation test.
+        k_pairs: pairs counted per correlation map in the pair-frequency tables (the thesis uses 4).
+        seed: seed of the bootstrap and the permutation tests.
+        jobs: processes drawing figures (default: CPU count, at most 8; 1 = in this process).
+
+    Returns:
+        The path of ``index.html``.
+    """
+    study = load_study(dir)
+    root = study.root / "report"
+    writer = _Writer(root)
+    sections = _sections(study, writer, n_boot=n_boot, n_perm=n_perm, k_pairs=k_pairs, seed=seed)
+    writer.render(jobs if jobs is not None else min(8, os.cpu_count() or 1))
+    name = _study_name(study)
+    subtitle = (f"auglens study report — {study.root.resolve()} — what changes in a classifier's class "
+                "activation maps when it is trained with data augmentation (after Dorneles 2024)")
+    index = root / "index.html"
+    write_text_atomic(index, render_page(f"auglens report: {name}", subtitle, sections))
+    writer.remove_stale()
+    return index
+
+
+def _study_name(study: StudyFiles) -> str:
+    """The config's ``name`` if it has one, else the folder name."""
+    if study.config_text:
+        try:
+            name = tomllib.loads(study.config_text).get("name")
+        except tomllib.TOMLDecodeError:  # shown verbatim in the Configuration section anyway
+            name = None
+        if isinstance(name, str) and name:
+            return name
+    return study.root.resolve().name
+
+
+def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k_pairs: int,
+              seed: int) -> list[Section]:
+    perf, history, cam_metrics, aug_metrics = study.performance, study.history, study.cam_metrics, study.aug_metrics
+    order = analysis.augmentation_order(perf, aug_metrics, baseline=BASELINE)
+    augmentations = [a for a in order if a in set(aug_metrics["augmentation"].astype(str))]
+    colours = augmentation_colours(order, BASELINE)
+    metrics = analysis.metric_columns_of(aug_metrics)
+    seeds = list(dict.fromkeys(perf["seed"]))
+
+    sections = [_overview(study, writer, augmentations, metrics, seeds),
+                _performance(perf, writer, colours),
+                _training(perf, history, writer, colours)]
+    maps = analysis.correlation_maps(aug_metrics, metrics, augmentations)
+    sections.append(_metric_sections(aug_metrics, maps, writer, colours, augmentations, metrics))
+    sections.append(_pairs(maps, writer, k_pairs, len(augmentations)))
+    sections.append(_clustering(maps, writer, len(augmentations)))
+    sections.append(_extremes(study, writer, augmentations, metrics))
+    sections.append(_segments(cam_metrics, writer, augmentations, metrics))
+    sections.append(_confidence(aug_metrics, writer, metrics, n_boot, seed))
+    sections.append(_permutation(aug_metrics, writer, metrics, n_perm, seed, len(augmentations)))
+    sections.append(Section("config", "Configuration", "The resolved configuration the study ran with "
+                            "(config.toml, verbatim).",
+                            [PreBlock("config.toml",
+                                      study.config_text or "(config.toml not found in the study folder)")]))
+    sections.append(Section("manifest", "Manifest", "Versions, seeds, artifact keys and timings recorded by the "
+                            "run (manifest.json).",
+                            [PreBlock("manifest.json", json.dumps(study.manifest, indent=1) if study.manifest
+                                      else "(manifest.json not found in the study folder)")]))
+    return sections
+
+
+# ------------------------------------------------------------------------------------------ sections
+
+def _overview(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str],
+              seeds: list) -> Section:
+    n_images = len(study.labels)
+    channels, height, width = study.images.shape[1:]
+    nan_counts = study.cam_metrics[metrics].isna().sum() if metrics else pd.Series(dtype=int)
+    facts = pd.DataFrame([
+        ("models", f"{len(study.performance)} (baseline '{BASELINE}' + {len(augmentations)} augmentation(s) "
+                   f"× {len(seeds)} seed(s))"),
+        ("augmentations", ", ".join(augmentations) or "none"),
+        ("seeds (starting states)", ", ".join(str(s) for s in seeds)),
+        ("test images", f"{n_images} ({'grey' if channels == 1 else 'colour'}, {height}×{width} px)"),
+        ("classes", ", ".join(study.classes) or "–"),
+        ("metrics", ", ".join(metrics) or "none"),
+        ("undefined metric values (NaN)",
+         ", ".join(f"{m}: {int(n)}" for m, n in nan_counts.items() if n) or "none"),
+    ], columns=["item", "value"])
+    intro = ("Each augmented model is compared with the baseline model (no augmentation) trained from the same "
+             "starting state: for every test image, a metric compares the two models' class activation maps "
+             "(CAMs; class_kld compares their class probabilities). Unless a section says otherwise, a metric "
+             "value is the mean over seeds for one augmentation and one test image (aug_metrics.parquet). "
+             "Undefined values (NaN, e.g. a correlation of a constant CAM) are left out of every statistic.")
+    return Section("overview", "Overview", intro, [writer.table(facts, "overview", "Study", "What was compared.")])
+
+
+def _performance(perf: pd.DataFrame, writer: _Writer, colours: dict[str, str]) -> Section:
+    summary = analysis.performance_summary(perf)
+    shown = pd.DataFrame({"augmentation": summary["augmentation"], "seeds": summary["n_seeds"].astype(str)})
+    for metric in analysis.PERFORMANCE_METRICS:
+        shown[metric] = [_mean_std(m, s) for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"])]
+    intro = ("Test-set classification performance of each augmentation (thesis Figures 5.6-5.9). Bars: mean over "
+             "the models trained from different seeds; error bars: sample standard deviation over seeds; dots: "
+             "the individual models. All four are fractions in [0, 1], higher is better; precision, recall and "
+             "F1 are macro averages over classes. The baseline ('none') is grey.")
+    return Section("performance", "Classification performance", intro, [
+        writer.figure(figures.performance_bars, (perf, summary, colours), "performance",
+                      "Test performance per augmentation",
+                      "Mean ± std over seeds (no error bar with a single seed); dots are single models."),
+        writer.table(summary, "performance_summary", "Performance summary",
+                     "Mean ± std over seeds; '–' where undefined (std of a single seed).", shown),
+    ])
+
+
+def _training(perf: pd.DataFrame, history: pd.DataFrame, writer: _Writer, colours: dict[str, str]) -> Section:
+    blocks = []
+    if not history.empty:
+        blocks.append(writer.figure(figures.validation_curves, (history, colours), "validation_curves",
+                                    "Validation metrics per epoch",
+                                    "One line per model: colour = augmentation, line style = seed. The kept "
+                                    "checkpoint is the epoch with the best validation accuracy."))
+    blocks.append(writer.figure(figures.training_time_bars, (perf, colours), "training_time",
+                                "Training time per model", "Wall-clock seconds over all epochs (train_seconds)."))
+    times = analysis.training_time_summary(perf)
+    shown = pd.DataFrame({"augmentation": times["augmentation"], "seeds": times["n_seeds"].astype(str),
+                          "training time (s)": [_mean_std(m, s) for m, s in
+                                                zip(times["train_seconds_mean"], times["train_seconds_std"])],
+                          "best epoch": [_mean_std(m, s) for m, s in
+                                         zip(times["best_epoch_mean"], times["best_epoch_std"])]})
+    blocks.append(writer.table(times, "training_summary", "Training time and best epoch",
+                               "Mean ± std over seeds.", shown))
+    intro = ("How each model trained (the thesis shows these curves for its candidate architectures, Figures "
+             "5.1-5.5): validation accuracy, precision, recall and F1 after every epoch, and total training time. "
+             "Curves that end far apart mean the augmentation changed how well or how fast the model learned.")
+    return Section("training", "Training", intro, blocks)
+
+
+def _metric_sections(aug_metrics: pd.DataFrame, maps: dict[str, pd.DataFrame], writer: _Writer,
+                     colours: dict[str, str], augmentations: list[str], metrics: list[str]) -> Section:
+    intro = ("One subsection per metric. Boxplot: distribution over the test images of the seed-averaged metric "
+             "for each augmentation (box = quartiles, line = median, whiskers = 1.5 × IQR, dots = outliers; NaN "
+             "left out and counted under each name). Correlation map: Pearson r between two augmentations' "
+             "values over the test images (pairwise complete images). A high r means the two augmentations "
+             "move the CAMs away from the baseline's on the same images; the colour scale is fixed to [-1, 1] "
+             "so maps of different metrics can be compared.")
+    section = Section("metrics", "CAM similarity metrics", intro)
+    if not augmentations or not metrics:
+        section.blocks.append(TextBlock("No augmented model or no metric column: nothing to show."))
+        return section
+    summary = analysis.metric_summary(aug_metrics, metrics)
+    for metric in metrics:
+        box_no, corr_no = _THESIS_FIGURES.get(metric, ("–", "–"))
+        wide = analysis.metric_matrix(aug_metrics, metric, augmentations)
+        rows = summary[summary["metric"] == metric].drop(columns=["metric", "higher_is_better"])
+        child = Section(f"metric-{metric}", metric, f"{_description(metric)} {_direction_text(metric)}", [
+            writer.figure(figures.metric_boxplot, (wide, metric, colours), f"boxplot_{metric}",
+                          f"{metric}: distribution per augmentation",
+                          f"Seed-averaged values over the test images (thesis Fig. {box_no})."),
+            writer.figure(figures.correlation_heatmap, (maps[metric], metric), f"correlation_{metric}",
+                          f"{metric}: correlation between augmentations",
+                          f"Pearson r over test images between the seed-averaged values (thesis Fig. {corr_no}); "
+                          "lower triangle of the symmetric map; 'n/a' where undefined."),
+            writer.table(rows, f"summary_{metric}", f"{metric}: summary per augmentation",
+                         "n = defined values, q25/q75 = quartiles, over the test images."),
+        ])
+        section.children.append(child)
+    long = pd.DataFrame([(metric, a, b, corr.loc[a, b]) for metric, corr in maps.items()
+                         for a in corr.index for b in corr.columns], columns=["metric", "aug_a", "aug_b", "r"])
+    writer.csv(long, "correlation_maps")
+    writer.csv(summary, "metric_summary")
+    return section
+
+
+def _pairs(maps: dict[str, pd.DataFrame], writer: _Writer, k: int, n_augmentations: int) -> Section:
+    intro = (f"Thesis Tables 5.1 and 5.2: in each metric's correlation map take the {k} most and the {k} least "
+             "correlated pairs of augmentations (unordered, diagonal excluded), then count how often each pair "
+             "appears over all metrics. Pairs that recur suggest augmentations with a shared (or opposed) "
+             "effect on the CAMs. k is capped at half the number of pairs per map so that the two lists never "
+             "share a pair.")
+    section = Section("pairs", "Most and least correlated pairs", intro)
+    n_pairs = n_augmentations * (n_augmentations - 1) // 2
+    if n_pairs < 2:
+        section.blocks.append(TextBlock(f"Skipped: this study has {n_augmentations} augmentation(s), i.e. "
+                                        f"{n_pairs} pair(s); ranking pairs needs at least 3 augmentations."))
+        return section
+    for strongest, name, title in ((True, "pairs_strongest", "Most strongly correlated pairs (Table 5.1)"),
+                                   (False, "pairs_weakest", "Most weakly correlated pairs (Table 5.2)")):
+        table = analysis.pair_frequencies(maps, k, strongest)
+        shown = table[["pair", "count", "metrics"]]
+        section.blocks.append(writer.table(table, name, title, f"count = number of metrics (of {len(maps)}) in "
+                                           "whose map the pair was among the extremes.", format_frame(shown)))
+    return section
+
+
+def _clustering(maps: dict[str, pd.DataFrame], writer: _Writer, n_augmentations: int) -> Section:
+    intro = ("Beyond the thesis: the augmentations clustered from each metric's correlation map (distance 1 − r, "
+             "average linkage). Augmentations joined at a small distance change the CAMs on the same images; "
+             "a NaN correlation counts as r = 0. Read it together with the pair tables: the thesis's "
+             "'clusters of behaviour' appear here as subtrees.")
+    section = Section("clustering", "Clustering of augmentations", intro)
+    if n_augmentations < 2 or not maps:
+        section.blocks.append(TextBlock(f"Skipped: clustering needs at least 2 augmentations; this study has "
+                                        f"{n_augmentations}."))
+        return section
+    clusters = {metric: analysis.cluster_augmentations(corr) for metric, corr in maps.items()}
+    leaves = pd.DataFrame({"metric": list(clusters),
+                           "leaf order": [" | ".join(c.leaves) for c in clusters.values()]})
+    section.blocks += [writer.figure(figures.dendrograms, (clusters,), "dendrograms", "Dendrograms per metric",
+                                     "Height of a join = average 1 − r between the two groups."),
+                       writer.table(leaves, "cluster_leaf_order", "Leaf order",
+                                    "Augmentations in dendrogram order (neighbours are most alike).")]
+    return section
+
+
+def _first_models(perf: pd.DataFrame) -> dict[str, pd.Series]:
+    """The first row of ``performance.csv`` per augmentation: whose CAM set the grids show."""
+    return {str(a): rows.iloc[0] for a, rows in perf.groupby("augmentation", sort=False)}
+
+
+def _extremes(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str]) -> Section:
+    intro = ("Thesis Appendix A: for every metric, the test image whose seed-averaged values have the highest mean "
+             "across augmentations, and the one with the highest standard deviation across augmentations (the "
+             "image the augmentations disagree on most). Each row shows the image, then the CAM of the baseline "
+             "and of every augmentation overlaid on it (bright = high activation), with each model's predicted "
+             "class (✓ correct, ✗ wrong) and its value of the metric. A CAM belongs to one model, so the first "
+             "seed's model of every augmentation is shown (named in the column titles).")
+    section = Section("extremes", "Extreme images", intro)
+    extremes = analysis.extreme_images(study.aug_metrics, metrics)
+    shown = extremes.assign(label=[study.class_name(int(i)) for i in extremes["label"]])
+    section.blocks.append(writer.table(extremes, "extreme_images", "Extreme images per metric",
+                                       "value = the statistic that picked the image (mean or std across "
+                                       "augmentations, over seed-averaged values).", format_frame(shown)))
+    if extremes.empty:
+        return section
+    firsts = _first_models(study.performance)
+    if BASELINE not in firsts:
+        raise ValueError(f"performance.csv has no baseline model (augmentation '{BASELINE}'); its "
+                         f"augmentations are {sorted(firsts)}")
+    shown_models = [BASELINE] + [a for a in augmentations if a in firsts]
+    cam_sets = {a: load_cam_set(study.root, str(firsts[a]["cam_set"])) for a in shown_models}
+    size = tuple(int(v) for v in study.images.shape[-2:])
+    cm = study.cam_metrics
+    for metric in metrics:
+        picked = extremes[extremes["metric"] == metric]
+        if picked.empty:
+            continue
+        rows = [GridRow(r.statistic, int(r.image), int(r.label), float(r.value)) for r in picked.itertuples()]
+        indices = [row.image for row in rows]
+        columns = []
+        for a in shown_models:
+            model = firsts[a]
+            values = None
+            if a != BASELINE:
+                own = cm[(cm["augmentation"] == a) & (cm["seed"] == model["seed"])].set_index("image")[metric]
+                values = [float(own.get(i, np.nan)) for i in indices]
+            title = f"{model['model']} (baseline)" if a == BASELINE else str(model["model"])
+            columns.append(GridColumn(title, display_maps(cam_sets[a].maps[indices], size),
+                                      [int(cam_sets[a].predictions[i]) for i in indices], values))
+        section.blocks.append(writer.figure(extreme_image_grid,
+                                            (metric, rows, study.images[indices], study.classes, columns),
+                                            f"cams_{metric}", f"{metric}: extreme images",
+                                            "Image, then the CAM of each model (first seed per augmentation) "
+                                            "overlaid; under each panel the predicted class and that model's "
+                                            "metric value for the image."))
+    return section
+
+
+def _segments(cam_metrics: pd.DataFrame, writer: _Writer, augmentations: list[str], metrics: list[str]) -> Section:
+    intro = ("Thesis Appendix C: CAMs are computed for each model's predicted class, so two models that predict "
+             "different classes may have different CAMs for that reason alone. Each (augmented model, test image) "
+             "is put in one of four segments by whether the baseline and the augmented model classified it "
+             "correctly; the boxplots show each metric per segment (per model and seed, not seed-averaged). "
+             "Similar boxes across segments mean correctness does not drive the metric.")
+    section = Section("segments", "Segmentation by correctness", intro)
+    if cam_metrics.empty:
+        section.blocks.append(TextBlock("No augmented model: nothing to segment."))
+        return section
+    counts = analysis.segment_counts(cam_metrics)
+    section.blocks.append(writer.table(counts, "segment_counts", "Rows per segment",
+                                       "Pooled over seeds: (seed, image) rows per augmentation."))
+    by_seed = analysis.segment_counts(cam_metrics, by_seed=True)
+    writer.csv(by_seed, "segment_counts_by_seed")
+    for metric in metrics:
+        columns = cam_metrics[[*_SEGMENT_KEYS, metric]]  # only what the figure needs travels to the worker
+        section.blocks.append(writer.figure(figures.segmented_boxplot, (columns, metric, augmentations),
+                                            f"segments_{metric}", f"{metric} by correctness segment",
+                                            "Per-model values, all seeds; numbers under the boxes are rows per "
+                                            "segment with a defined value."))
+    return section
+
+
+def _confidence(aug_metrics: pd.DataFrame, writer: _Writer, metrics: list[str], n_boot: int, seed: int) -> Section:
+    intro = (f"Beyond the thesis: how precisely each boxplot's median is known. 95% percentile-bootstrap "
+             f"confidence interval of the median of the seed-averaged values over the test images ({n_boot} "
+             f"resamples of the images, seed {seed}). Augmentations whose intervals do not overlap have clearly "
+             "different typical values; overlapping intervals are inconclusive (see the permutation tests).")
+    section = Section("confidence", "Confidence intervals of the medians", intro)
+    table = analysis.median_ci_table(aug_metrics, metrics, n_boot=n_boot, seed=seed)
+    if table.empty:
+        section.blocks.append(TextBlock("No values: nothing to estimate."))
+        return section
+    cells = table.assign(cell=[("–" if np.isnan(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]")
+                               for m, lo, hi in zip(table["median"], table["ci_low"], table["ci_high"])])
+    shown = cells.pivot(index="augmentation", columns="metric", values="cell")
+    shown = shown.reindex(index=list(dict.fromkeys(table["augmentation"])), columns=metrics).reset_index()
+    section.blocks.append(writer.table(table, "median_ci", "Median [95% CI] per augmentation and metric",
+                                       "Rows: augmentations; columns: metrics.", shown.fillna("–")))
+    return section
+
+
+def _permutation(aug_metrics: pd.DataFrame, writer: _Writer, metrics: list[str], n_perm: int, seed: int,
+                 n_augmentations: int) -> Section:
+    intro = ("Beyond the thesis: does the choice between two augmentations change a metric? Two-sided paired "
+             "permutation test per pair of augmentations and metric, on the seed-averaged values of the same "
+             "test images. Statistic: difference of the means (= mean paired difference); the null distribution "
+             f"swaps the two values of each image at random ({n_perm} random swap patterns, seed {seed}; exact "
+             "enumeration for tiny samples). p-values are Holm-adjusted over the pairs of each metric. Each cell "
+             "shows the adjusted p and, in brackets, the augmentation whose values are closer to the baseline.")
+    section = Section("permutation", "Permutation tests between augmentations", intro)
+    if n_augmentations < 2:
+        section.blocks.append(TextBlock(f"Skipped: needs at least 2 augmentations; this study has {n_augmentations}."))
+        return section
+    table = analysis.permutation_test_table(aug_metrics, metrics, n_perm=n_perm, seed=seed)
+    pair = table["aug_a"] + " – " + table["aug_b"]
+    cells = table.assign(pair=pair, cell=[("–" if np.isnan(p) else (f"{p:.2g}" if p < 0.01 else f"{p:.2f}")
+                                            + (f" ({s})" if s and p < 0.05 else ""))
+                                           for p, s in zip(table["p_holm"], table["more_similar"])])
+    shown = cells.pivot(index="pair", columns="metric", values="cell")
+    shown = shown.reindex(index=list(dict.fromkeys(pair)), columns=metrics).reset_index().fillna("–")
+    section.blocks.append(writer.table(table, "permutation_tests", "Holm-adjusted p per pair and metric",
+                                       "In brackets (only where p < 0.05): the augmentation closer to the "
+                                       "baseline. The CSV has the statistic, unadjusted p and means/medians.", shown))
+    return section

@@ -1,0 +1,97 @@
+"""Reading a finished study folder (the report's only input). All report I/O on the input side is here.
+
+A study folder is what ``auglens.study.run_study`` writes: ``performance.csv``, ``training_history.csv``,
+``cam_metrics.parquet``, ``aug_metrics.parquet``, ``test_set.safetensors``, the CAM sets named in
+``performance.csv`` (column ``cam_set``, relative to the folder), ``config.toml`` and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors import safe_open
+
+__all__ = ["REQUIRED_FILES", "CamSet", "StudyFiles", "load_cam_set", "load_study"]
+
+REQUIRED_FILES = ("performance.csv", "training_history.csv", "cam_metrics.parquet", "aug_metrics.parquet",
+                  "test_set.safetensors")
+
+
+@dataclass
+class StudyFiles:
+    """The contents of a study folder, as the report needs them."""
+
+    root: Path
+    performance: pd.DataFrame
+    history: pd.DataFrame
+    cam_metrics: pd.DataFrame
+    aug_metrics: pd.DataFrame
+    images: np.ndarray  # (N, C, H, W) uint8 test images
+    labels: np.ndarray  # (N,) int64
+    classes: list[str]
+    config_text: str | None  # config.toml, verbatim; None when absent
+    manifest: dict[str, Any] | None  # manifest.json; None when absent
+
+    def class_name(self, index: int) -> str:
+        return self.classes[index] if 0 <= index < len(self.classes) else str(index)
+
+
+@dataclass
+class CamSet:
+    """One model's CAM set: low-resolution maps ``(N, h, w)``, logits ``(N, K)``, targets ``(N,)``."""
+
+    path: Path
+    maps: torch.Tensor
+    logits: torch.Tensor
+    targets: torch.Tensor
+    metadata: dict[str, str]
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(dim=1).numpy()
+
+
+def load_study(root: str | Path) -> StudyFiles:
+    """Read a study folder; raises ``FileNotFoundError`` listing every missing required file at once."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"study folder {root} does not exist (expected the --out folder of `auglens run`)")
+    missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root} is not a finished study folder; missing {missing} "
+                                f"(expected all of {list(REQUIRED_FILES)}, written by `auglens run`)")
+    with safe_open(str(root / "test_set.safetensors"), framework="numpy") as f:
+        images, labels = f.get_tensor("images"), f.get_tensor("labels")
+        classes = json.loads((f.metadata() or {}).get("classes", "[]"))
+    if images.ndim != 4:
+        raise ValueError(f"test_set.safetensors 'images' must be (N, C, H, W); got shape {images.shape}")
+    config = root / "config.toml"
+    manifest = root / "manifest.json"
+    return StudyFiles(
+        root=root,
+        performance=pd.read_csv(root / "performance.csv"),
+        history=pd.read_csv(root / "training_history.csv"),
+        cam_metrics=pd.read_parquet(root / "cam_metrics.parquet"),
+        aug_metrics=pd.read_parquet(root / "aug_metrics.parquet"),
+        images=images,
+        labels=labels,
+        classes=[str(c) for c in classes],
+        config_text=config.read_text() if config.is_file() else None,
+        manifest=json.loads(manifest.read_text()) if manifest.is_file() else None,
+    )
+
+
+def load_cam_set(root: Path, relative: str) -> CamSet:
+    """Read the CAM set at ``root / relative`` (a ``performance.csv`` ``cam_set`` entry)."""
+    path = root / relative
+    if not path.is_file():
+        raise FileNotFoundError(f"CAM set {path} (named in performance.csv, column cam_set) does not exist")
+    with safe_open(str(path), framework="pt") as f:
+        return CamSet(path, f.get_tensor("maps"), f.get_tensor("logits"), f.get_tensor("targets"),
+                      dict(f.metadata() or {}))

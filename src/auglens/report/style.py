@@ -1,0 +1,98 @@
+"""One visual style for every report figure: palette, fonts, sizes, and how figures are saved.
+
+Colours follow Okabe & Ito's colour-blind-safe palette ("Color Universal Design", 2008). Each augmentation
+keeps its colour in every figure (assigned in study order); the baseline is always dark grey. Figures are
+built on :class:`matplotlib.figure.Figure` directly, never through ``pyplot``: they render with Agg, need
+no display, and leave matplotlib's global backend and figure registry alone.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib as mpl
+from matplotlib.figure import Figure
+
+from auglens.store import write_atomic
+
+__all__ = ["BASELINE_COLOUR", "CAM_CMAP", "CORRELATION_CMAP", "OKABE_ITO", "SEGMENT_COLOURS",
+           "augmentation_colours", "new_figure", "save_figure", "style"]
+
+#: Okabe-Ito, without black (reserved for text) and with yellow last (weak contrast on white).
+OKABE_ITO: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442")
+BASELINE_COLOUR = "#555555"
+#: Correctness segments (Appendix C), distinct from nothing else on the same plot.
+SEGMENT_COLOURS: dict[str, str] = {"both_correct": "#009E73", "both_wrong": "#D55E00",
+                                   "only_baseline_correct": "#56B4E9", "only_augmented_correct": "#E69F00"}
+#: Perceptually uniform and colour-blind safe; used for CAM overlays.
+CAM_CMAP = "inferno"
+#: Diverging (red = positive, blue = negative correlation), readable with red-green colour blindness.
+CORRELATION_CMAP = "RdBu_r"
+
+#: Resolution of the PNGs (the SVGs are resolution-free).
+PNG_DPI = 110
+
+_RC = {
+    "font.size": 9.5,
+    "axes.titlesize": 10.5,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 9.5,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "legend.fontsize": 8.5,
+    "figure.titlesize": 12,
+    "figure.titleweight": "bold",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "svg.fonttype": "none",  # keep text as text in SVGs: smaller, searchable, selectable
+    "svg.hashsalt": "auglens",  # deterministic SVG ids, so identical inputs give identical files
+    "image.interpolation": "nearest",
+}
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Context in which every figure is built and saved (rcParams are read at draw time too)."""
+    with mpl.rc_context(_RC):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure of ``width x height`` inches with constrained layout (labels never overlap or clip)."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def augmentation_colours(names: Sequence[str], baseline: str = "none") -> dict[str, str]:
+    """A fixed colour per augmentation name (baseline grey, the rest Okabe-Ito in order, cycling)."""
+    colours, i = {}, 0
+    for name in names:
+        if name == baseline:
+            colours[name] = BASELINE_COLOUR
+        else:
+            colours[name] = OKABE_ITO[i % len(OKABE_ITO)]
+            i += 1
+    return colours
+
+
+def save_figure(fig: Figure, directory: Path, name: str) -> bytes:
+    """Write ``directory/name.png`` and ``directory/name.svg``; return the PNG bytes (for embedding)."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=PNG_DPI)
+    # The layout is in inches, so the PNG's is right for the SVG too: freezing it skips a second
+    # constrained-layout pass (~40% of the SVG's time).
+    fig.set_layout_engine("none")
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", metadata={"Date": None})
+    write_atomic(str(directory / f"{name}.png"), png.getvalue())
+    write_atomic(str(directory / f"{name}.svg"), svg.getvalue())
+    return png.getvalue()

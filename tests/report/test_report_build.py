@@ -1,0 +1,146 @@
+"""auglens.report.build_report end to end on synthetic study folders (default, single seed, colour, 1 augmentation)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auglens import analysis
+from auglens.report import build_report
+from auglens.report.html import format_frame
+
+SECTIONS = ["overview", "performance", "training", "metrics", "pairs", "clustering", "extremes", "segments",
+            "confidence", "permutation", "config", "manifest"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _page(index: Path) -> str:
+    return index.read_text(encoding="utf-8")
+
+
+def _embedded_pngs(page: str) -> list[bytes]:
+    sources = re.findall(r'<img [^>]*src="([^"]*)"', page)
+    assert all(src.startswith("data:image/png;base64,") for src in sources), "every image must be embedded"
+    return [base64.b64decode(src.split(",", 1)[1]) for src in sources]
+
+
+def _assert_self_contained(page: str) -> None:
+    assert "<link" not in page
+    assert not re.search(r'<script[^>]+src=', page)
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+    assert "url(" not in page  # no CSS fetches (fonts, backgrounds)
+
+
+def test_report_files_and_page(built_report, synthetic_study):
+    index = built_report
+    assert index == synthetic_study / "report" / "index.html"
+    page = _page(index)
+    _assert_self_contained(page)
+    for section in SECTIONS:
+        assert f'id="{section}"' in page, section
+    metrics = analysis.metric_columns_of(pd.read_parquet(synthetic_study / "aug_metrics.parquet"))
+    assert metrics == ["mad", "pearson", "overlap_20", "class_kld"]
+    for metric in metrics:
+        assert f'id="metric-{metric}"' in page
+    figures = synthetic_study / "report" / "figures"
+    names = {p.stem for p in figures.glob("*.png")}
+    assert names == {p.stem for p in figures.glob("*.svg")}, "every figure as PNG and SVG"
+    expected = {"performance", "validation_curves", "training_time", "dendrograms",
+                *(f"{kind}_{m}" for kind in ("boxplot", "correlation", "cams", "segments") for m in metrics)}
+    assert names == expected
+    pngs = _embedded_pngs(page)
+    assert len(pngs) == len(expected)
+    assert all(png.startswith(PNG_SIGNATURE) for png in pngs)
+    for svg in figures.glob("*.svg"):
+        assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()[:2000]
+    # the resolved config and the manifest are shown verbatim
+    assert 'name = &quot;synthetic&quot;' in page
+    assert "&quot;starting_states&quot;" in page
+    assert '<pre id="selfcheck" hidden>' in page
+
+
+def test_report_tables_equal_the_analysis(built_report, synthetic_study):
+    tables = synthetic_study / "report" / "tables"
+    perf = pd.read_csv(synthetic_study / "performance.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tables / "performance_summary.csv"), analysis.performance_summary(perf),
+                                  check_dtype=False)
+    aug = pd.read_parquet(synthetic_study / "aug_metrics.parquet")
+    maps = analysis.correlation_maps(aug)
+    for name, strongest in (("pairs_strongest", True), ("pairs_weakest", False)):
+        saved = pd.read_csv(tables / f"{name}.csv")
+        pd.testing.assert_frame_equal(saved, analysis.pair_frequencies(maps, 4, strongest), check_dtype=False)
+    corr = pd.read_csv(tables / "correlation_maps.csv")
+    mad = corr[corr["metric"] == "mad"].pivot(index="aug_a", columns="aug_b", values="r")
+    np.testing.assert_allclose(mad.loc[maps["mad"].index, maps["mad"].columns], maps["mad"], atol=1e-12)
+    cam = pd.read_parquet(synthetic_study / "cam_metrics.parquet")
+    pd.testing.assert_frame_equal(pd.read_csv(tables / "segment_counts.csv"), analysis.segment_counts(cam),
+                                  check_dtype=False)
+    extremes = pd.read_csv(tables / "extreme_images.csv")
+    pd.testing.assert_frame_equal(extremes, analysis.extreme_images(aug), check_dtype=False)
+    ci = pd.read_csv(tables / "median_ci.csv")
+    assert (ci["n_boot"] == 200).all() and ((ci["ci_low"] <= ci["median"]) & (ci["median"] <= ci["ci_high"])).all()
+    tests = pd.read_csv(tables / "permutation_tests.csv")
+    assert len(tests) == 3 * 4 and tests["p_value"].between(0, 1).all()
+
+
+def _selfcheck_sections(page: str) -> list[str]:
+    return json.loads(re.search(r'data-sections="([^"]*)"', page).group(1).replace("&quot;", '"'))
+
+
+def test_single_seed_colour_images(make_study):
+    study = make_study(augmentations=("affine", "cutmix"), seeds=(3,), channels=3, n_images=30, metrics=["pearson"])
+    page = _page(build_report(study, n_boot=50, n_perm=100))
+    _assert_self_contained(page)
+    summary = pd.read_csv(study / "report" / "tables" / "performance_summary.csv")
+    assert summary["accuracy_std"].isna().all()
+    assert "± –" in page  # std of a single seed shown as a dash
+    assert "colour, 8×8 px" in page
+    assert all(png.startswith(PNG_SIGNATURE) for png in _embedded_pngs(page))
+    assert set(SECTIONS) <= set(_selfcheck_sections(page))
+
+
+def test_single_augmentation_and_all_nan_metric(make_study):
+    study = make_study(augmentations=("affine",), seeds=(1, 2), n_images=20, metrics=["mad", "spearman"])
+    for name in ("cam_metrics", "aug_metrics"):  # a metric undefined everywhere (e.g. all maps constant)
+        frame = pd.read_parquet(study / f"{name}.parquet")
+        frame["spearman"] = np.nan
+        frame.to_parquet(study / f"{name}.parquet", index=False)
+    stale = study / "report" / "figures" / "from_an_earlier_build.png"  # e.g. a metric no longer configured
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x")
+    notes = study / "report" / "notes.txt"
+    notes.write_text("not the report's: kept")
+    page = _page(build_report(study, n_boot=50, n_perm=100, jobs=1))
+    assert not stale.exists() and notes.exists()
+    assert "ranking pairs needs at least 3 augmentations" in page
+    assert "clustering needs at least 2 augmentations" in page
+    assert "Skipped: needs at least 2 augmentations" in page
+    figures = {p.stem for p in (study / "report" / "figures").glob("*.png")}
+    assert "dendrograms" not in figures and "cams_spearman" not in figures  # nothing extreme when all NaN
+    assert {"boxplot_spearman", "correlation_spearman", "cams_mad"} <= figures
+    assert all(png.startswith(PNG_SIGNATURE) for png in _embedded_pngs(page))
+
+
+def test_missing_files_are_listed_at_once(tmp_path, synthetic_study):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        build_report(tmp_path / "nowhere")
+    (tmp_path / "performance.csv").write_text("model\n")
+    with pytest.raises(FileNotFoundError) as error:
+        build_report(tmp_path)
+    missing = re.search(r"missing (\[[^]]*\])", str(error.value)).group(1)
+    assert missing == str(["training_history.csv", "cam_metrics.parquet", "aug_metrics.parquet",
+                           "test_set.safetensors"])
+
+
+def test_format_frame():
+    frame = pd.DataFrame({"a": [0.123456, np.nan, 1e-6], "b": ["x", None, "z"], "c": [True, False, True]})
+    shown = format_frame(frame)
+    assert shown["a"].tolist() == ["0.123", "–", "1e-06"]
+    assert shown["b"].tolist() == ["x", "–", "z"]
+    assert shown["c"].tolist() == ["yes", "no", "yes"]
