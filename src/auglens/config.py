@@ -81,6 +81,10 @@ class TrainingConfig:
     batch_size: int = _field(32, "training batch size (images)", min=1)
     eval_batch_size: int = _field(256, "batch size for validation and test inference (images)", min=1)
     epochs: int = _field(30, "training epochs; the best-validation-accuracy epoch is kept", min=1)
+    precision: Literal["fp32", "bf16"] = _field("fp32", "bf16 autocasts the forward pass (faster on GPUs; "
+                                                "changes numerics, so the thesis protocol uses fp32)")
+    channels_last: bool = _field(False, "channels-last memory format (faster convolutions on GPUs)")
+    compile: bool = _field(False, "torch.compile the model (pays a compile time once per model)")
 
 
 @dataclass
@@ -123,9 +127,15 @@ class MetricsConfig:
 class RuntimeConfig:
     device: str = _field("auto", "auto (cuda when available), cpu, cuda, cuda:N")
     deterministic: bool = _field(True, "torch deterministic algorithms (Appendix B)")
-    num_threads: int | None = _field(None, "CPU threads for torch (None: torch's default)", min=1)
+    num_threads: int | None = _field(None, "CPU threads for torch (None: torch's default); results depend on it "
+                                     "(CPU sums are thread-order dependent), and each Ray CPU task uses and "
+                                     "reserves this many CPUs", min=1)
     backend: Literal["local", "ray"] = _field("local", "where jobs run: this process, or a Ray cluster")
     ray_address: str | None = _field(None, "Ray cluster address ('auto', 'ray://host:port'); None starts a local Ray")
+    ray_gpus_per_task: float = _field(1.0, "share of a GPU each Ray task reserves on CUDA (0.5: two models per GPU)",
+                                      min=0.0, exclusive_min=True, max=1.0)
+    artifacts: str | None = _field(None, "artifact store location, a path or fsspec URL every Ray node can reach "
+                                   "(None: <out>/artifacts)")
     progress: bool = _field(True, "show progress bars")
     report: bool = _field(True, "write the HTML report at the end of auglens run")
 

@@ -31,13 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from auglens.analysis.columns import BASELINE
+from auglens.analysis.columns import PER_IMAGE_KEYS as _PER_IMAGE_KEYS
 from auglens.config import Config, dump_toml, stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
 from auglens.store import ArtifactStore, write_atomic, write_text_atomic
 from auglens.train.loop import TrainSpec, initial_model, train_model
 
-BASELINE = "none"
-PER_IMAGE_KEYS = ["augmentation", "seed", "image", "label", "baseline_pred", "model_pred"]
+PER_IMAGE_KEYS = list(_PER_IMAGE_KEYS)
 
 
 # ------------------------------------------------------------------------------------------ job specs
@@ -105,7 +106,8 @@ def _train_spec(config: Config, augmentation: str, params: dict[str, Any], seed:
     arch_params = tuple(sorted(config.model.params.items()))
     return TrainSpec(config.model.architecture, augmentation, arch_params, frozen, seed, config.model.init_seed,
                      config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,
-                     t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch)
+                     t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch,
+                     t.precision, t.channels_last, t.compile)
 
 
 def plan_study(config: Config) -> StudyPlan:
@@ -329,11 +331,11 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     started = time.perf_counter()
     write_text_atomic(out_dir / "config.toml", dump_toml(config))
     plan = plan_study(config)
-    store = ArtifactStore(out_dir / "artifacts")
+    store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
     if backend == "ray":
         from auglens.distributed import run_ray
 
-        timings = run_ray(plan, store, config)
+        timings = run_ray(plan, store, config, progress)
     else:
         store.remove_stale_temporaries()  # a killed earlier run may have left some; nothing else writes now
         timings = run_local(plan, store, device, progress)
@@ -361,7 +363,7 @@ def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: Prep
             "accuracy": float(report["accuracy"]), "precision_macro": float(report["precision_macro"]),
             "recall_macro": float(report["recall_macro"]), "f1_macro": float(report["f1_macro"]),
             "best_epoch": hist["best_epoch"], "train_seconds": hist["train_seconds"],
-            "cam_set": os.path.relpath(store.path("cams", job.key, "safetensors"), out_dir),
+            "cam_set": _artifact_reference(store.path("cams", job.key, "safetensors"), store, out_dir),
         })
         for row in hist["history"]:
             history.append({"model": job.train.model_id, "augmentation": spec.augmentation, "seed": spec.seed, **row})
@@ -371,6 +373,11 @@ def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: Prep
                 confusion.append({"model": job.train.model_id, "augmentation": spec.augmentation,
                                   "seed": spec.seed, "true": true, "pred": pred, "count": int(matrix[true, pred])})
     return pd.DataFrame(performance), pd.DataFrame(history), pd.DataFrame(confusion)
+
+
+def _artifact_reference(path: str, store: ArtifactStore, out_dir: Path) -> str:
+    """Relative to the results folder for local stores; the full URL for remote ones."""
+    return path if "://" in store.root else os.path.relpath(path, out_dir)
 
 
 def assemble_tables(plan: StudyPlan, store: ArtifactStore, out_dir: Path, config: Config) -> StudyResult:
