@@ -38,7 +38,9 @@ class ArtifactStore:
 
     # -------------------------------------------------------------------------- paths
     def path(self, kind: str, key: str, ext: str) -> str:
-        return f"{self._base}/{kind}/{key}.{ext}"
+        """Where an artifact lives: a local path, or a full URL (``s3://…``) for remote stores."""
+        path = f"{self._base}/{kind}/{key}.{ext}"
+        return self._fs.unstrip_protocol(path) if self._fs else path
 
     def exists(self, kind: str, key: str, ext: str) -> bool:
         target = self.path(kind, key, ext)

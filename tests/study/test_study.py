@@ -220,3 +220,15 @@ def test_compare_refuses_pickled_objects(tmp_path):
     torch.save({"weights": torch.zeros(2), "callback": print}, path)
     with pytest.raises(ValueError, match="not loadable as plain weights"):
         load_state_dict(path)
+
+
+def test_artifacts_in_an_fsspec_store_give_the_same_tables(finished, tmp_path):
+    """runtime.artifacts accepts any fsspec URL; memory:// stands in for s3:// here."""
+    config, _, root = finished
+    data = config.to_dict()
+    data["runtime"]["artifacts"] = "memory://auglens-test-store"
+    result = study.run_study(cfg.from_dict(data), tmp_path / "remote")
+    assert result.performance["cam_set"].str.startswith("memory://").all()
+    ours, theirs = _tables(tmp_path / "remote"), _tables(root / "out")
+    for name in ("cam_metrics", "aug_metrics", "history"):
+        pd.testing.assert_frame_equal(ours[name], theirs[name], check_exact=True, obj=name)
