@@ -51,6 +51,9 @@ class TrainSpec:
     epochs: int = 30
     sampling_seed: int = 1234
     reshuffle_each_epoch: bool = False
+    precision: str = "fp32"  # "bf16": autocast the forward pass (changes numerics; off for the thesis protocol)
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass
@@ -103,12 +106,17 @@ def evaluate(model, images, labels, mean, std, input_size, batch_size, device, n
     return {k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
 
 
-def _batch(spec, data, positions, epoch, augmentation, device):
+#: Training sets up to this size (uint8 bytes) are moved to the GPU once, so no batch crosses PCIe.
+DEVICE_RESIDENT_BYTES = 4 << 30
+
+
+def _batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device):
     """Images (normalised), first labels, second labels and lambda for one batch of order positions."""
     n = len(data.train)
     source = torch.where(positions >= n, positions - n, positions)
-    images = data.train.images[source].to(device).float().div_(255.0)
-    labels = data.train.labels[source].to(device)
+    index = source.to(train_images.device)
+    images = train_images[index].to(device).float().div_(255.0)
+    labels = train_labels[index].to(device)
     partner = labels.clone()
     lam = torch.ones(len(source), device=device)
     is_copy = (positions >= n).to(device)
@@ -119,6 +127,8 @@ def _batch(spec, data, positions, epoch, augmentation, device):
         partner[is_copy] = out.partner_labels
         lam[is_copy] = out.lam.to(lam.dtype)
     x = model_input(images, data.mean, data.std, spec.input_size)
+    if spec.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     return x, labels, partner, lam
 
 
@@ -132,7 +142,14 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     """
     device = torch.device(device)
     model = initial_model(spec, data.num_classes, data.in_channels).to(device)
+    if spec.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = _optimizer(spec, model.parameters())
+    forward = torch.compile(model) if spec.compile else model
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=spec.precision == "bf16")
+    train_images, train_labels = data.train.images, data.train.labels
+    if device.type == "cuda" and train_images.numel() <= DEVICE_RESIDENT_BYTES:
+        train_images, train_labels = train_images.to(device), train_labels.to(device)
     augmentation = build_augmentation(spec.augmentation, **dict(spec.augmentation_params))
     history: list[dict[str, float]] = []
     best_accuracy, best_epoch, best_state = -1.0, -1, None
@@ -154,8 +171,10 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
         total_loss, seen = 0.0, 0
         for start in range(0, len(order), spec.batch_size):
             positions = order[start : start + spec.batch_size]
-            x, labels, partner, lam = _batch(spec, data, positions, epoch, augmentation, device)
-            logits = model(x)
+            x, labels, partner, lam = _batch(spec, data, train_images, train_labels, positions, epoch,
+                                             augmentation, device)
+            with autocast:
+                logits = forward(x).float()
             # lambda-weighted cross-entropy: plain CE for unmixed samples (lam = 1)
             loss_a = F.cross_entropy(logits, labels, reduction="none")
             loss_b = F.cross_entropy(logits, partner, reduction="none")
