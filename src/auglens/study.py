@@ -63,7 +63,7 @@ class CamJob:
     method: str = "gradcam"
     target_layer: str | None = None
     target: str = "predicted"
-    storage_dtype: str = "float16"
+    storage_dtype: str = "float32"
     batch_size: int = 128  # does not change results, so it is not part of the key
 
     @property
