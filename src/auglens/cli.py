@@ -4,6 +4,7 @@
     auglens validate CONFIG [key=value ...]          check a config without running anything
     auglens report DIR                               (re)build DIR/report from DIR's tables
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
+    auglens distortion CONFIG --out DIR [--only NAME]  the distortion paper's analyses
     auglens ls [augmentations|models|cams|metrics|datasets]
 """
 
@@ -66,6 +67,15 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_distortion(args) -> int:
+    from auglens.distortion import run_from_toml
+
+    tables = run_from_toml(args.config, args.out, args.overrides, args.only)
+    for name in tables:
+        print(f"{name}: {Path(args.out) / 'distortion' / name}")
+    return 0
+
+
 def _cmd_ls(args) -> int:
     from auglens.augment import AUGMENTATIONS
     from auglens.cam import CAM_METHODS
@@ -120,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--set", dest="overrides", action="append", default=[], help="key=value override")
     compare.add_argument("--no-progress", action="store_true")
     compare.set_defaults(func=_cmd_compare)
+
+    distortion = sub.add_parser("distortion", help="the distortion paper's analyses (DI, iOcclusion, affinity, ...)")
+    distortion.add_argument("config")
+    distortion.add_argument("--out", required=True)
+    distortion.add_argument("--only", action="append", help="run only this analysis (repeatable)")
+    distortion.add_argument("overrides", nargs="*", help="key=value config overrides")
+    distortion.set_defaults(func=_cmd_distortion)
 
     ls = sub.add_parser("ls", help="list registered names")
     ls.add_argument("what", nargs="?", choices=["augmentations", "models", "cams", "metrics", "datasets"])

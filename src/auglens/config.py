@@ -35,7 +35,7 @@ class ConfigError(ValueError):
         super().__init__(f"{len(self.errors)} problem(s){where}:\n{listing}")
 
 
-def _field(default: Any, help: str, **checks: Any) -> Any:
+def config_field(default: Any, help: str, **checks: Any) -> Any:
     metadata = {"help": help, **checks}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
@@ -46,59 +46,62 @@ def _field(default: Any, help: str, **checks: Any) -> Any:
 
 @dataclass
 class DataConfig:
-    name: str = _field("cifar10", "data set registry name (auglens ls datasets)")
-    root: str | None = _field(None, "folder holding/receiving the data (default $AUGLENS_DATA or ~/.cache/auglens/data)")
-    download: bool = _field(True, "let torchvision download the data set when absent")
-    image_size: int | None = _field(None, "image_folder only: side (pixels) images are resized to at load time", min=1)
-    train_subset: int | None = _field(None, "use a stratified subset of this many training images (None: all)", min=10)
-    test_subset: int | None = _field(None, "use a stratified subset of this many test images (None: all)", min=1)
-    subset_seed: int = _field(0, "seed of the subset selection")
+    name: str = config_field("cifar10", "data set registry name (auglens ls datasets)")
+    root: str | None = config_field(None, "folder holding/receiving the data (default $AUGLENS_DATA or ~/.cache/auglens/data)")
+    download: bool = config_field(True, "let torchvision download the data set when absent")
+    image_size: int | None = config_field(None, "image_folder only: side (pixels) images are resized to at load time", min=1)
+    train_subset: int | None = config_field(None, "use a stratified subset of this many training images (None: all)", min=10)
+    test_subset: int | None = config_field(None, "use a stratified subset of this many test images (None: all)", min=1)
+    subset_seed: int = config_field(0, "seed of the subset selection")
 
 
 @dataclass
 class SplitConfig:
-    validation_fraction: float = _field(0.1, "share of the training images held out for validation (stratified)",
+    validation_fraction: float = config_field(0.1, "share of the training images held out for validation (stratified)",
                                         min=0.0, max=0.9)
-    seed: int = _field(0, "seed of the stratified train/validation split (the same for every model)")
-    sampling_seed: int = _field(1234, "seed of the training order, separate from the starting states (Appendix B)")
-    reshuffle_each_epoch: bool = _field(False, "draw a new order every epoch (same for every model); the thesis keeps one order")
+    seed: int = config_field(0, "seed of the stratified train/validation split (the same for every model)")
+    sampling_seed: int = config_field(1234, "seed of the training order, separate from the starting states (Appendix B)")
+    reshuffle_each_epoch: bool = config_field(False, "draw a new order every epoch (same for every model); the thesis keeps one order")
 
 
 @dataclass
 class ModelConfig:
-    architecture: str = _field("efficientnet_b0", "model registry name, or package.module:factory")
-    params: dict[str, Any] = _field({}, "extra keyword arguments of the architecture (e.g. width = 16 for small_cnn)")
-    input_size: int | None = _field(224, "side (pixels) images are resized to, aspect ratio kept (None: native size)", min=8)
-    init_seed: int = _field(0, "seed of the initial weights, shared by every model (Appendix B)")
+    architecture: str = config_field("efficientnet_b0", "model registry name, or package.module:factory")
+    params: dict[str, Any] = config_field({}, "extra keyword arguments of the architecture (e.g. width = 16 for small_cnn)")
+    input_size: int | None = config_field(224, "side (pixels) images are resized to, aspect ratio kept (None: native size)", min=8)
+    init_seed: int = config_field(0, "seed of the initial weights, shared by every model (Appendix B)")
 
 
 @dataclass
 class TrainingConfig:
-    optimizer: Literal["adam", "adamw", "sgd"] = _field("adam", "optimizer")
-    lr: float = _field(1e-3, "learning rate", min=0.0, exclusive_min=True)
-    weight_decay: float = _field(1e-5, "weight decay (L2, as torch's Adam applies it)", min=0.0)
-    momentum: float = _field(0.9, "SGD momentum (sgd only)", min=0.0, max=1.0)
-    batch_size: int = _field(32, "training batch size (images)", min=1)
-    eval_batch_size: int = _field(256, "batch size for validation and test inference (images)", min=1)
-    epochs: int = _field(30, "training epochs; the best-validation-accuracy epoch is kept", min=1)
-    precision: Literal["fp32", "bf16"] = _field("fp32", "bf16 autocasts the forward pass (faster on GPUs; "
+    optimizer: Literal["adam", "adamw", "sgd"] = config_field("adam", "optimizer")
+    lr: float = config_field(1e-3, "learning rate", min=0.0, exclusive_min=True)
+    weight_decay: float = config_field(1e-5, "weight decay (L2, as torch's Adam applies it)", min=0.0)
+    momentum: float = config_field(0.9, "SGD momentum (sgd only)", min=0.0, max=1.0)
+    batch_size: int = config_field(32, "training batch size (images)", min=1)
+    eval_batch_size: int = config_field(256, "batch size for validation and test inference (images)", min=1)
+    epochs: int = config_field(30, "training epochs; the best-validation-accuracy epoch is kept", min=1)
+    precision: Literal["fp32", "bf16"] = config_field("fp32", "bf16 autocasts the forward pass (faster on GPUs; "
                                                 "changes numerics, so the thesis protocol uses fp32)")
-    channels_last: bool = _field(False, "channels-last memory format (faster convolutions on GPUs)")
-    compile: bool = _field(False, "torch.compile the model (pays a compile time once per model)")
+    channels_last: bool = config_field(False, "channels-last memory format (faster convolutions on GPUs)")
+    compile: bool = config_field(False, "torch.compile the model (pays a compile time once per model)")
+    augment_every_sample: bool = config_field(
+        False, "false: each epoch sees the originals plus one augmented copy of each (the thesis); "
+        "true: every sample is augmented each epoch (the usual recipe, the distortion paper's)")
 
 
 @dataclass
 class StudyConfig:
-    seeds: list[int] = _field([1, 2, 3], "starting states: one augmented model per augmentation and seed", min_len=1)
-    baseline: Literal["shared", "per_seed"] = _field(
+    seeds: list[int] = config_field([1, 2, 3], "starting states: one augmented model per augmentation and seed", min_len=1)
+    baseline: Literal["shared", "per_seed"] = config_field(
         "shared", "shared: one baseline (trained with the first seed), as the thesis; per_seed: one baseline per seed, "
         "each augmented model compared with the baseline of its seed")
 
 
 @dataclass
 class AugmentationConfig:
-    name: str = _field("none", "augmentation registry name (auglens ls augmentations)")
-    params: dict[str, Any] = _field({}, "the augmentation's parameters (identical across starting states)")
+    name: str = config_field("none", "augmentation registry name (auglens ls augmentations)")
+    params: dict[str, Any] = config_field({}, "the augmentation's parameters (identical across starting states)")
 
     @property
     def label(self) -> str:
@@ -107,44 +110,44 @@ class AugmentationConfig:
 
 @dataclass
 class CamConfig:
-    method: str = _field("gradcam", "CAM method registry name (auglens ls cams)")
-    target_layer: str | None = _field(None, "dotted module name or 'last_conv' (None: the architecture's last conv stage)")
-    target: Literal["predicted", "label"] = _field("predicted", "class the CAM explains: the model's prediction or the true label")
-    batch_size: int = _field(128, "images per CAM chunk (bounds memory)", min=1)
-    storage_dtype: Literal["float16", "float32"] = _field(
+    method: str = config_field("gradcam", "CAM method registry name (auglens ls cams)")
+    target_layer: str | None = config_field(None, "dotted module name or 'last_conv' (None: the architecture's last conv stage)")
+    target: Literal["predicted", "label"] = config_field("predicted", "class the CAM explains: the model's prediction or the true label")
+    batch_size: int = config_field(128, "images per CAM chunk (bounds memory)", min=1)
+    storage_dtype: Literal["float16", "float32"] = config_field(
         "float32", "dtype CAM sets are stored in, at the target layer's resolution; float16 halves the size but "
         "moves overlap rates by up to 1e-2 (docs/cam.md)")
 
 
 @dataclass
 class MetricsConfig:
-    names: list[str] = _field(["mad", "msd", "pearson", "spearman", "overlap", "class_kld"],
+    names: list[str] = config_field(["mad", "msd", "pearson", "spearman", "overlap", "class_kld"],
                               "metrics between each augmented model and the baseline (auglens ls metrics)", min_len=1)
-    overlap_percents: list[float] = _field([20.0, 10.0, 5.0], "top-Y% thresholds of the overlap rate", min_len=1)
-    kld_epsilon: float = _field(1e-10, "epsilon inside Class-KLD's log(eps + q/p)", min=0.0)
-    batch_size: int = _field(1000, "image pairs per metric chunk (bounds memory)", min=1)
+    overlap_percents: list[float] = config_field([20.0, 10.0, 5.0], "top-Y% thresholds of the overlap rate", min_len=1)
+    kld_epsilon: float = config_field(1e-10, "epsilon inside Class-KLD's log(eps + q/p)", min=0.0)
+    batch_size: int = config_field(1000, "image pairs per metric chunk (bounds memory)", min=1)
 
 
 @dataclass
 class RuntimeConfig:
-    device: str = _field("auto", "auto (cuda when available), cpu, cuda, cuda:N")
-    deterministic: bool = _field(True, "torch deterministic algorithms (Appendix B)")
-    num_threads: int | None = _field(None, "CPU threads for torch (None: torch's default); results depend on it "
+    device: str = config_field("auto", "auto (cuda when available), cpu, cuda, cuda:N")
+    deterministic: bool = config_field(True, "torch deterministic algorithms (Appendix B)")
+    num_threads: int | None = config_field(None, "CPU threads for torch (None: torch's default); results depend on it "
                                      "(CPU sums are thread-order dependent), and each Ray CPU task uses and "
                                      "reserves this many CPUs", min=1)
-    backend: Literal["local", "ray"] = _field("local", "where jobs run: this process, or a Ray cluster")
-    ray_address: str | None = _field(None, "Ray cluster address ('auto', 'ray://host:port'); None starts a local Ray")
-    ray_gpus_per_task: float = _field(1.0, "share of a GPU each Ray task reserves on CUDA (0.5: two models per GPU)",
+    backend: Literal["local", "ray"] = config_field("local", "where jobs run: this process, or a Ray cluster")
+    ray_address: str | None = config_field(None, "Ray cluster address ('auto', 'ray://host:port'); None starts a local Ray")
+    ray_gpus_per_task: float = config_field(1.0, "share of a GPU each Ray task reserves on CUDA (0.5: two models per GPU)",
                                       min=0.0, exclusive_min=True, max=1.0)
-    artifacts: str | None = _field(None, "artifact store location, a path or fsspec URL every Ray node can reach "
+    artifacts: str | None = config_field(None, "artifact store location, a path or fsspec URL every Ray node can reach "
                                    "(None: <out>/artifacts)")
-    progress: bool = _field(True, "show progress bars")
-    report: bool = _field(True, "write the HTML report at the end of auglens run")
+    progress: bool = config_field(True, "show progress bars")
+    report: bool = config_field(True, "write the HTML report at the end of auglens run")
 
 
 @dataclass
 class Config:
-    name: str = _field("study", "study name, shown in the report")
+    name: str = config_field("study", "study name, shown in the report")
     data: DataConfig = field(default_factory=DataConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -157,7 +160,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict in the TOML layout (None values dropped): ``from_dict(c.to_dict())`` == c."""
-        data = _drop_none(dataclasses.asdict(self))
+        data = drop_none(dataclasses.asdict(self))
         data["augmentations"] = [{"name": a["name"], **a["params"]} for a in data["augmentations"]]
         return data
 
@@ -174,13 +177,13 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _drop_none(obj: Any) -> Any:
+def drop_none(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+        return {k: drop_none(v) for k, v in obj.items() if v is not None}
     if isinstance(obj, list):
-        return [_drop_none(v) for v in obj]
+        return [drop_none(v) for v in obj]
     if isinstance(obj, tuple):
-        return [_drop_none(v) for v in obj]
+        return [drop_none(v) for v in obj]
     return obj
 
 
@@ -261,7 +264,7 @@ def coerce(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
         if not isinstance(value, dict):
             errors.append(f"{path}: expected a table, got {value!r}")
             return tp()
-        return _build_section(tp, value, path, errors)
+        return build_section(tp, value, path, errors)
     raise TypeError(f"unsupported config type {tp} at {path}")
 
 
@@ -287,7 +290,7 @@ def _unknown_key(path: str, key: str, valid: list[str]) -> str:
     return f"{path}{key}: unknown key{hint}; valid keys: {', '.join(valid)}"
 
 
-def _build_section(cls: type, data: dict[str, Any], path: str, errors: list[str]) -> Any:
+def build_section(cls: type, data: dict[str, Any], path: str, errors: list[str]) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     prefix = f"{path}." if path else ""
@@ -306,7 +309,7 @@ def _build_section(cls: type, data: dict[str, Any], path: str, errors: list[str]
     return cls(**kwargs)
 
 
-def _parse_augmentations(entries: Any, errors: list[str]) -> list[AugmentationConfig]:
+def parse_augmentations(entries: Any, errors: list[str]) -> list[AugmentationConfig]:
     if not isinstance(entries, list):
         errors.append(f"augmentations: expected an array of tables ([[augmentations]]), got {entries!r}")
         return []
@@ -327,8 +330,8 @@ def from_dict(data: dict[str, Any], source: str | None = None) -> Config:
     """Build and validate a :class:`Config`; raises :class:`ConfigError` listing every problem."""
     errors: list[str] = []
     data = dict(data)
-    augmentations = _parse_augmentations(data.pop("augmentations", []), errors)
-    config = _build_section(Config, data, "", errors)
+    augmentations = parse_augmentations(data.pop("augmentations", []), errors)
+    config = build_section(Config, data, "", errors)
     config.augmentations = augmentations
     errors.extend(validate_semantics(config))
     if errors:
@@ -382,11 +385,11 @@ def validate_semantics(config: Config) -> list[str]:
         if aug.name in seen:
             errors.append(f"{path}.name: {aug.name!r} is listed twice")
         seen.add(aug.name)
-        errors.extend(_check_augmentation_params(path, aug))
+        errors.extend(check_augmentation_params(path, aug))
     return errors
 
 
-def _check_augmentation_params(path: str, aug: AugmentationConfig) -> list[str]:
+def check_augmentation_params(path: str, aug: AugmentationConfig) -> list[str]:
     from auglens.augment import AUGMENTATIONS
 
     errors: list[str] = []

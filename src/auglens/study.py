@@ -107,7 +107,7 @@ def _train_spec(config: Config, augmentation: str, params: dict[str, Any], seed:
     return TrainSpec(config.model.architecture, augmentation, arch_params, frozen, seed, config.model.init_seed,
                      config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,
                      t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch,
-                     t.precision, t.channels_last, t.compile)
+                     t.precision, t.channels_last, t.compile, t.augment_every_sample)
 
 
 def plan_study(config: Config) -> StudyPlan:
@@ -158,7 +158,8 @@ def run_train_job(job: TrainJob, store: ArtifactStore, device: torch.device,
 
 
 def _images_per_epoch(job: TrainJob, data: PreparedData) -> int:
-    return len(data.train) * (1 if job.spec.augmentation == BASELINE else 2)
+    doubled = job.spec.augmentation != BASELINE and not job.spec.augment_every_sample
+    return len(data.train) * (2 if doubled else 1)
 
 
 def load_trained_model(job: TrainJob, store: ArtifactStore, data: PreparedData, device: torch.device):

@@ -137,16 +137,63 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
     Returns:
         The path of ``index.html``.
     """
+    folder = Path(dir)
+    distortion = _distortion_section(folder, None) if (folder / "distortion").is_dir() else None
+    if distortion is not None and not (folder / "performance.csv").exists():
+        return _distortion_only_report(folder)
     study = load_study(dir)
     root = study.root / "report"
     writer = _Writer(root)
     sections = _sections(study, writer, n_boot=n_boot, n_perm=n_perm, k_pairs=k_pairs, seed=seed)
+    if distortion is not None:
+        sections.insert(-2, _distortion_section(folder, writer))
     writer.render(jobs if jobs is not None else min(8, os.cpu_count() or 1))
     name = _study_name(study)
     subtitle = (f"auglens study report — {study.root.resolve()} — what changes in a classifier's class "
                 "activation maps when it is trained with data augmentation (after Dorneles 2024)")
     index = root / "index.html"
     write_text_atomic(index, render_page(f"auglens report: {name}", subtitle, sections))
+    writer.remove_stale()
+    return index
+
+
+def _distortion_section(folder: Path, writer: _Writer | None) -> Section | None:
+    """The distortion paper's analyses found under ``folder/distortion/<analysis>/``: their figures and tables.
+
+    With ``writer`` None this only checks that there is something to show.
+    """
+    analyses = sorted(p for p in (folder / "distortion").iterdir() if p.is_dir() and any(p.glob("*.png")))
+    if not analyses:
+        return None
+    section = Section("distortion", "Distortion analyses",
+                      "The analyses of Marcu & Prügel-Bennett (ICML 2022) run into this folder with `auglens "
+                      "distortion` (docs/distortion.md): one subsection per analysis, its figure and its tables "
+                      "(mean ± std over runs where there are several).")
+    if writer is None:
+        return section
+    for analysis_dir in analyses:
+        name = analysis_dir.name
+        child = Section(f"distortion-{name}", name.replace("_", " ").capitalize(), "")
+        for png in sorted(analysis_dir.glob("*.png")):
+            child.blocks.append(FigureBlock(f"distortion_{name}_{png.stem}", png.stem.replace("_", " "),
+                                            f"distortion/{name}/{png.name}", png.read_bytes()))
+        for csv in sorted(analysis_dir.glob("*.csv")):
+            frame = pd.read_csv(csv)
+            shown = frame if len(frame) <= 60 else frame.head(60)
+            child.blocks.append(writer.table(frame, f"distortion_{name}_{csv.stem}", csv.stem.replace("_", " "),
+                                             f"distortion/{name}/{csv.name}" + (" (first 60 rows)" if len(frame) > 60 else ""),
+                                             format_frame(shown)))
+        section.children.append(child)
+    return section
+
+
+def _distortion_only_report(folder: Path) -> Path:
+    root = folder / "report"
+    writer = _Writer(root)
+    sections = [_distortion_section(folder, writer)]
+    index = root / "index.html"
+    write_text_atomic(index, render_page(f"auglens report: {folder.resolve().name}",
+                                         f"auglens distortion analyses — {folder.resolve()}", sections))
     writer.remove_stale()
     return index
 

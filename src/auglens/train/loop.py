@@ -54,6 +54,7 @@ class TrainSpec:
     precision: str = "fp32"  # "bf16": autocast the forward pass (changes numerics; off for the thesis protocol)
     channels_last: bool = False
     compile: bool = False
+    augment_every_sample: bool = False  # True: every sample augmented each epoch (the usual recipe), no originals
 
 
 @dataclass
@@ -165,8 +166,11 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     for epoch in range(start_epoch, spec.epochs):
         started = time.perf_counter()
         torch.manual_seed(_epoch_seed(spec.seed, epoch))
-        order = training_order(len(data.train), augmentation is not None, spec.sampling_seed, epoch,
-                               spec.reshuffle_each_epoch)
+        every = augmentation is not None and spec.augment_every_sample
+        order = training_order(len(data.train), augmentation is not None and not every, spec.sampling_seed,
+                               epoch, spec.reshuffle_each_epoch)
+        if every:
+            order = order + len(data.train)  # positions >= N are augmented copies: here, all of them
         model.train()
         total_loss, seen = 0.0, 0
         for start in range(0, len(order), spec.batch_size):

@@ -4,7 +4,8 @@ Position k of the order holds an index into the doubled training set: ``i < N`` 
 ``i >= N`` is the augmented copy of image ``i - N``. The permutation depends only on the sampling seed
 (and the epoch, when reshuffling), never on the augmentation or the starting state — so position k holds
 the same source image in every augmented model. The baseline uses the originals alone, shuffled by the
-same sampling seed.
+same sampling seed. With ``augment_every_sample`` (the usual recipe outside the thesis, e.g. the
+distortion paper's) the training loop uses the baseline's order and augments every position.
 """
 
 from __future__ import annotations

@@ -1,0 +1,113 @@
+"""The analyses of "On the Effects of Artificial Data Modification" (Marcu & Prügel-Bennett, ICML 2022).
+
+Pure, batched maths (one module per family, each citing its equation):
+
+- :mod:`~auglens.distortion.distortions`: grid shuffle, CutOcclusion (unrestricted / in-bounds), Fourier
+  and saliency occlusion masks, uniform and non-uniform occluders;
+- :mod:`~auglens.distortion.interference`: the Data Interference index (Eq. 1);
+- :mod:`~auglens.distortion.occlusion`: iOcclusion (Eq. 2) and CAM-based saliency masks;
+- :mod:`~auglens.distortion.affinity`: affinity, Diversity and MixDiversity;
+- :mod:`~auglens.distortion.simplicity`: stacked simple/complex images;
+- :mod:`~auglens.distortion.cue_conflict`: shape/texture cue conflict and shape bias.
+
+The mixed-sample augmentations (MixUp, FMix, Random Masks, box mixing; reformulated objective; partners
+from another data set) live in :mod:`auglens.augment.mixed`.
+
+Orchestration: :func:`run_analysis` runs one analysis over several runs, resumably, and writes its tables
+(CSV) and figure (PNG + SVG) to ``out_dir/distortion/<analysis>/``; :func:`run_from_toml` runs the
+analyses a TOML config lists (``examples/distortion-quick.toml``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from auglens.distortion.analyses import ANALYSES, summarise
+from auglens.distortion.config import ANALYSIS_NAMES, DistortionConfig, coerce_config, load, to_dict
+from auglens.distortion.runner import Runner, timer
+from auglens.store import write_atomic, write_text_atomic
+
+__all__ = ["ANALYSES", "ANALYSIS_NAMES", "DistortionConfig", "load", "run_analysis", "run_from_toml", "summarise"]
+
+
+def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: str | Path,
+                 runner: Runner | None = None) -> dict[str, pd.DataFrame]:
+    """Run (or resume) one analysis; write ``out_dir/distortion/<name>/`` (tables, figure, manifest); return its tables.
+
+    ``config``: a :class:`DistortionConfig` or a dict in the TOML layout (validated; all problems reported
+    together). ``runner`` lets several analyses share one process's loaded data.
+    """
+    analysis = ANALYSES.get(name)  # unknown name -> error listing the valid ones
+    config = coerce_config(config)
+    runner = runner or Runner(config, out_dir)
+    elapsed = timer()
+    tables = analysis(runner)
+    folder = runner.root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, frame in tables.items():
+        write_atomic(str(folder / f"{table}.csv"), frame.to_csv(index=False).encode())
+    _write_figure(name, tables, folder)
+    _write_manifest(folder, name, config, runner, tables, elapsed())
+    return tables
+
+
+def run_from_toml(path: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
+                  analyses: list[str] | None = None) -> dict[str, dict[str, pd.DataFrame]]:
+    """Load a distortion config (TOML + ``key=value`` overrides) and run its analyses (or the ones named)."""
+    config = load(path, overrides)
+    wanted = analyses or list(config.analyses)
+    for name in wanted:
+        ANALYSES.get(name)
+    runner = Runner(config, out_dir)
+    if not config.runtime.artifacts:  # our own store: a killed earlier run may have left temporaries
+        runner.store.remove_stale_temporaries()
+    write_text_atomic(runner.root / "config.toml", _toml(config))
+    return {name: run_analysis(name, config, out_dir, runner) for name in wanted}
+
+
+def _toml(config: DistortionConfig) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(to_dict(config))
+
+
+def _write_figure(name: str, tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    from auglens.distortion.figures import FIGURES
+    from auglens.report.style import save_figure, style
+
+    with style():
+        save_figure(FIGURES[name](tables), folder, name)
+
+
+def _write_manifest(folder: Path, name: str, config: DistortionConfig, runner: Runner,
+                    tables: dict[str, pd.DataFrame], seconds: float) -> None:
+    import numpy as np
+    import torch
+
+    import auglens
+    from auglens.config import stable_hash
+
+    manifest = {
+        "analysis": name,
+        "auglens": auglens.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": {"torch": torch.__version__, "numpy": np.__version__, "pandas": pd.__version__},
+        "device": str(runner.device),
+        "config_fingerprint": stable_hash(to_dict(config)),
+        "config": to_dict(config),
+        "seeds": {"runs": config.runs.seeds, "distortion_seed": config.runs.distortion_seed,
+                  "init_seed": config.model.init_seed, "split_seed": config.split.seed,
+                  "sampling_seed": config.split.sampling_seed},
+        "tables": sorted(f"{t}.csv" for t in tables),
+        "seconds": seconds,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=1, default=str))

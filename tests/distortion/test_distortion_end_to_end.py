@@ -1,0 +1,158 @@
+"""Every distortion analysis end to end on tiny data (synthetic, tiny_cnn, 1 epoch), and resuming."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from auglens import distortion
+from auglens.data import load_dataset
+
+TINY = {
+    "name": "tiny-distortion",
+    "analyses": ["interference", "occlusion", "affinity", "interdataset", "simplicity", "cue_conflict"],
+    "data": {"name": "synthetic", "train_subset": 120, "test_subset": 40},
+    "model": {"architecture": "tiny_cnn", "input_size": 16},
+    "training": {"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "epochs": 1},
+    "runs": {"seeds": [1, 2]},
+    "augmentations": [{"name": "fmix"}],
+    "interference": {"grid": 2},
+    "occlusion": {"fractions": [0.0, 0.5], "maskings": ["saliency", "fourier"], "occluders": ["black", "images"],
+                  "occluder_dataset": "synthetic", "max_train_images": 40, "max_test_images": 40},
+    "affinity": {"max_train_images": 40},
+    "interdataset": {"partners": ["synthetic"], "augmentations": ["mixup"]},
+    "simplicity": {"simple": "synthetic", "complex": "synthetic", "complex_classes": [3, 2, 1, 0],
+                   "train_subset": 80, "test_subset": 40, "augmentations": ["fmix"]},
+    "runtime": {"device": "cpu", "progress": False, "num_threads": 1},
+}
+
+
+def _cue_conflict_folder(root: Path) -> Path:
+    """Synthetic images named <shape class><n>-<texture class><n>.png; the shape is the image's true class."""
+    from PIL import Image
+
+    test = load_dataset("synthetic")["test"]
+    folder = root / "cue"
+    folder.mkdir()
+    for i in range(12):
+        shape, texture = int(test.labels[i]), (int(test.labels[i]) + 1 + i % 3) % 4
+        name = f"{test.classes[shape]}{i}-{test.classes[texture]}{i}.png"
+        Image.fromarray(test.images[i, 0].numpy()).save(folder / name)
+    Image.fromarray(test.images[0, 0].numpy()).save(folder / f"{test.classes[0]}90-{test.classes[0]}91.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distortion")
+    config = copy.deepcopy(TINY)
+    config["cue_conflict"] = {"folder": str(_cue_conflict_folder(root))}
+    path = root / "tiny.toml"
+    import tomli_w
+
+    path.write_text(tomli_w.dumps(config))
+    threads = torch.get_num_threads()  # runtime.num_threads is process-wide: restore it for other tests
+    try:
+        tables = distortion.run_from_toml(path, root / "out")
+        yield tables, root / "out" / "distortion", path
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_every_analysis_writes_tables_figure_and_manifest(finished):
+    tables, out, _ = finished
+    assert list(tables) == TINY["analyses"]
+    for name, frames in tables.items():
+        folder = out / name
+        for table in frames:
+            assert (folder / f"{table}.csv").exists(), (name, table)
+        for suffix in ("png", "svg"):
+            assert (folder / f"{name}.{suffix}").stat().st_size > 1000
+        assert (folder / "manifest.json").exists()
+    assert (out / "config.toml").exists()
+
+
+def test_interference_tables(finished):
+    t = finished[0]["interference"]
+    increases, runs, summary = t["increases"], t["di_runs"], t["di_summary"]
+    assert set(summary["augmentation"]) == {"none", "fmix"} and set(summary["distortion"]) == {"grid_shuffle",
+                                                                                               "cut_occlusion"}
+    assert (summary["runs"] == 2).all()
+    # DI recomputed from the stored increases (Eq. 1 per run)
+    full = increases[increases["trained_without"].fillna("") == ""]
+    for _, row in runs.iterrows():
+        part = full[(full["augmentation"] == row["augmentation"]) & (full["distortion"] == row["distortion"])
+                    & (full["seed"] == row["seed"])].set_index("class")["increase_pct"].clip(lower=0)
+        expected = part[row["c_max"]] ** 2 / part.sum() if part.sum() > 0 else 0.0
+        assert row["di"] == pytest.approx(expected)
+        assert row["di_worst"] >= row["di"] - 1e-9
+    # class removal: retrained without c_max, which then gets no increase of its own
+    removal = t["class_removal_summary"]
+    assert set(removal["augmentation"]) == {"none", "fmix"}
+    removed = dict(zip(removal["augmentation"], removal["trained_without"]))
+    for label, name in removed.items():
+        rows = increases[(increases["augmentation"] == label) & (increases["trained_without"] == name)]
+        assert len(rows) and name not in set(rows["class_name"])
+
+
+def test_occlusion_tables(finished):
+    t = finished[0]["occlusion"]
+    runs = t["occlusion_runs"]
+    assert set(runs["masking"]) == {"saliency", "fourier", "box"}  # box always: it is CutOcclusion
+    assert set(runs["occluder"]) == {"black", "images"}
+    clean = runs[runs["fraction"] == 0.0]
+    assert np.allclose(clean["test_accuracy"], clean["clean_test_accuracy"])
+    gap = runs["clean_train_accuracy"] - runs["clean_test_accuracy"]
+    expected = ((runs["train_accuracy"] - runs["test_accuracy"]) / gap.where(gap != 0)).abs()
+    assert np.allclose(runs["i_occlusion"], expected, equal_nan=True)
+    summary = t["occlusion_summary"]
+    assert {"i_occlusion_mean", "i_occlusion_std", "test_accuracy_mean"} <= set(summary.columns)
+
+
+def test_affinity_tables(finished):
+    runs = finished[0]["affinity"]["affinity_runs"]
+    assert list(runs["augmentation"]) == ["fmix", "fmix"]
+    assert np.allclose(runs["affinity"], runs["augmented_accuracy"] - runs["clean_accuracy"])
+    assert (runs["mix_diversity"] > 0).all() and (runs["diversity"] > 0).all()
+
+
+def test_interdataset_tables(finished):
+    summary = finished[0]["interdataset"]["interdataset_summary"]
+    assert list(summary["partner"]) == ["baseline", "synthetic"]
+    assert summary["accuracy_mean"].between(0, 100).all()
+
+
+def test_simplicity_tables(finished):
+    summary = finished[0]["simplicity"]["simplicity_summary"]
+    assert list(summary["augmentation"]) == ["none", "fmix"] and list(summary["mixed_half"]) == ["", "simple"]
+    for column in ("simple_label_accuracy_mean", "complex_label_accuracy_mean", "matched_accuracy_mean"):
+        assert summary[column].between(0, 100).all()
+
+
+def test_cue_conflict_tables(finished):
+    runs = finished[0]["cue_conflict"]["cue_conflict_runs"]
+    assert (runs["trials"] == 12).all()  # the agreeing image is dropped
+    assert (runs["shape_accuracy"] + runs["texture_accuracy"] <= 100 + 1e-9).all()
+    biased = runs.dropna(subset=["shape_bias"])
+    assert biased["shape_bias"].between(0, 1).all()
+
+
+def test_rerun_resumes_without_training_and_gives_the_same_tables(finished):
+    tables, out, path = finished
+    checkpoints = out / "artifacts" / "checkpoints"
+    before = {p.name: p.stat().st_mtime_ns for p in checkpoints.iterdir()}
+    again = distortion.run_from_toml(path, out.parent, analyses=["interference", "affinity"])
+    assert {p.name: p.stat().st_mtime_ns for p in checkpoints.iterdir()} == before
+    for name in again:
+        for table, frame in again[name].items():
+            pd.testing.assert_frame_equal(frame, tables[name][table], obj=f"{name}/{table}")
+
+
+def test_run_analysis_accepts_a_dict_and_rejects_unknown_names(tmp_path):
+    with pytest.raises(KeyError, match="Did you mean 'occlusion'"):
+        distortion.run_analysis("oclusion", TINY, tmp_path)
