@@ -37,6 +37,7 @@ from auglens.study import (
     configure_runtime,
     run_cam_job,
     run_metric_job,
+    DEFAULT_NUM_THREADS,
     run_train_job,
 )
 
@@ -137,7 +138,7 @@ def run_ray(plan: StudyPlan, store: ArtifactStore, config: Config, progress: boo
     started_ray = _connect(ray, config.runtime.ray_address)
     try:
         # Resolved here so every worker uses exactly the thread count a local run on this machine would.
-        threads = config.runtime.num_threads or torch.get_num_threads()
+        threads = config.runtime.num_threads or DEFAULT_NUM_THREADS
         resources = _task_resources(ray, config, threads)
         return _submit_and_wait(ray, plan, store, config, threads, resources, progress)
     finally:

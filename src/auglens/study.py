@@ -264,10 +264,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+#: torch's thread count when auglens was imported: what ``runtime.num_threads = None`` means. Set explicitly on
+#: every run because CPU results depend on it, and an earlier run in the same process may have changed it.
+DEFAULT_NUM_THREADS = torch.get_num_threads()
+
+
 def configure_runtime(config: Config) -> torch.device:
     """Determinism switches of Appendix B and thread count; returns the device to use."""
-    if config.runtime.num_threads:
-        torch.set_num_threads(config.runtime.num_threads)
+    torch.set_num_threads(config.runtime.num_threads or DEFAULT_NUM_THREADS)
     if config.runtime.deterministic:
         # cuBLAS needs a fixed workspace to be deterministic; must be set before its first use.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -144,10 +144,9 @@ class Runner:
 def _configure_runtime(config: DistortionConfig) -> torch.device:
     import os
 
-    from auglens.study import resolve_device
+    from auglens.study import DEFAULT_NUM_THREADS, resolve_device
 
-    if config.runtime.num_threads:
-        torch.set_num_threads(config.runtime.num_threads)
+    torch.set_num_threads(config.runtime.num_threads or DEFAULT_NUM_THREADS)
     if config.runtime.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
