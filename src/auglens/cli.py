@@ -28,7 +28,7 @@ def _cmd_run(args) -> int:
     print(f"auglens: study {config.name!r} -> {out}", file=sys.stderr)
     result = run_study(config, out, progress=not args.no_progress and config.runtime.progress)
     print(summary_table(result))
-    print(f"\ntimings (s): " + ", ".join(f"{k.removesuffix('_seconds')}={v:.1f}" for k, v in result.timings.items()))
+    print("\ntimings (s): " + ", ".join(f"{k.removesuffix('_seconds')}={v:.1f}" for k, v in result.timings.items()))
     if config.runtime.report and not args.no_report:
         from auglens.report import build_report
 

@@ -25,8 +25,8 @@ from auglens import config as cfg
 from auglens.data.prepared import prepare_data
 from auglens.store import ArtifactStore, write_text_atomic
 from auglens.study import (
-    _write_csv,
-    _write_parquet,
+    write_csv,
+    write_parquet,
     compute_cam_set,
     configure_runtime,
     data_spec,
@@ -87,7 +87,7 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
     from auglens.models import build_model
 
     config = _config_for(arch, data, overrides or [])
-    device = configure_runtime(config)
+    device = configure_runtime(config.runtime)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     store = ArtifactStore(out / "artifacts")
@@ -126,8 +126,8 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
         frame.insert(0, "augmentation", name)
         rows.append(frame)
     cam_metrics = pd.concat(rows, ignore_index=True)
-    _write_parquet(cam_metrics, out / "cam_metrics.parquet")
-    _write_parquet(seed_average(cam_metrics), out / "aug_metrics.parquet")
+    write_parquet(cam_metrics, out / "cam_metrics.parquet")
+    write_parquet(seed_average(cam_metrics), out / "aug_metrics.parquet")
     if all_pairs:
         pairs = []
         for a, b in itertools.combinations(names, 2):
@@ -135,7 +135,7 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
             frame.insert(0, "model_b", b)
             frame.insert(0, "model_a", a)
             pairs.append(frame)
-        _write_parquet(pd.concat(pairs, ignore_index=True), out / "pair_metrics.parquet")
+        write_parquet(pd.concat(pairs, ignore_index=True), out / "pair_metrics.parquet")
 
     performance = []
     for path, name in zip(paths, names):
@@ -145,7 +145,7 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
                             **{k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
                             "checkpoint": str(path),
                             "cam_set": str(Path(store.path("cams", key, "safetensors")).relative_to(out))})
-    _write_csv(pd.DataFrame(performance), out / "performance.csv")
+    write_csv(pd.DataFrame(performance), out / "performance.csv")
     write_test_set(out, prepared)
     write_text_atomic(out / "config.toml", cfg.dump_toml(replace(config)))
     write_text_atomic(out / "manifest.json", json.dumps({"command": "compare", "baseline": str(baseline),

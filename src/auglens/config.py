@@ -413,8 +413,8 @@ def check_augmentation_params(path: str, aug: AugmentationConfig) -> list[str]:
     return errors
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a TOML config, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
+def read_toml(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """A TOML file as a dict with ``key=value`` overrides applied; raises :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError([f"config file {path} does not exist"])
@@ -422,8 +422,12 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([f"not valid TOML: {error}"], str(path)) from error
-    data = apply_overrides(data, overrides or [])
-    return from_dict(data, str(path))
+    return apply_overrides(data, overrides or [])
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a TOML config, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
+    return from_dict(read_toml(path, overrides), str(path))
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

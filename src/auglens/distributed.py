@@ -52,7 +52,7 @@ KILL_ONCE_ENV = "AUGLENS_TEST_KILL_ONCE"  # test hook: path of a marker file, se
 
 def _worker_setup(config: Config, threads: int) -> torch.device:
     """Apply the driver's determinism and thread settings in this worker; returns the device to use."""
-    device = configure_runtime(config)
+    device = configure_runtime(config.runtime)
     torch.set_num_threads(threads)
     # Ray exposes only the task's own GPU(s) through CUDA_VISIBLE_DEVICES: it is always "cuda:0" here.
     return torch.device("cuda") if device.type == "cuda" else device

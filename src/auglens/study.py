@@ -33,7 +33,7 @@ import torch
 
 from auglens.analysis.columns import BASELINE
 from auglens.analysis.columns import PER_IMAGE_KEYS as _PER_IMAGE_KEYS
-from auglens.config import Config, dump_toml, stable_hash
+from auglens.config import Config, RuntimeConfig, dump_toml, stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
 from auglens.store import ArtifactStore, write_atomic, write_text_atomic
 from auglens.train.loop import TrainSpec, initial_model, train_model
@@ -269,15 +269,15 @@ def resolve_device(name: str) -> torch.device:
 DEFAULT_NUM_THREADS = torch.get_num_threads()
 
 
-def configure_runtime(config: Config) -> torch.device:
+def configure_runtime(runtime: RuntimeConfig) -> torch.device:
     """Determinism switches of Appendix B and thread count; returns the device to use."""
-    torch.set_num_threads(config.runtime.num_threads or DEFAULT_NUM_THREADS)
-    if config.runtime.deterministic:
+    torch.set_num_threads(runtime.num_threads or DEFAULT_NUM_THREADS)
+    if runtime.deterministic:
         # cuBLAS needs a fixed workspace to be deterministic; must be set before its first use.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-    return resolve_device(config.runtime.device)
+    return resolve_device(runtime.device)
 
 
 @dataclass
@@ -332,7 +332,7 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = config.runtime.progress if progress is None else progress
     backend = backend or config.runtime.backend
-    device = configure_runtime(config)
+    device = configure_runtime(config.runtime)
     started = time.perf_counter()
     write_text_atomic(out_dir / "config.toml", dump_toml(config))
     plan = plan_study(config)
@@ -389,15 +389,15 @@ def assemble_tables(plan: StudyPlan, store: ArtifactStore, out_dir: Path, config
     """Write the study's tables from its artifacts (nothing else), atomically."""
     data = prepare_data(plan.data)
     performance, history, confusion = _model_rows(plan, store, out_dir, data)
-    _write_csv(performance, out_dir / "performance.csv")
-    _write_csv(history, out_dir / "training_history.csv")
-    _write_csv(confusion, out_dir / "confusion_matrices.csv")
+    write_csv(performance, out_dir / "performance.csv")
+    write_csv(history, out_dir / "training_history.csv")
+    write_csv(confusion, out_dir / "confusion_matrices.csv")
 
     frames = [store.load_table("metrics", job.key) for job in plan.pairs]
     cam_metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PER_IMAGE_KEYS)
-    _write_parquet(cam_metrics, out_dir / "cam_metrics.parquet")
+    write_parquet(cam_metrics, out_dir / "cam_metrics.parquet")
     aug_metrics = seed_average(cam_metrics)
-    _write_parquet(aug_metrics, out_dir / "aug_metrics.parquet")
+    write_parquet(aug_metrics, out_dir / "aug_metrics.parquet")
 
     write_test_set(out_dir, data)
     return StudyResult(out_dir, performance, cam_metrics, aug_metrics)
@@ -431,11 +431,11 @@ def seed_average(cam_metrics: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
     write_atomic(str(path), frame.to_csv(index=False).encode())
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     import io
 
     buffer = io.BytesIO()

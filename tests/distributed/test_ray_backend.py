@@ -5,7 +5,6 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -14,8 +13,8 @@ from auglens import config as cfg  # noqa: E402
 from auglens import study  # noqa: E402
 from auglens.distributed import KILL_ONCE_ENV  # noqa: E402
 from tests.conftest import TINY_STUDY  # noqa: E402
+from tests.tables import assert_same_tables  # noqa: E402
 
-TIMING_COLUMNS = {"train_seconds", "elapsed_seconds"}
 
 
 def _tiny_config() -> cfg.Config:
@@ -26,20 +25,6 @@ def _tiny_config() -> cfg.Config:
     return cfg.from_dict(data)
 
 
-def _tables(out: Path) -> dict[str, pd.DataFrame]:
-    tables = {
-        "performance": pd.read_csv(out / "performance.csv"),
-        "history": pd.read_csv(out / "training_history.csv"),
-        "cam_metrics": pd.read_parquet(out / "cam_metrics.parquet"),
-        "aug_metrics": pd.read_parquet(out / "aug_metrics.parquet"),
-    }
-    return {k: v.drop(columns=[c for c in v.columns if c in TIMING_COLUMNS]) for k, v in tables.items()}
-
-
-def _assert_same_tables(a: Path, b: Path) -> None:
-    ta, tb = _tables(a), _tables(b)
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +50,7 @@ def ray_run(ray_cluster, tmp_path_factory) -> tuple[Path, dict[str, float]]:
 
 def test_ray_tables_equal_local_tables(local_run, ray_run):
     out, timings = ray_run
-    _assert_same_tables(local_run, out)
+    assert_same_tables(local_run, out)
     assert all(timings[f"{stage}_seconds"] > 0 for stage in ("train", "cam", "metric"))
     assert ray.is_initialized()  # a Ray the caller started is left running for the caller
 
@@ -86,7 +71,7 @@ def test_killed_worker_is_retried_and_resumes(local_run, ray_cluster, tmp_path, 
     assert marker.exists()  # a training worker was SIGKILLed after its first epoch snapshot
     assert not list((out / "artifacts").rglob("*.tmp-*"))
     assert not list((out / "artifacts" / "snapshots").glob("*.pt"))  # the retried job finished and cleaned up
-    _assert_same_tables(local_run, out)
+    assert_same_tables(local_run, out)
 
 
 def test_workers_get_an_absolute_store_root(tmp_path, monkeypatch):

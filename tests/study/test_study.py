@@ -17,24 +17,10 @@ import torch
 from auglens import config as cfg
 from auglens import study
 from auglens.metrics import mad, pearson
-
-TIMING_COLUMNS = {"train_seconds", "elapsed_seconds"}
-
-
-def _tables(out: Path) -> dict[str, pd.DataFrame]:
-    tables = {
-        "performance": pd.read_csv(out / "performance.csv"),
-        "history": pd.read_csv(out / "training_history.csv"),
-        "cam_metrics": pd.read_parquet(out / "cam_metrics.parquet"),
-        "aug_metrics": pd.read_parquet(out / "aug_metrics.parquet"),
-    }
-    return {k: v.drop(columns=[c for c in v.columns if c in TIMING_COLUMNS]) for k, v in tables.items()}
+from tests.tables import assert_same_tables, read_tables
 
 
-def _assert_same_tables(a: Path, b: Path) -> None:
-    ta, tb = _tables(a), _tables(b)
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=True, obj=name)
+
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +89,7 @@ def test_metric_rows_recompute_from_stored_cam_sets(finished):
 def test_same_config_gives_identical_tables(finished, tmp_path):
     config, _, root = finished
     study.run_study(config, tmp_path / "again")
-    _assert_same_tables(root / "out", tmp_path / "again")
+    assert_same_tables(root / "out", tmp_path / "again")
 
 
 def test_rerunning_a_finished_study_trains_and_computes_nothing(finished, monkeypatch):
@@ -183,7 +169,7 @@ def test_killed_run_resumes_to_identical_tables(tiny_config_path, tmp_path, fini
     assert not (out / "cam_metrics.parquet").exists()
     completed = subprocess.run(command, env=env, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
-    _assert_same_tables(root / "out", out)
+    assert_same_tables(root / "out", out)
     assert [p for p in out.rglob("*") if ".tmp-" in p.name] == []
 
 
@@ -229,6 +215,6 @@ def test_artifacts_in_an_fsspec_store_give_the_same_tables(finished, tmp_path):
     data["runtime"]["artifacts"] = "memory://auglens-test-store"
     result = study.run_study(cfg.from_dict(data), tmp_path / "remote")
     assert result.performance["cam_set"].str.startswith("memory://").all()
-    ours, theirs = _tables(tmp_path / "remote"), _tables(root / "out")
+    ours, theirs = read_tables(tmp_path / "remote"), read_tables(root / "out")
     for name in ("cam_metrics", "aug_metrics", "history"):
         pd.testing.assert_frame_equal(ours[name], theirs[name], check_exact=True, obj=name)

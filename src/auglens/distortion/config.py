@@ -14,7 +14,6 @@ epochs 100 and 150, which auglens's training loop does not have), 5 runs.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +31,7 @@ from auglens.config import (
     drop_none,
     config_field,
     parse_augmentations,
-    apply_overrides,
+    read_toml,
 )
 
 __all__ = ["ANALYSIS_NAMES", "DistortionConfig", "from_dict", "load", "to_dict"]
@@ -186,14 +185,7 @@ def from_dict(data: dict[str, Any], source: str | None = None) -> DistortionConf
 
 def load(path: str | Path, overrides: list[str] | None = None) -> DistortionConfig:
     """Read a TOML file, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([f"config file {path} does not exist"])
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([f"not valid TOML: {error}"], str(path)) from error
-    return from_dict(apply_overrides(data, overrides or []), str(path))
+    return from_dict(read_toml(path, overrides), str(path))
 
 
 def coerce_config(config: DistortionConfig | dict[str, Any]) -> DistortionConfig:

@@ -24,6 +24,7 @@ from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
 from auglens.distortion.config import DistortionConfig
 from auglens.store import ArtifactStore
+from auglens.study import configure_runtime
 from auglens.train.loop import TrainSpec, initial_model, predict_logits, train_model
 
 BASELINE = "none"
@@ -47,7 +48,7 @@ class Runner:
         self.config = config
         self.root = Path(out_dir) / "distortion"
         self.store = ArtifactStore(config.runtime.artifacts or self.root / "artifacts")
-        self.device = _configure_runtime(config)
+        self.device = configure_runtime(config.runtime)
         self._data: dict[str, PreparedData] = {}
 
     # ------------------------------------------------------------------ data
@@ -139,19 +140,6 @@ class Runner:
     def log(self, message: str) -> None:
         if self.config.runtime.progress:
             print(f"auglens distortion: {message}", file=sys.stderr, flush=True)
-
-
-def _configure_runtime(config: DistortionConfig) -> torch.device:
-    import os
-
-    from auglens.study import DEFAULT_NUM_THREADS, resolve_device
-
-    torch.set_num_threads(config.runtime.num_threads or DEFAULT_NUM_THREADS)
-    if config.runtime.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-    return resolve_device(config.runtime.device)
 
 
 def timer() -> Callable[[], float]:
