@@ -180,3 +180,14 @@ def test_resize_keep_aspect_crops_the_centre():
     assert torch.allclose(out[..., 1:-1], torch.ones(1, 1, 10, 8))
     assert bool((out[..., [0, -1]] > 0.5).all())
     assert resize_keep_aspect(torch.zeros(2, 3, 8, 8), 8).shape == (2, 3, 8, 8)
+
+
+def test_failed_download_is_a_clear_error(tmp_path, monkeypatch):
+    from torchvision import datasets as tv
+
+    def offline(self, *args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(tv.CIFAR10, "download", offline)
+    with pytest.raises(FileNotFoundError, match="data.root"):
+        load_dataset("cifar10", root=tmp_path, download=True)

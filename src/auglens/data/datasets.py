@@ -132,10 +132,11 @@ def _from_torchvision(dataset_cls, root: Path, download: bool, channels_last_dat
     for split, train in (("train", True), ("test", False)):
         try:
             ds = dataset_cls(root=str(root), train=train, download=download)
-        except RuntimeError as error:
+        except (RuntimeError, OSError) as error:  # missing/corrupt files, or no network for the download
             raise FileNotFoundError(
                 f"{dataset_cls.__name__} not found under {root} and could not be downloaded "
-                f"(download={download}): {error}. Put the files there or allow downloading."
+                f"(download={download}): {error}. Put torchvision's files for it under data.root "
+                "(or $AUGLENS_DATA), or run where the download can reach the internet."
             ) from error
         data = torch.as_tensor(np.asarray(ds.data))
         images = data.permute(0, 3, 1, 2).contiguous() if channels_last_data else data.unsqueeze(1)
