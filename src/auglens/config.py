@@ -85,6 +85,9 @@ class TrainingConfig:
                                                 "changes numerics, so the thesis protocol uses fp32)")
     channels_last: bool = config_field(False, "channels-last memory format (faster convolutions on GPUs)")
     compile: bool = config_field(False, "torch.compile the model (pays a compile time once per model)")
+    lr_milestones: list[int] = config_field([], "epochs at which the learning rate is multiplied by lr_gamma "
+                                            "(the thesis: none; FMix's recipe: [100, 150])", min=0)
+    lr_gamma: float = config_field(0.1, "learning-rate factor at each milestone", min=0.0, exclusive_min=True)
     augment_every_sample: bool = config_field(
         False, "false: each epoch sees the originals plus one augmented copy of each (the thesis); "
         "true: every sample is augmented each epoch (the usual recipe, the distortion paper's)")

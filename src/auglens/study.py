@@ -107,7 +107,8 @@ def _train_spec(config: Config, augmentation: str, params: dict[str, Any], seed:
     return TrainSpec(config.model.architecture, augmentation, arch_params, frozen, seed, config.model.init_seed,
                      config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,
                      t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch,
-                     t.precision, t.channels_last, t.compile, t.augment_every_sample)
+                     t.precision, t.channels_last, t.compile, t.augment_every_sample,
+                     tuple(t.lr_milestones), t.lr_gamma)
 
 
 def plan_study(config: Config) -> StudyPlan:

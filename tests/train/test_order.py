@@ -19,3 +19,11 @@ def test_order_is_fixed_across_epochs_unless_reshuffling():
 
 def test_baseline_order_covers_originals_only():
     assert sorted(training_order(30, augmented=False, sampling_seed=2).tolist()) == list(range(30))
+
+
+def test_learning_rate_steps_at_the_milestones():
+    from auglens.train.loop import TrainSpec, learning_rate
+
+    spec = TrainSpec("tiny_cnn", "none", lr=0.1, lr_milestones=(2, 4), lr_gamma=0.5)
+    assert [learning_rate(spec, e) for e in range(6)] == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+    assert learning_rate(TrainSpec("tiny_cnn", "none", lr=0.1), 99) == 0.1

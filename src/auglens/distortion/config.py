@@ -6,9 +6,8 @@ unknown keys, wrong types, out-of-range values, unknown registry names, cross-fi
 :class:`~auglens.config.ConfigError` that lists every problem before any work starts.
 
 The data, split, model and training sections are the study's (:mod:`auglens.config`) with the distortion
-paper's defaults: CIFAR-10 at native resolution, ResNet-18 (the paper uses PreAct-ResNet18), FMix's recipe
-(SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 200 epochs — without its learning-rate steps at
-epochs 100 and 150, which auglens's training loop does not have), 5 runs.
+paper's defaults: CIFAR-10 at native resolution, PreAct-ResNet18, FMix's recipe (SGD, lr 0.1, momentum 0.9,
+weight decay 1e-4, batch 128, 200 epochs, learning rate x0.1 at epochs 100 and 150), 5 runs.
 """
 
 from __future__ import annotations
@@ -42,14 +41,16 @@ Occluder = Literal["black", "mean", "images"]
 
 @dataclass
 class DistortionModelConfig(ModelConfig):
-    architecture: str = config_field("resnet18", "model registry name (the paper: PreAct-ResNet18)")
+    architecture: str = config_field("preact_resnet18", "model registry name (the paper: PreAct-ResNet18)")
     input_size: int | None = config_field(None, "side (pixels) images are resized to (None: native size, as the paper)", min=8)
 
 
 @dataclass
 class DistortionTrainingConfig(TrainingConfig):
     optimizer: Literal["adam", "adamw", "sgd"] = config_field("sgd", "optimizer (FMix's recipe: SGD)")
-    lr: float = config_field(0.1, "learning rate (constant: the loop has no step schedule)", min=0.0, exclusive_min=True)
+    lr: float = config_field(0.1, "learning rate", min=0.0, exclusive_min=True)
+    lr_milestones: list[int] = config_field([100, 150], "epochs at which the learning rate is multiplied by lr_gamma "
+                                            "(FMix's recipe)", min=0)
     weight_decay: float = config_field(1e-4, "weight decay", min=0.0)
     batch_size: int = config_field(128, "training batch size (images)", min=1)
     epochs: int = config_field(200, "training epochs; the best-validation-accuracy epoch is kept", min=1)

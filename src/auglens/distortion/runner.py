@@ -83,7 +83,8 @@ class Runner:
             weight_decay=t.weight_decay, momentum=t.momentum, batch_size=t.batch_size,
             eval_batch_size=t.eval_batch_size, epochs=t.epochs, sampling_seed=c.split.sampling_seed + seed,
             reshuffle_each_epoch=c.split.reshuffle_each_epoch, precision=t.precision,
-            channels_last=t.channels_last, compile=t.compile, augment_every_sample=t.augment_every_sample)
+            channels_last=t.channels_last, compile=t.compile, augment_every_sample=t.augment_every_sample,
+            lr_milestones=tuple(t.lr_milestones), lr_gamma=t.lr_gamma)
         return dataclasses.replace(spec, **changes)
 
     def model(self, spec: TrainSpec, data: PreparedData, data_key: str, label: str | None = None) -> Model:

@@ -13,7 +13,7 @@ import importlib
 
 import torch.nn as nn
 
-from auglens.models import torchvision_models  # noqa: F401  (registration)
+from auglens.models import preact_resnet, torchvision_models  # noqa: F401  (registration)
 from auglens.models.registry import MODELS
 from auglens.models.small_cnn import SmallCNN  # noqa: F401  (registration)
 

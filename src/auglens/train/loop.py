@@ -55,6 +55,8 @@ class TrainSpec:
     channels_last: bool = False
     compile: bool = False
     augment_every_sample: bool = False  # True: every sample augmented each epoch (the usual recipe), no originals
+    lr_milestones: tuple[int, ...] = ()  # epochs at which the learning rate is multiplied by lr_gamma
+    lr_gamma: float = 0.1
 
 
 @dataclass
@@ -75,6 +77,11 @@ def initial_model(spec: TrainSpec, num_classes: int, in_channels: int) -> torch.
     torch.manual_seed(spec.init_seed)
     return build_model(spec.architecture, num_classes=num_classes, in_channels=in_channels,
                        **dict(spec.architecture_params))
+
+
+def learning_rate(spec: TrainSpec, epoch: int) -> float:
+    """Step schedule: ``lr * gamma ** (milestones passed)`` — a pure function of the epoch, so resumes match."""
+    return spec.lr * spec.lr_gamma ** sum(1 for m in spec.lr_milestones if epoch >= m)
 
 
 def _optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
@@ -166,6 +173,8 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     for epoch in range(start_epoch, spec.epochs):
         started = time.perf_counter()
         torch.manual_seed(_epoch_seed(spec.seed, epoch))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(spec, epoch)
         every = augmentation is not None and spec.augment_every_sample
         order = training_order(len(data.train), augmentation is not None and not every, spec.sampling_seed,
                                epoch, spec.reshuffle_each_epoch)
