@@ -57,8 +57,9 @@ class DataConfig:
 
 @dataclass
 class SplitConfig:
-    validation_fraction: float = config_field(0.1, "share of the training images held out for validation (stratified)",
-                                        min=0.0, max=0.9)
+    validation_fraction: float = config_field(
+        0.1, "share of the training images held out for validation (stratified); the best-validation checkpoint "
+        "needs some", min=0.0, exclusive_min=True, max=0.9)
     seed: int = config_field(0, "seed of the stratified train/validation split (the same for every model)")
     sampling_seed: int = config_field(1234, "seed of the training order, separate from the starting states (Appendix B)")
     reshuffle_each_epoch: bool = config_field(False, "draw a new order every epoch (same for every model); the thesis keeps one order")

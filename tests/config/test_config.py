@@ -57,6 +57,8 @@ def test_out_of_range(tmp_path):
     assert "training.epochs: must be >= 1" in joined
     assert "training.lr: must be > 0" in joined
     assert "split.validation_fraction: must be <= 0.9" in joined
+    no_validation = "\n".join(_errors("[split]\nvalidation_fraction = 0\n", tmp_path))
+    assert "split.validation_fraction: must be > 0" in no_validation
 
 
 def test_unknown_registry_names_list_valid_ones(tmp_path):
