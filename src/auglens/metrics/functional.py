@@ -25,6 +25,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -106,10 +107,16 @@ def _average_ranks(x: Tensor) -> Tensor:
 
     Shape ``(N, D)`` -> ``(N, D)`` float64, batched with no Python loop: one sort per row, then in sorted
     order each run of equal values occupies positions ``first .. last`` (0-based) and gets rank
-    ``(first + last) / 2 + 1``. ``first`` is a running max of the run-start positions, ``last`` a reversed
-    running min of the run-end positions; the ranks are then scattered back to the pixels. (Two
-    ``searchsorted`` calls give the same ranks but were ~2x slower on 224x224 maps.)
+    ``(first + last) / 2 + 1``; the ranks are then scattered back to the pixels. CPU tensors take a numpy
+    path (its sort is ~4x faster there), others a torch one; both are tested against scipy.
     """
+    return _average_ranks_numpy(x) if x.device.type == "cpu" else _average_ranks_torch(x)
+
+
+def _average_ranks_torch(x: Tensor) -> Tensor:
+    """:func:`_average_ranks` with torch ops (used off the CPU). ``first`` is a running max of the run-start
+    positions, ``last`` a reversed running min of the run-end positions. (Two ``searchsorted`` calls give the
+    same ranks but were ~2x slower on 224x224 maps.)"""
     s, order = x.sort(dim=1)
     n, d = s.shape
     pos = torch.arange(d, device=x.device).expand(n, d)
@@ -122,6 +129,30 @@ def _average_ranks(x: Tensor) -> Tensor:
     # first + last + 2 is an exact integer and /2 is exact in float64, so tied values get bit-identical ranks.
     avg = (first + last + 2).to(torch.float64) / 2
     return torch.empty_like(avg).scatter_(1, order, avg)
+
+
+def _average_ranks_numpy(x: Tensor) -> Tensor:
+    """The same ranks as :func:`_average_ranks`, computed with numpy for CPU tensors.
+
+    numpy's argsort is about 4x faster than ``torch.sort`` on the CPU, and the tie averaging is done on the
+    flattened batch: every row starts a run, so runs never cross rows and one ``cumsum`` labels them all.
+    """
+    a = x.detach().contiguous().numpy()
+    n, d = a.shape
+    order = np.argsort(a, axis=1)
+    s = np.take_along_axis(a, order, axis=1)
+    starts = np.empty((n, d), dtype=bool)
+    starts[:, 0] = True
+    np.not_equal(s[:, 1:], s[:, :-1], out=starts[:, 1:])
+    flat = starts.ravel()
+    run = np.cumsum(flat) - 1  # run number of each sorted element
+    run_start = np.flatnonzero(flat)  # flat position where each run starts
+    counts = np.diff(np.append(run_start, n * d))
+    # 1-based average of positions first .. first + count - 1; halves are exact in float64.
+    average = (run_start % d + (counts + 1) / 2.0)[run]
+    ranks = np.empty((n, d), dtype=np.float64)
+    np.put_along_axis(ranks, order, average.reshape(n, d), axis=1)
+    return torch.from_numpy(ranks)
 
 
 def mad(p: Any, q: Any) -> Tensor:
@@ -236,9 +267,9 @@ def overlap_rate(p: Any, q: Any, top_percent: float) -> Tensor:
     p, q = _flatten_pair(p, q)
     d = p.shape[1]
     k = top_count(top_percent, d)
-    # The k-th largest is the (d - k + 1)-th smallest; kthvalue avoids materialising the top-k values.
-    tp = torch.kthvalue(p, d - k + 1, dim=1, keepdim=True).values
-    tq = torch.kthvalue(q, d - k + 1, dim=1, keepdim=True).values
+    # The k-th largest value is the smallest of the top k; an unsorted topk is ~3x faster than kthvalue.
+    tp = torch.topk(p, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
+    tq = torch.topk(q, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
     a = p >= tp
     b = q >= tq
     iou = (a & b).sum(dim=1).to(torch.float64) / (a | b).sum(dim=1).to(torch.float64)
