@@ -310,19 +310,14 @@ def run_local(plan: StudyPlan, store: ArtifactStore, device: torch.device, progr
                 run_train_job(job, store, device, bar.update)
     timings["train_seconds"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    with _bar(len(plan.models), "cams", "model", progress) as bar:
-        for job in plan.models:
-            run_cam_job(job, store, device)
-            bar.update()
-    timings["cam_seconds"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    with _bar(len(plan.pairs), "metrics", "model", progress) as bar:
-        for job in plan.pairs:
-            run_metric_job(job, store, device)
-            bar.update()
-    timings["metric_seconds"] = time.perf_counter() - started
+    # CAMs per model, then metrics per augmented model: one bar each, finished jobs skipped inside the jobs.
+    for stage, jobs, run in (("cam", plan.models, run_cam_job), ("metric", plan.pairs, run_metric_job)):
+        started = time.perf_counter()
+        with _bar(len(jobs), f"{stage}s", "model", progress) as bar:
+            for job in jobs:
+                run(job, store, device)
+                bar.update()
+        timings[f"{stage}_seconds"] = time.perf_counter() - started
     return timings
 
 
