@@ -6,7 +6,7 @@ Every run writes into a fresh output folder, so nothing is resumed. Ray start-up
 one warm-up task per CPU, which starts the worker processes and imports torch and auglens in them — is
 timed separately from the study, as a cluster is started once and serves many studies. Torch runs one
 thread per task (runtime.num_threads = 1) in every run, as results depend on the thread count. The local
-backend, timed in the same session, is the reference: compare ratios, not seconds, across machines.
+backend, timed in the same run, is the reference: compare ratios, not seconds, across machines.
 """
 
 from __future__ import annotations
