@@ -182,7 +182,7 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
         if every:
             order = order + len(data.train)  # positions >= N are augmented copies: here, all of them
         model.train()
-        total_loss, seen = 0.0, 0
+        total_loss, seen = torch.zeros((), dtype=torch.float64, device=device), 0
         for start in range(0, len(order), spec.batch_size):
             positions = order[start : start + spec.batch_size]
             x, labels, partner, lam = _batch(spec, data, train_images, train_labels, positions, epoch,
@@ -196,14 +196,14 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total_loss += float(loss.detach()) * len(positions)
+            total_loss += loss.detach() * len(positions)  # stays on the device: no sync per batch
             seen += len(positions)
             if progress is not None:
                 progress(len(positions))
         val = evaluate(model, data.validation.images, data.validation.labels, data.mean, data.std,
                        spec.input_size, spec.eval_batch_size, device, data.num_classes)
         elapsed += time.perf_counter() - started
-        history.append({"epoch": epoch, "train_loss": total_loss / max(seen, 1),
+        history.append({"epoch": epoch, "train_loss": float(total_loss) / max(seen, 1),
                         **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed})
         if val["accuracy"] > best_accuracy:
             best_accuracy, best_epoch = val["accuracy"], epoch
