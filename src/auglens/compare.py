@@ -30,6 +30,7 @@ from auglens.study import (
     compute_cam_set,
     configure_runtime,
     data_spec,
+    map_side,
     pair_metric_frame,
     seed_average,
     write_test_set,
@@ -99,7 +100,7 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
         raise ValueError(f"checkpoint file names must differ (they name the models): {names}")
     c, m = config.cam, config.metrics
     input_size = config.model.input_size
-    size = input_size or int(prepared.test.images.shape[-1])
+    size = map_side(input_size, prepared)
 
     cam_sets = {}
     for path, name in tqdm(list(zip(paths, names)), desc="cams", unit="model", disable=not progress):

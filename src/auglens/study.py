@@ -169,6 +169,11 @@ def load_trained_model(job: TrainJob, store: ArtifactStore, data: PreparedData, 
     return model.to(device).eval()
 
 
+def map_side(input_size: int | None, data: PreparedData) -> int:
+    """Side of the model input, which CAMs are upsampled to: ``input_size``, or the images' own (square) side."""
+    return input_size or int(data.test.images.shape[-1])
+
+
 def compute_cam_set(model: torch.nn.Module, data: PreparedData, input_size: int | None, method: str,
                     target_layer: str | None, target: str, batch_size: int, storage_dtype: str,
                     device: torch.device) -> dict[str, torch.Tensor]:
@@ -203,9 +208,8 @@ def run_cam_job(job: CamJob, store: ArtifactStore, device: torch.device) -> str:
     spec = job.train.spec
     cam_set = compute_cam_set(model, data, spec.input_size, job.method, job.target_layer, job.target,
                               job.batch_size, job.storage_dtype, device)
-    input_size = spec.input_size or int(data.test.images.shape[-1])
     store.save_tensors("cams", job.key, cam_set, metadata={"model": job.train.model_id, "method": job.method,
-                                                           "input_size": str(input_size)})
+                                                           "input_size": str(map_side(spec.input_size, data))})
     return job.key
 
 
@@ -244,7 +248,7 @@ def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -
     if store.exists("metrics", job.key, "parquet"):
         return job.key
     data = prepare_data(job.other.train.data)
-    size = job.other.train.spec.input_size or int(data.test.images.shape[-1])
+    size = map_side(job.other.train.spec.input_size, data)
     frame = pair_metric_frame(store.load_tensors("cams", job.baseline.key), store.load_tensors("cams", job.other.key),
                               data.test.labels, size, job.names, job.overlap_percents, job.kld_epsilon,
                               job.batch_size, device)
@@ -417,13 +421,11 @@ def seed_average(cam_metrics: pd.DataFrame) -> pd.DataFrame:
     values = metric_value_columns(cam_metrics)
     if cam_metrics.empty:
         return pd.DataFrame(columns=["augmentation", "image", "label", *values, "n_seeds", "model_correct_share"])
-    grouped = cam_metrics.groupby(["augmentation", "image"], sort=False)
-    means = grouped[values].mean()
-    firsts = grouped[["label"]].first()
-    out = pd.concat([firsts, means], axis=1)
+    frame = cam_metrics.assign(model_correct_share=(cam_metrics["model_pred"] == cam_metrics["label"]).astype(float))
+    grouped = frame.groupby(["augmentation", "image"], sort=False)
+    out = pd.concat([grouped[["label"]].first(), grouped[values].mean()], axis=1)
     out["n_seeds"] = grouped.size()
-    out["model_correct_share"] = grouped.apply(lambda g: float((g["model_pred"] == g["label"]).mean()),
-                                               include_groups=False)
+    out["model_correct_share"] = grouped["model_correct_share"].mean()
     return out.reset_index()
 
 
