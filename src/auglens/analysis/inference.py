@@ -86,6 +86,15 @@ def bootstrap_median_ci(values: np.ndarray | Sequence[float], n_boot: int = 2000
     return _percentile_ci(x, _resample_indices(x.size, n_boot, seed), level)
 
 
+def _values_per_cell(aug_metrics: pd.DataFrame, metrics: Sequence[str] | None):
+    """(metric, augmentation, all values, defined values) for every metric x augmentation cell."""
+    for metric in metric_columns_of(aug_metrics) if metrics is None else list(metrics):
+        wide = metric_matrix(aug_metrics, metric)
+        for augmentation in wide.columns:
+            x = wide[augmentation].to_numpy(dtype=float)
+            yield metric, augmentation, x, x[~np.isnan(x)]
+
+
 def median_ci_table(aug_metrics: pd.DataFrame, metrics: Sequence[str] | None = None, n_boot: int = 2000,
                     level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """:func:`bootstrap_median_ci` of every augmentation x metric (seed-averaged values over test images).
@@ -98,22 +107,17 @@ def median_ci_table(aug_metrics: pd.DataFrame, metrics: Sequence[str] | None = N
         ``level``, ``n_boot``.
     """
     _check_bootstrap(n_boot, level)
-    metrics = metric_columns_of(aug_metrics) if metrics is None else list(metrics)
     indices: dict[int, np.ndarray] = {}
     rows = []
-    for metric in metrics:
-        wide = metric_matrix(aug_metrics, metric)
-        for augmentation in wide.columns:
-            x = wide[augmentation].to_numpy(dtype=float)
-            x = x[~np.isnan(x)]
-            if x.size:
-                if x.size not in indices:
-                    indices[x.size] = _resample_indices(x.size, n_boot, seed)
-                median, low, high = _percentile_ci(x, indices[x.size], level)
-            else:
-                median = low = high = np.nan
-            rows.append({"metric": metric, "augmentation": augmentation, "n": int(x.size),
-                         "median": median, "ci_low": low, "ci_high": high, "level": level, "n_boot": n_boot})
+    for metric, augmentation, _, x in _values_per_cell(aug_metrics, metrics):
+        if x.size:
+            if x.size not in indices:
+                indices[x.size] = _resample_indices(x.size, n_boot, seed)
+            median, low, high = _percentile_ci(x, indices[x.size], level)
+        else:
+            median = low = high = np.nan
+        rows.append({"metric": metric, "augmentation": augmentation, "n": int(x.size),
+                     "median": median, "ci_low": low, "ci_high": high, "level": level, "n_boot": n_boot})
     columns = ["metric", "augmentation", "n", "median", "ci_low", "ci_high", "level", "n_boot"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -329,17 +333,12 @@ def metric_summary(aug_metrics: pd.DataFrame, metrics: Sequence[str] | None = No
         Columns ``metric``, ``augmentation``, ``n`` (defined), ``n_nan``, ``mean``, ``std``, ``q25``,
         ``median``, ``q75``, ``higher_is_better``; over the seed-averaged values of the test images.
     """
-    metrics = metric_columns_of(aug_metrics) if metrics is None else list(metrics)
     rows = []
-    for metric in metrics:
-        wide = metric_matrix(aug_metrics, metric)
-        for augmentation in wide.columns:
-            x = wide[augmentation].to_numpy(dtype=float)
-            v = x[~np.isnan(x)]
-            q25, median, q75 = np.quantile(v, [0.25, 0.5, 0.75]) if v.size else (np.nan,) * 3
-            rows.append({"metric": metric, "augmentation": augmentation, "n": int(v.size),
-                         "n_nan": int(x.size - v.size), "mean": _nan_stat(np.mean, v),
-                         "std": float(np.std(v, ddof=1)) if v.size > 1 else np.nan,
-                         "q25": q25, "median": median, "q75": q75, "higher_is_better": higher_is_better(metric)})
+    for metric, augmentation, x, v in _values_per_cell(aug_metrics, metrics):
+        q25, median, q75 = np.quantile(v, [0.25, 0.5, 0.75]) if v.size else (np.nan,) * 3
+        rows.append({"metric": metric, "augmentation": augmentation, "n": int(v.size),
+                     "n_nan": int(x.size - v.size), "mean": _nan_stat(np.mean, v),
+                     "std": float(np.std(v, ddof=1)) if v.size > 1 else np.nan,
+                     "q25": q25, "median": median, "q75": q75, "higher_is_better": higher_is_better(metric)})
     columns = ["metric", "augmentation", "n", "n_nan", "mean", "std", "q25", "median", "q75", "higher_is_better"]
     return pd.DataFrame(rows, columns=columns)
