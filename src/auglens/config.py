@@ -108,10 +108,6 @@ class AugmentationConfig:
     name: str = config_field("none", "augmentation registry name (auglens ls augmentations)")
     params: dict[str, Any] = config_field({}, "the augmentation's parameters (identical across starting states)")
 
-    @property
-    def label(self) -> str:
-        return self.name
-
 
 @dataclass
 class CamConfig:
