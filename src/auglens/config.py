@@ -17,12 +17,13 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from auglens._tomllib import tomllib
 
 
 class ConfigError(ValueError):

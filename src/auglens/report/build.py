@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tomllib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -23,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from auglens import analysis
+from auglens._tomllib import tomllib
 from auglens.analysis import BASELINE, higher_is_better
 from auglens.metrics import spec_for_column
 from auglens.registry import UnknownNameError
