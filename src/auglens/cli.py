@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a command line as ``main`` does; argparse exits (status 2) on a bad one."""
     parser = build_parser()
     # key=value overrides may come before or after options (argparse stops collecting positionals at --out).
     args, extra = parser.parse_known_args(argv)
@@ -152,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any("=" not in e or e.startswith("-") for e in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     try:
         return args.func(args)
     except ConfigError as error:

@@ -469,7 +469,7 @@ def describe_fields(cls: type = Config, prefix: str = "") -> list[tuple[str, str
         if dataclasses.is_dataclass(hints[f.name]):
             rows.extend(describe_fields(hints[f.name], f"{key}."))
             continue
-        if f.name == "augmentations":
+        if f.name == "augmentations" and not prefix:  # the top-level [[augmentations]] tables
             rows.append(("[[augmentations]]", "one table per augmentation: name = registry name, then its "
                          "parameters (auglens ls augmentations)", []))
             continue
