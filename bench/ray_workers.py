@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.conftest
@@ -28,7 +27,10 @@ import ray  # noqa: E402
 
 from auglens import config as cfg  # noqa: E402
 from auglens import study  # noqa: E402
+from auglens._tomllib import tomllib  # noqa: E402
 from tests.conftest import TINY_STUDY  # noqa: E402
+
+from _common import write_json  # noqa: E402
 
 
 def tiny_config() -> cfg.Config:
@@ -55,7 +57,7 @@ def time_study(backend: str, scratch: Path) -> tuple[float, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per setting (interleaved)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--json", default="bench/results/ray_workers.json", help="output JSON path")
     args = parser.parse_args()
 
     runs: dict[str, list[float]] = {"local": [], "ray_1_cpu": [], "ray_2_cpus": []}
@@ -93,10 +95,8 @@ def main() -> None:
         "speedup_2_vs_1_cpu": median["ray_1_cpu"] / median["ray_2_cpus"],
         "ray_2_cpus_vs_local": median["local"] / median["ray_2_cpus"],
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    print(json.dumps(result, indent=1))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

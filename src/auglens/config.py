@@ -50,7 +50,8 @@ class DataConfig:
     name: str = config_field("cifar10", "data set registry name (auglens ls datasets)")
     root: str | None = config_field(None, "folder holding/receiving the data (default $AUGLENS_DATA or ~/.cache/auglens/data)")
     download: bool = config_field(True, "let torchvision download the data set when absent")
-    image_size: int | None = config_field(None, "image_folder only: side (pixels) images are resized to at load time", min=1)
+    image_size: int | None = config_field(None, "side (pixels) images are resized to at load time: image_folder, synthetic (default 16); "
+                                               "ignored by the fixed-size torchvision data sets", min=1)
     train_subset: int | None = config_field(None, "use a stratified subset of this many training images (None: all)", min=10)
     test_subset: int | None = config_field(None, "use a stratified subset of this many test images (None: all)", min=1)
     subset_seed: int = config_field(0, "seed of the subset selection")
@@ -138,7 +139,8 @@ class RuntimeConfig:
                                      "(CPU sums are thread-order dependent), and each Ray CPU task uses and "
                                      "reserves this many CPUs", min=1)
     backend: Literal["local", "ray"] = config_field("local", "where jobs run: this process, or a Ray cluster")
-    ray_address: str | None = config_field(None, "Ray cluster address ('auto', 'ray://host:port'); None starts a local Ray")
+    ray_address: str | None = config_field(None, "Ray cluster address ('auto', 'ray://host:port'); None: $RAY_ADDRESS, else a cluster started "
+                                          "with `ray start` on this machine, else a new local Ray for this run")
     ray_gpus_per_task: float = config_field(1.0, "share of a GPU each Ray task reserves on CUDA (0.5: two models per GPU)",
                                       min=0.0, exclusive_min=True, max=1.0)
     artifacts: str | None = config_field(None, "artifact store location, a path or fsspec URL every Ray node can reach "

@@ -10,7 +10,8 @@ Sources:
   files, gzipped or not) when present, else torchvision's downloader into ``root``.
 - ``mnist``, ``cifar10``, ``cifar100``: torchvision's own classes (downloaded into ``root`` when absent and
   ``download`` is true) — we read their in-memory arrays, so the on-disk formats are torchvision's.
-- ``image_folder``: ``root/<class>/<image>`` trees (torchvision's ImageFolder layout); images are resized
+- ``image_folder``: ``root/train/<class>/<image>`` and ``root/test/<class>/<image>`` trees (torchvision's
+  ImageFolder layout, one per split); images are resized
   (aspect ratio kept, centre crop) to ``image_size`` at load time so they stack into one tensor.
 """
 
