@@ -24,17 +24,10 @@ import torch
 from auglens import config as cfg
 from auglens.data.prepared import prepare_data
 from auglens.store import ArtifactStore, write_text_atomic
-from auglens.study import (
-    write_csv,
-    write_parquet,
-    compute_cam_set,
-    configure_runtime,
-    data_spec,
-    map_side,
-    pair_metric_frame,
-    seed_average,
-    write_test_set,
-)
+from auglens.study.jobs import compute_cam_set, map_side, pair_metric_frame
+from auglens.study.plan import data_spec
+from auglens.study.runtime import configure_runtime
+from auglens.study.tables import seed_average, write_csv, write_parquet, write_test_set
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -11,10 +11,9 @@ ray = pytest.importorskip("ray")
 
 from auglens import config as cfg  # noqa: E402
 from auglens import study  # noqa: E402
-from auglens.distributed import KILL_ONCE_ENV  # noqa: E402
+from tests.distributed import kill_once  # noqa: E402
 from tests.conftest import TINY_STUDY  # noqa: E402
 from tests.tables import assert_same_tables  # noqa: E402
-
 
 
 def _tiny_config() -> cfg.Config:
@@ -23,8 +22,6 @@ def _tiny_config() -> cfg.Config:
     # with 2 tasks instead of oversubscribing them.
     data["runtime"]["num_threads"] = 1
     return cfg.from_dict(data)
-
-
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +61,14 @@ def test_finished_study_submits_nothing(ray_run):
 
 
 def test_killed_worker_is_retried_and_resumes(local_run, ray_cluster, tmp_path, monkeypatch):
+    import auglens.study.run
+
     marker = tmp_path / "killed"
-    monkeypatch.setenv(KILL_ONCE_ENV, str(marker))
+    # Workers cannot import the tests: the wrapped job travels by value.
+    ray.cloudpickle.register_pickle_by_value(kill_once)
+    plan_study = auglens.study.run.plan_study
+    monkeypatch.setattr(auglens.study.run, "plan_study", lambda config: kill_once.kill_one_training(
+        plan_study(config), str(marker)))
     out = tmp_path / "out"
     study.run_study(_tiny_config(), out, backend="ray")
     assert marker.exists()  # a training worker was SIGKILLed after its first epoch snapshot
@@ -75,7 +78,7 @@ def test_killed_worker_is_retried_and_resumes(local_run, ray_cluster, tmp_path, 
 
 
 def test_workers_get_an_absolute_store_root(tmp_path, monkeypatch):
-    from auglens.distributed import shared_root
+    from auglens.study.backends.ray import shared_root
     from auglens.store import ArtifactStore
 
     monkeypatch.chdir(tmp_path)

@@ -98,7 +98,7 @@ def test_rerunning_a_finished_study_trains_and_computes_nothing(finished, monkey
     def forbidden(*args, **kwargs):
         raise AssertionError("a finished study must not recompute anything")
 
-    monkeypatch.setattr(study, "train_model", forbidden)
+    monkeypatch.setattr("auglens.study.jobs.train_model", forbidden)
     monkeypatch.setattr("auglens.cam.compute_lowres", forbidden)
     study.run_study(config, root / "out")
 

@@ -24,7 +24,7 @@ from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
 from auglens.distortion.config import DistortionConfig
 from auglens.store import ArtifactStore
-from auglens.study import configure_runtime
+from auglens.study.runtime import configure_runtime
 from auglens.train.loop import TrainSpec, initial_model, predict_logits, train_model
 
 BASELINE = "none"

@@ -1,0 +1,284 @@
+"""The study's jobs: typed, frozen specs, each with a content key, its dependencies and the function it runs.
+
+A job is a pure function of its spec that writes one artifact to the :class:`~auglens.store.ArtifactStore`
+under :attr:`Job.key`, a hash of everything the artifact depends on. It skips itself when that artifact
+exists, so rerunning after a crash resumes and rerunning a finished run does nothing. Backends
+(:mod:`auglens.study.backends`) run any list of jobs in dependency order, knowing only this interface:
+
+- ``TrainJob``  (one per augmentation x starting state, plus the baseline): best-validation weights,
+- ``CamJob``    (one per model): the CAM set and logits on the test set,
+- ``MetricJob`` (one per augmented model): every CAM metric against the baseline, per test image.
+
+A new kind of job subclasses :class:`Job` (a frozen dataclass with a ``key`` property, ``stage``,
+``artifact``, ``dependencies`` and ``run``); the backends need no change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from auglens.analysis.columns import BASELINE
+from auglens.config import stable_hash
+from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
+from auglens.store import ArtifactStore
+from auglens.train.loop import TrainSpec, initial_model, train_model
+
+__all__ = ["CamJob", "Job", "MetricJob", "TrainJob", "compute_cam_set", "load_trained_model", "map_side",
+           "pair_metric_frame", "run_cam_job", "run_metric_job", "run_train_job"]
+
+Progress = Callable[[int], None]
+
+
+class Job:
+    """What a backend needs of a job; subclasses are frozen dataclasses that define ``key`` and ``run``."""
+
+    #: Stage name: backends group progress bars and timings by it ("train", "cam", "metric", ...).
+    stage: ClassVar[str]
+    #: ``(kind, ext)`` of the artifact whose presence in the store marks the job finished.
+    artifact: ClassVar[tuple[str, str]]
+    #: Progress unit of :meth:`size` ("model", or "img" for a training).
+    unit: ClassVar[str] = "model"
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def dependencies(self) -> tuple[Job, ...]:
+        """Jobs whose artifacts this one reads: a backend runs them first."""
+        return ()
+
+    @property
+    def label(self) -> str:
+        """Short name for progress bars."""
+        return self.key[:12]
+
+    def done(self, store: ArtifactStore) -> bool:
+        kind, ext = self.artifact
+        return store.exists(kind, self.key, ext)
+
+    def size(self) -> int:
+        """Amount of work in :attr:`unit`, for progress bars."""
+        return 1
+
+    def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
+        """Write the artifact (unless it exists); returns :attr:`key`. ``progress`` receives work done in units."""
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------------ job specs
+
+@dataclass(frozen=True)
+class TrainJob(Job):
+    data: DataSpec
+    spec: TrainSpec
+
+    stage: ClassVar[str] = "train"
+    artifact: ClassVar[tuple[str, str]] = ("checkpoints", "safetensors")
+    unit: ClassVar[str] = "img"
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.spec)})
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.spec.augmentation}-s{self.spec.seed}"
+
+    @property
+    def label(self) -> str:
+        return self.model_id
+
+    def size(self) -> int:
+        return images_per_epoch(self, prepare_data(self.data)) * self.spec.epochs
+
+    def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
+        return run_train_job(self, store, device, progress)
+
+
+@dataclass(frozen=True)
+class CamJob(Job):
+    train: TrainJob
+    method: str = "gradcam"
+    target_layer: str | None = None
+    target: str = "predicted"
+    storage_dtype: str = "float32"
+    batch_size: int = 128  # does not change results, so it is not part of the key
+
+    stage: ClassVar[str] = "cam"
+    artifact: ClassVar[tuple[str, str]] = ("cams", "safetensors")
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"train": self.train.key, "method": self.method, "layer": self.target_layer,
+                            "target": self.target, "dtype": self.storage_dtype})
+
+    @property
+    def label(self) -> str:
+        return self.train.model_id
+
+    @property
+    def dependencies(self) -> tuple[Job, ...]:
+        return (self.train,)
+
+    def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
+        return run_cam_job(self, store, device)
+
+
+@dataclass(frozen=True)
+class MetricJob(Job):
+    baseline: CamJob
+    other: CamJob
+    names: tuple[str, ...]
+    overlap_percents: tuple[float, ...]
+    kld_epsilon: float
+    batch_size: int = 1000  # not part of the key
+
+    stage: ClassVar[str] = "metric"
+    artifact: ClassVar[tuple[str, str]] = ("metrics", "parquet")
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"baseline": self.baseline.key, "other": self.other.key, "names": self.names,
+                            "overlap": self.overlap_percents, "eps": self.kld_epsilon})
+
+    @property
+    def label(self) -> str:
+        return self.other.train.model_id
+
+    @property
+    def dependencies(self) -> tuple[Job, ...]:
+        return (self.baseline, self.other)
+
+    def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
+        return run_metric_job(self, store, device)
+
+
+# ------------------------------------------------------------------------------------------ job functions
+
+def run_train_job(job: TrainJob, store: ArtifactStore, device: torch.device,
+                  progress: Progress | None = None) -> str:
+    """Train (or resume) one model; writes ``checkpoints/<key>`` and ``histories/<key>``. Idempotent."""
+    if store.exists("checkpoints", job.key, "safetensors"):
+        return job.key
+    data = prepare_data(job.data)
+    snapshot = store.load_torch("snapshots", job.key) if store.exists("snapshots", job.key, "pt") else None
+    if snapshot is not None and progress is not None:
+        progress(images_per_epoch(job, data) * (snapshot["epoch"] + 1))
+    result = train_model(job.spec, data, device, progress, snapshot,
+                         on_epoch_end=lambda state: store.save_torch("snapshots", job.key, state))
+    store.save_json("histories", job.key, {"history": result.history, "best_epoch": result.best_epoch,
+                                           "train_seconds": result.train_seconds, "model": job.model_id})
+    # The checkpoint is written last: its presence is what marks the job complete.
+    store.save_tensors("checkpoints", job.key, result.state_dict,
+                       metadata={"best_epoch": str(result.best_epoch), "spec": json.dumps(dataclasses.asdict(job.spec))})
+    store.delete("snapshots", job.key, "pt")
+    return job.key
+
+
+def images_per_epoch(job: TrainJob, data: PreparedData) -> int:
+    doubled = job.spec.augmentation != BASELINE and not job.spec.augment_every_sample
+    return len(data.train) * (2 if doubled else 1)
+
+
+def load_trained_model(job: TrainJob, store: ArtifactStore, data: PreparedData, device: torch.device):
+    model = initial_model(job.spec, data.num_classes, data.in_channels)
+    model.load_state_dict(store.load_tensors("checkpoints", job.key))
+    return model.to(device).eval()
+
+
+def map_side(input_size: int | None, data: PreparedData) -> int:
+    """Side of the model input, which CAMs are upsampled to: ``input_size``, or the images' own (square) side."""
+    return input_size or int(data.test.images.shape[-1])
+
+
+def compute_cam_set(model: torch.nn.Module, data: PreparedData, input_size: int | None, method: str,
+                    target_layer: str | None, target: str, batch_size: int, storage_dtype: str,
+                    device: torch.device) -> dict[str, torch.Tensor]:
+    """Step 10 for one model: low-resolution CAMs, logits and CAM targets of every test image.
+
+    Returns ``maps`` (N, h, w) in ``storage_dtype``, ``logits`` (N, K) float32, ``targets`` (N,) int64.
+    The test set is fed in chunks of ``batch_size``, so memory stays bounded on any test-set size.
+    """
+    from auglens import cam
+
+    maps, logits, targets = [], [], []
+    test = data.test
+    for start in range(0, len(test), batch_size):
+        x = model_input(test.images[start : start + batch_size].to(device), data.mean, data.std, input_size)
+        wanted = test.labels[start : start + batch_size].to(device) if target == "label" else None
+        result = cam.compute_lowres(model, x, method=method, target_layer=target_layer, targets=wanted,
+                                    batch_size=batch_size)
+        maps.append(result.maps.cpu())
+        logits.append(result.logits.cpu())
+        targets.append(result.targets.cpu())
+    dtype = torch.float16 if storage_dtype == "float16" else torch.float32
+    return {"maps": torch.cat(maps).to(dtype), "logits": torch.cat(logits).float(),
+            "targets": torch.cat(targets).to(torch.int64)}
+
+
+def run_cam_job(job: CamJob, store: ArtifactStore, device: torch.device) -> str:
+    """CAM set of one trained model on the test set. Idempotent."""
+    if store.exists("cams", job.key, "safetensors"):
+        return job.key
+    data = prepare_data(job.train.data)
+    model = load_trained_model(job.train, store, data, device)
+    spec = job.train.spec
+    cam_set = compute_cam_set(model, data, spec.input_size, job.method, job.target_layer, job.target,
+                              job.batch_size, job.storage_dtype, device)
+    store.save_tensors("cams", job.key, cam_set, metadata={"model": job.train.model_id, "method": job.method,
+                                                           "input_size": str(map_side(spec.input_size, data))})
+    return job.key
+
+
+def pair_metric_frame(base: dict[str, torch.Tensor], other: dict[str, torch.Tensor], labels: torch.Tensor,
+                      size: int, names: tuple[str, ...], overlap_percents: tuple[float, ...], kld_epsilon: float,
+                      batch_size: int, device: torch.device) -> pd.DataFrame:
+    """Step 11 for one pair of CAM sets: one row per test image with every metric column.
+
+    Maps are upsampled to ``size`` chunk by chunk, so a study's full-resolution maps never sit in memory.
+    """
+    from auglens import cam
+    from auglens.metrics import compute_pair_metrics
+
+    base_probs = torch.softmax(base["logits"].double(), dim=1)
+    other_probs = torch.softmax(other["logits"].double(), dim=1)
+    columns: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(labels), batch_size):
+        part = slice(start, start + batch_size)
+        base_maps = cam.upsample_maps(base["maps"][part].to(device).float(), (size, size))
+        other_maps = cam.upsample_maps(other["maps"][part].to(device).float(), (size, size))
+        values = compute_pair_metrics(list(names), base_maps, other_maps, base_probs[part].to(device),
+                                      other_probs[part].to(device), overlap_percents, kld_epsilon)
+        for column, value in values.items():
+            columns.setdefault(column, []).append(value.double().cpu().numpy())
+    return pd.DataFrame({
+        "image": np.arange(len(labels)),
+        "label": labels.numpy(),
+        "baseline_pred": base["logits"].argmax(1).numpy(),
+        "model_pred": other["logits"].argmax(1).numpy(),
+        **{column: np.concatenate(parts) for column, parts in columns.items()},
+    })
+
+
+def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -> str:
+    """Every configured metric of one augmented model against the baseline, per test image. Idempotent."""
+    if store.exists("metrics", job.key, "parquet"):
+        return job.key
+    data = prepare_data(job.other.train.data)
+    size = map_side(job.other.train.spec.input_size, data)
+    frame = pair_metric_frame(store.load_tensors("cams", job.baseline.key), store.load_tensors("cams", job.other.key),
+                              data.test.labels, size, job.names, job.overlap_percents, job.kld_epsilon,
+                              job.batch_size, device)
+    frame.insert(0, "seed", job.other.train.spec.seed)
+    frame.insert(0, "augmentation", job.other.train.spec.augmentation)
+    store.save_table("metrics", job.key, frame)
+    return job.key

@@ -1,0 +1,71 @@
+"""What a finished study records beside its tables: ``manifest.json`` and the summary printed by the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from auglens.config import Config
+from auglens.store import write_text_atomic
+from auglens.study.plan import StudyPlan
+from auglens.study.tables import StudyResult, metric_value_columns
+
+__all__ = ["summary_table", "write_manifest"]
+
+
+def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict[str, float],
+                   device: torch.device, backend: str) -> None:
+    import torchvision
+
+    import auglens
+
+    def digest(name):
+        path = out_dir / name
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+    manifest = {
+        "auglens": auglens.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "numpy": np.__version__, "pandas": pd.__version__},
+        "device": str(device) if backend == "local" else f"ray ({config.runtime.ray_address or 'local'})",
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "backend": backend,
+        "config_fingerprint": config.fingerprint(),
+        "seeds": {"starting_states": config.study.seeds, "init_seed": config.model.init_seed,
+                  "split_seed": config.split.seed, "sampling_seed": config.split.sampling_seed},
+        "models": {job.train.model_id: {"train_key": job.train.key, "cam_key": job.key} for job in plan.models},
+        "pairs": {f"{p.other.train.model_id}~{p.baseline.train.model_id}": p.key for p in plan.pairs},
+        "tables_sha256": {name: digest(name) for name in
+                          ("performance.csv", "cam_metrics.parquet", "aug_metrics.parquet")},
+        "timings_seconds": timings,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+
+
+def summary_table(result: StudyResult) -> str:
+    """Per augmentation: accuracy (mean ± std over seeds) and the median of each seed-averaged metric."""
+    perf = result.performance.groupby("augmentation", sort=False)["accuracy"].agg(["mean", "std"])
+    rows = pd.DataFrame({"accuracy": [f"{m:.4f} ± {0.0 if np.isnan(s) else s:.4f}" for m, s in perf.to_numpy()]},
+                        index=perf.index)
+    if not result.aug_metrics.empty:
+        values = [c for c in metric_value_columns(result.aug_metrics) if c not in ("n_seeds", "model_correct_share")]
+        medians = result.aug_metrics.groupby("augmentation", sort=False)[values].median()
+        rows = rows.join(medians.map(lambda v: f"{v:.4f}"), how="left").fillna("")
+        nan_counts = result.cam_metrics[values].isna().sum()
+        nan_counts = nan_counts[nan_counts > 0]
+        footer = ("\nundefined values (constant maps -> NaN): "
+                  + ", ".join(f"{k}={v}" for k, v in nan_counts.items())) if len(nan_counts) else ""
+    else:
+        footer = ""
+    return "median of seed-averaged metrics per augmentation\n" + rows.to_string() + footer

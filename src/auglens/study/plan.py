@@ -1,0 +1,69 @@
+"""A study's plan: the config unpacked into its jobs (thesis steps 6–11), baselines first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from auglens.analysis.columns import BASELINE
+from auglens.config import Config
+from auglens.data.prepared import DataSpec
+from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob
+from auglens.train.loop import TrainSpec
+
+__all__ = ["StudyPlan", "data_spec", "plan_study", "train_spec"]
+
+
+@dataclass
+class StudyPlan:
+    models: list[CamJob]  # one per model, baseline(s) first; each carries its TrainJob
+    pairs: list[MetricJob]
+    data: DataSpec
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Every job in dependency order: the trainings, the CAM sets, the metric tables."""
+        trains = list({job.train.key: job.train for job in self.models}.values())
+        return [*trains, *self.models, *self.pairs]
+
+
+def data_spec(config: Config) -> DataSpec:
+    d, s = config.data, config.split
+    return DataSpec(d.name, d.root, d.download, d.image_size, d.train_subset, d.test_subset, d.subset_seed,
+                    s.validation_fraction, s.seed)
+
+
+def train_spec(config: Config, augmentation: str, params: dict[str, Any], seed: int) -> TrainSpec:
+    t = config.training
+    frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+    arch_params = tuple(sorted(config.model.params.items()))
+    return TrainSpec(config.model.architecture, augmentation, arch_params, frozen, seed, config.model.init_seed,
+                     config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,
+                     t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch,
+                     t.precision, t.channels_last, t.compile, t.augment_every_sample,
+                     tuple(t.lr_milestones), t.lr_gamma)
+
+
+def plan_study(config: Config) -> StudyPlan:
+    """Every job of the study, in dependency order (baselines first)."""
+    data = data_spec(config)
+    c = config.cam
+
+    def cam_job(augmentation, params, seed):
+        train = TrainJob(data, train_spec(config, augmentation, params, seed))
+        return CamJob(train, c.method, c.target_layer, c.target, c.storage_dtype, c.batch_size)
+
+    seeds = config.study.seeds
+    baseline_seeds = seeds if config.study.baseline == "per_seed" else seeds[:1]
+    baselines = {seed: cam_job(BASELINE, {}, seed) for seed in baseline_seeds}
+    models = list(baselines.values())
+    pairs = []
+    m = config.metrics
+    for aug in config.augmentations:
+        for seed in seeds:
+            job = cam_job(aug.name, aug.params, seed)
+            models.append(job)
+            base = baselines.get(seed, baselines[seeds[0]])
+            pairs.append(MetricJob(base, job, tuple(m.names), tuple(m.overlap_percents), m.kld_epsilon,
+                                   m.batch_size))
+    return StudyPlan(models, pairs, data)

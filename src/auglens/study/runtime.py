@@ -1,0 +1,41 @@
+"""Where and how a run computes: the device, torch's CPU thread count and the determinism switches.
+
+Every pipeline (a study, the distortion analyses, ``auglens compare``) and every Ray worker calls
+:func:`configure_runtime` before any computation, because CPU results depend on the thread count: CPU
+convolutions reduce in a thread-count-dependent order.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from auglens.config import RuntimeConfig
+
+__all__ = ["DEFAULT_NUM_THREADS", "configure_runtime", "resolve_device"]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"runtime.device = {name!r} but CUDA is not available; use 'auto' or 'cpu'")
+    return device
+
+
+#: torch's thread count when auglens was imported: what ``runtime.num_threads = None`` means. Set explicitly on
+#: every run because CPU results depend on it, and an earlier run in the same process may have changed it.
+DEFAULT_NUM_THREADS = torch.get_num_threads()
+
+
+def configure_runtime(runtime: RuntimeConfig) -> torch.device:
+    """Determinism switches of Appendix B and thread count; returns the device to use."""
+    torch.set_num_threads(runtime.num_threads or DEFAULT_NUM_THREADS)
+    if runtime.deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; must be set before its first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    return resolve_device(runtime.device)
