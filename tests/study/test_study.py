@@ -132,20 +132,6 @@ def test_every_model_starts_from_the_same_weights(finished):
         assert all(torch.equal(state[k], states[0][k]) for k in state)
 
 
-def test_training_resumed_from_an_epoch_snapshot_matches_uninterrupted():
-    from auglens.data.prepared import DataSpec, prepare_data
-    from auglens.train.loop import TrainSpec, train_model
-
-    data = prepare_data(DataSpec("synthetic"))
-    spec = TrainSpec("tiny_cnn", "elastic", epochs=3, input_size=16, seed=4)
-    snapshots = []
-    full = train_model(spec, data, on_epoch_end=lambda s: snapshots.append(s))
-    resumed = train_model(spec, data, snapshot=snapshots[0])
-    assert full.best_epoch == resumed.best_epoch
-    for key in full.state_dict:
-        assert torch.equal(full.state_dict[key], resumed.state_dict[key]), key
-
-
 @pytest.mark.slow
 def test_killed_run_resumes_to_identical_tables(tiny_config_path, tmp_path, finished):
     _, _, root = finished
