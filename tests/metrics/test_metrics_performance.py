@@ -90,3 +90,34 @@ def test_rejects_bad_input():
         classification_report(torch.tensor([0, 1, 1]), torch.tensor([0, 1]), 3)
     with pytest.raises(TypeError):
         classification_report(torch.tensor([0.0, 1.0]), torch.tensor([0, 1]), 3)
+
+
+def test_classes_seen_once_count_in_the_macro_averages():
+    # Class 3 is true once and never predicted; class 4 is predicted once and never true: both count.
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 0])
+    preds = np.array([0, 1, 1, 1, 2, 4, 0, 0])
+    ours = check_against_sklearn(preds, labels, 6)
+    assert ours["recall_macro"] == pytest.approx((2 / 3 + 1 + 1 / 2 + 0 + 0) / 5)
+
+
+def test_a_single_class_is_a_valid_problem():
+    ours = classification_report(torch.tensor([0, 0, 0]), torch.tensor([0, 0, 0]), 1)
+    assert ours["accuracy"] == 1.0 and ours["f1_macro"] == 1.0
+
+
+@pytest.mark.parametrize(("preds", "labels", "num_classes", "error", "match"), [
+    ([0, 1], [0, 1], 0, ValueError, "positive int"),
+    ([0, 1], [0, 1], True, ValueError, "positive int"),
+    ([0, 1], [0, 1], 2.0, ValueError, "positive int"),
+    ([0, 2], [0, 1], 2, ValueError, "preds contains class indices outside"),
+    ([0, 1], [0, 2], 2, ValueError, "labels contains class indices outside"),
+    ([0, -1], [0, 1], 2, ValueError, "preds contains"),
+    ([0, 1], [0.0, 1.0], 2, TypeError, "integer"),
+    ([0, 1], [0j, 1j], 2, TypeError, "integer"),
+    ([0j, 1j], [0, 1], 2, TypeError, "integer"),
+    ([[0, 1]], [0], 3, ValueError, "score columns"),
+    ([0, 1], [[0, 1]], 2, ValueError, "expected preds"),
+])
+def test_rejects_each_kind_of_bad_input(preds, labels, num_classes, error, match):
+    with pytest.raises(error, match=match):
+        classification_report(torch.tensor(preds), torch.tensor(labels), num_classes)

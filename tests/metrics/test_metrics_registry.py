@@ -72,7 +72,7 @@ def test_column_higher_is_better():
     ]
     assert column_higher_is_better("overlap_12.5") is True
     assert spec_for_column("overlap_5").name == "overlap"
-    for bad in ("overlap_", "overlap_x", "overlap_0", "accuracy"):
+    for bad in ("overlap_", "overlap_x", "overlap_0", "accuracy", "mad_10", "area_20"):
         with pytest.raises(UnknownNameError, match="Valid names"):
             column_higher_is_better(bad)
 

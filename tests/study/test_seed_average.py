@@ -43,3 +43,19 @@ def test_the_seed_average_matches_pandas_on_random_tables():
     got = study.seed_average(frame).set_index(["augmentation", "image"])["mad"].sort_index()
     expected = frame.groupby(["augmentation", "image"])["mad"].apply(lambda s: float(np.mean(s.to_numpy())))
     np.testing.assert_allclose(got.to_numpy(), expected.sort_index().to_numpy(), rtol=1e-12)
+
+
+def test_rows_keep_the_order_of_the_metric_table():
+    # Augmentations in study order (not alphabetical), images in test-set order: the tables and report
+    # list them as the study ran them.
+    frame = _cam_metrics()
+    frame = frame.iloc[::-1].reset_index(drop=True)  # cutmix before affine, image 1 before image 0
+    got = study.seed_average(frame)
+    assert list(zip(got["augmentation"], got["image"])) == [("cutmix", 1), ("cutmix", 0), ("affine", 1), ("affine", 0)]
+
+
+def test_an_empty_metric_table_gives_an_empty_table_with_the_columns():
+    empty = _cam_metrics().iloc[:0]
+    got = study.seed_average(empty)
+    assert len(got) == 0
+    assert list(got.columns) == ["augmentation", "image", "label", "mad", "pearson", "n_seeds", "model_correct_share"]
