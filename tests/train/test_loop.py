@@ -35,19 +35,27 @@ def _record_training_inputs(model_type: type, run):
 
 
 @pytest.mark.slow
-def test_augmented_copies_are_made_with_their_own_per_sample_keys(data):
-    """Appendix B: copy i of epoch e is ``augmentation(image_i, key(seed, e, i))``, whatever the batch."""
-    spec = TrainSpec("tiny_cnn", "affine", epochs=2, batch_size=24, seed=3, input_size=None)
+@pytest.mark.parametrize(("every", "reshuffle"), [(False, False), (True, True)])
+def test_augmented_copies_are_made_with_their_own_per_sample_keys(data, every, reshuffle):
+    """Appendix B: copy i of epoch e is ``augmentation(image_i, key(seed, e, i))``, whatever the batch.
+
+    ``every``: every position is an augmented copy (no originals); ``reshuffle``: a new order each epoch.
+    """
+    params = {"degrees": 40.0, "translate": 0.2}
+    spec = TrainSpec("tiny_cnn", "affine", augmentation_params=tuple(params.items()), epochs=2, batch_size=24,
+                     seed=3, input_size=None, augment_every_sample=every, reshuffle_each_epoch=reshuffle)
     model_type = type(build_model("tiny_cnn", num_classes=data.num_classes, in_channels=data.in_channels))
     seen = _record_training_inputs(model_type, lambda: train_model(spec, data))
     n = len(data.train)
-    per_epoch = torch.cat(seen).split(2 * n)
+    per_epoch = torch.cat(seen).split(n if every else 2 * n)
     assert len(per_epoch) == spec.epochs
 
-    augmentation = build_augmentation("affine")
+    augmentation = build_augmentation("affine", **params)
     images = data.train.images.float() / 255.0
+    copies_per_epoch = []
     for epoch, got in enumerate(per_epoch):
-        order = training_order(n, True, spec.sampling_seed, epoch)
+        order = training_order(n, not every, spec.sampling_seed, epoch, reshuffle)
+        order = order + n if every else order
         source, is_copy = order % n, order >= n
         expected = images[source].clone()
         keys = sample_keys(spec.seed, epoch, source[is_copy])
@@ -61,8 +69,8 @@ def test_augmented_copies_are_made_with_their_own_per_sample_keys(data):
         one_key = augmentation(images[source[is_copy]], data.train.labels[source[is_copy]],
                                keys[:1].expand(len(keys)).clone()).images
         assert not torch.allclose(copies, model_input(one_key, data.mean, data.std, None), atol=1e-3)
-    assert not torch.allclose(per_epoch[0][training_order(n, True, spec.sampling_seed, 0) >= n],
-                              per_epoch[1][training_order(n, True, spec.sampling_seed, 1) >= n], atol=1e-3)
+        copies_per_epoch.append(copies[source[is_copy].argsort()])
+    assert not torch.allclose(copies_per_epoch[0], copies_per_epoch[1], atol=1e-3)
 
 
 # An Adam step size of 30 in the last epoch wrecks the weights, so validation accuracy peaks early; the
@@ -106,3 +114,114 @@ def test_a_run_resumed_from_an_epoch_snapshot_is_bit_identical(data, peaked, res
         return [{k: v for k, v in row.items() if k != "elapsed_seconds"} for row in history]
 
     assert timeless(resumed.history) == timeless(full.history)
+
+
+OPTIMIZERS = {
+    "adam": lambda p: torch.optim.Adam(p, lr=3e-3, weight_decay=0.05),
+    "adamw": lambda p: torch.optim.AdamW(p, lr=3e-3, weight_decay=0.05),
+    "sgd": lambda p: torch.optim.SGD(p, lr=3e-2, weight_decay=0.05, momentum=0.5),
+}
+
+
+@pytest.mark.parametrize(("augmentation", "optimizer"), [("none", "adam"), ("none", "adamw"), ("none", "sgd"),
+                                                         ("cutmix", "adam")])
+def test_one_epoch_matches_a_hand_written_training_loop(data, augmentation, optimizer):
+    """An epoch is plain mini-batch training in the fixed order with the configured optimizer, on the loss
+    ``mean(lam * CE(label) + (1 - lam) * CE(partner label))`` (plain CE for unmixed samples)."""
+    spec = TrainSpec("tiny_cnn", augmentation, epochs=1, batch_size=16, input_size=None, optimizer=optimizer,
+                     lr=3e-2 if optimizer == "sgd" else 3e-3, weight_decay=0.05, momentum=0.5, init_seed=5)
+    result = train_model(spec, data)
+
+    torch.manual_seed(spec.init_seed)
+    model = build_model("tiny_cnn", num_classes=data.num_classes, in_channels=data.in_channels)
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    aug = build_augmentation(augmentation)
+    model.train()
+    n = len(data.train)
+    order = training_order(n, aug is not None, spec.sampling_seed, 0)
+    total = 0.0
+    for batch in order.split(spec.batch_size):
+        source, is_copy = batch % n, batch >= n
+        images, labels = data.train.images[source].float() / 255, data.train.labels[source]
+        partner, lam = labels.clone(), torch.ones(len(batch))
+        if aug is not None and is_copy.any():
+            out = aug(images[is_copy], labels[is_copy], sample_keys(spec.seed, 0, source[is_copy]))
+            images[is_copy], partner[is_copy], lam[is_copy] = out.images, out.partner_labels, out.lam.float()
+        logits = model(model_input(images, data.mean, data.std, None))
+        ce = torch.nn.functional.cross_entropy
+        loss = (lam * ce(logits, labels, reduction="none") + (1 - lam) * ce(logits, partner, reduction="none")).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(batch)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(result.state_dict[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    assert result.history[0]["train_loss"] == pytest.approx(total / len(order), rel=1e-6)
+    if aug is not None:
+        assert lam.min() < 1  # some samples of the last batch were mixed, so the lambda weighting was exercised
+
+
+def test_architecture_parameters_reach_the_model(data):
+    spec = TrainSpec("small_cnn", "none", architecture_params=(("width", 4),), epochs=1, batch_size=64,
+                     input_size=None)
+    result = train_model(spec, data)
+    assert result.state_dict["features.block1.0.weight"].shape[0] == 4
+
+
+def test_evaluation_resizes_to_the_model_input_size(data):
+    from auglens.metrics.performance import classification_report
+    from auglens.train import evaluate
+
+    trained = train_model(TrainSpec("tiny_cnn", "none", epochs=1, batch_size=16, input_size=None, lr=1e-2), data)
+    model = build_model("tiny_cnn", num_classes=data.num_classes, in_channels=data.in_channels).eval()
+    model.load_state_dict(trained.state_dict)
+    images, labels = data.validation.images, data.validation.labels
+    got = evaluate(model, images, labels, data.mean, data.std, 5, 7, "cpu", data.num_classes)
+    with torch.no_grad():
+        preds = model(model_input(images, data.mean, data.std, 5)).argmax(1)
+    expected = classification_report(preds, labels, data.num_classes)
+    assert got == {k: float(expected[k]) for k in got}
+    native = evaluate(model, images, labels, data.mean, data.std, None, 7, "cpu", data.num_classes)
+    assert native != got  # the size matters for this model, so the check above can tell the two apart
+
+
+def test_each_epoch_and_starting_state_reseeds_other_randomness(data):
+    """Dropout-like randomness: a fresh, reproducible stream per (starting state, epoch)."""
+    model_type = type(build_model("tiny_cnn", num_classes=data.num_classes, in_channels=data.in_channels))
+    draws: dict[tuple[int, int], list[float]] = {}
+
+    def run(seed):
+        spec = TrainSpec("tiny_cnn", "none", epochs=2, batch_size=len(data.train), input_size=None, seed=seed)
+        calls = []
+
+        def hook(module, args):
+            if type(module) is model_type and module.training:
+                calls.append(float(torch.rand(())))
+
+        handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+        try:
+            train_model(spec, data)
+        finally:
+            handle.remove()
+        return calls
+
+    for seed in (1, 2, 4000):
+        draws[seed] = run(seed)
+        assert len(draws[seed]) == 2  # one batch per epoch
+    assert run(2) == draws[2]
+    values = [v for calls in draws.values() for v in calls]
+    assert len(set(values)) == len(values), draws
+
+
+def test_precision_and_memory_format_options(data):
+    """``auto`` is fp32 on the CPU; ``bf16`` autocasts the forward pass; channels-last changes no number."""
+    def train(**options):
+        spec = TrainSpec("tiny_cnn", "none", epochs=1, batch_size=32, input_size=None, **options)
+        return train_model(spec, data).state_dict
+
+    fp32, auto = train(precision="fp32"), train(precision="auto")
+    bf16, channels_last = train(precision="bf16"), train(channels_last=True)
+    for key in fp32:
+        assert torch.equal(fp32[key], auto[key]), key
+        torch.testing.assert_close(channels_last[key], fp32[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert not all(torch.equal(fp32[key], bf16[key]) for key in fp32)
