@@ -76,12 +76,17 @@ for module in "${ORDER[@]}"; do
         >"$OUT/$module/run.log" 2>&1) || echo "   mutmut exited with $? (see $OUT/$module/run.log)"
     (cd "$work" && "$PYTHON" -m mutmut export-cicd-stats >/dev/null && cp mutants/mutmut-cicd-stats.json "$OUT/$module/stats.json")
     (cd "$work" && "$PYTHON" -m mutmut results --all true 2>/dev/null) >"$OUT/$module/results.txt" || true
-    # Survivors: every mutant of this module that no test killed, with its diff.
-    : >"$OUT/$module/survivors.diff"
-    grep -E ': (survived|no tests)$' "$OUT/$module/results.txt" | sed 's/^ *//; s/: .*$//' | while read -r name; do
-        if [ -n "$filter" ] && [[ "$name" != $filter ]]; then continue; fi
-        (cd "$work" && "$PYTHON" -m mutmut show "$name") >>"$OUT/$module/survivors.diff" 2>&1 || true
-    done
+    # Survivors: every mutant of this module that no test killed, with its diff (one process: mutmut's API).
+    (cd "$work" && "$PYTHON" - "$filter" <<'EOF' >"$OUT/$module/survivors.diff") || true
+import fnmatch, re, sys
+from mutmut.__main__ import find_mutant, get_diff_for_mutant
+pattern = sys.argv[1] or "*"
+for line in open("../results.txt"):
+    match = re.match(r"\s*(\S+): (survived|no tests)$", line)
+    if match and fnmatch.fnmatch(match.group(1), pattern):
+        print(f"# {match.group(1)}: {match.group(2)}")
+        print(get_diff_for_mutant(match.group(1), path=find_mutant(match.group(1)).path))
+EOF
     "$PYTHON" - "$OUT/$module" "$filter" "$(( $(date +%s) - started ))" <<'EOF'
 import fnmatch, re, sys
 from pathlib import Path

@@ -34,7 +34,6 @@ def _record_training_inputs(model_type: type, run):
     return seen
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("every", "reshuffle"), [(False, False), (True, True)])
 def test_augmented_copies_are_made_with_their_own_per_sample_keys(data, every, reshuffle):
     """Appendix B: copy i of epoch e is ``augmentation(image_i, key(seed, e, i))``, whatever the batch.
@@ -87,7 +86,6 @@ def peaked(data):
     return result, snapshots
 
 
-@pytest.mark.slow
 def test_the_kept_weights_are_those_of_the_first_epoch_with_the_best_validation_accuracy(peaked):
     result, snapshots = peaked
     accuracy = [row["val_accuracy"] for row in result.history]
@@ -100,7 +98,6 @@ def test_the_kept_weights_are_those_of_the_first_epoch_with_the_best_validation_
         assert torch.equal(value, kept[key].cpu()), key
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("resume_after", [0, 2])
 def test_a_run_resumed_from_an_epoch_snapshot_is_bit_identical(data, peaked, resume_after):
     full, snapshots = peaked
