@@ -93,6 +93,11 @@ def test_the_kept_weights_are_those_of_the_first_epoch_with_the_best_validation_
     assert accuracy[-1] < best, f"the recipe should peak before the last epoch, got {accuracy}"
     assert accuracy.count(best) >= 2, f"the recipe should tie for the best epoch, got {accuracy}"
     assert result.best_epoch == accuracy.index(best)
+    assert [row["epoch"] for row in result.history] == list(range(PEAKED.epochs))
+    assert len(snapshots) == PEAKED.epochs - 1  # none after the last epoch: the run is complete
+    elapsed = [row["elapsed_seconds"] for row in result.history]
+    assert 0 < elapsed[0] and all(a < b for a, b in zip(elapsed, elapsed[1:]))  # cumulative
+    assert result.train_seconds == elapsed[-1]
     kept = snapshots[result.best_epoch]["model"]
     for key, value in result.state_dict.items():
         assert torch.equal(value, kept[key].cpu()), key
@@ -125,9 +130,11 @@ OPTIMIZERS = {
 def test_one_epoch_matches_a_hand_written_training_loop(data, augmentation, optimizer):
     """An epoch is plain mini-batch training in the fixed order with the configured optimizer, on the loss
     ``mean(lam * CE(label) + (1 - lam) * CE(partner label))`` (plain CE for unmixed samples)."""
-    spec = TrainSpec("tiny_cnn", augmentation, epochs=1, batch_size=16, input_size=None, optimizer=optimizer,
+    size = 20 if optimizer == "sgd" else None  # the model input is resized for training and validation
+    spec = TrainSpec("tiny_cnn", augmentation, epochs=1, batch_size=16, input_size=size, optimizer=optimizer,
                      lr=3e-2 if optimizer == "sgd" else 3e-3, weight_decay=0.05, momentum=0.5, init_seed=5)
-    result = train_model(spec, data)
+    progress = []
+    result = train_model(spec, data, progress=progress.append)
 
     torch.manual_seed(spec.init_seed)
     model = build_model("tiny_cnn", num_classes=data.num_classes, in_channels=data.in_channels)
@@ -144,7 +151,7 @@ def test_one_epoch_matches_a_hand_written_training_loop(data, augmentation, opti
         if aug is not None and is_copy.any():
             out = aug(images[is_copy], labels[is_copy], sample_keys(spec.seed, 0, source[is_copy]))
             images[is_copy], partner[is_copy], lam[is_copy] = out.images, out.partner_labels, out.lam.float()
-        logits = model(model_input(images, data.mean, data.std, None))
+        logits = model(model_input(images, data.mean, data.std, size))
         ce = torch.nn.functional.cross_entropy
         loss = (lam * ce(logits, labels, reduction="none") + (1 - lam) * ce(logits, partner, reduction="none")).mean()
         opt.zero_grad()
@@ -154,6 +161,12 @@ def test_one_epoch_matches_a_hand_written_training_loop(data, augmentation, opti
     for key, value in model.state_dict().items():
         torch.testing.assert_close(result.state_dict[key], value, rtol=1e-5, atol=1e-6, msg=key)
     assert result.history[0]["train_loss"] == pytest.approx(total / len(order), rel=1e-6)
+    assert progress == [len(batch) for batch in order.split(spec.batch_size)]
+    from auglens.train import evaluate
+
+    val = evaluate(model, data.validation.images, data.validation.labels, data.mean, data.std, size, 64, "cpu",
+                   data.num_classes)
+    assert result.history[0]["val_accuracy"] == val["accuracy"]
     if aug is not None:
         assert lam.min() < 1  # some samples of the last batch were mixed, so the lambda weighting was exercised
 
