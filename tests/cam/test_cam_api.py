@@ -164,9 +164,10 @@ def _activations(model, images, layer):
     return store[0]
 
 
-def test_scorecam_batch_size_does_not_change_maps(model, images):
+@pytest.mark.parametrize("score_batch_size", [1, 50])
+def test_scorecam_batch_size_does_not_change_maps(model, images, score_batch_size):
     a = compute_lowres(model, images, method="scorecam", target_layer="features.8", score_batch_size=16)
-    b = compute_lowres(model, images, method="scorecam", target_layer="features.8", score_batch_size=50)
+    b = compute_lowres(model, images, method="scorecam", target_layer="features.8", score_batch_size=score_batch_size)
     assert torch.allclose(a.maps, b.maps, atol=1e-6)
 
 
