@@ -1,8 +1,9 @@
-"""Affine and elastic augmentations against torchvision's functional ops, given the same random parameters.
+"""Affine, elastic and colour-jitter augmentations against torchvision's functional ops, given the same random
+parameters.
 
 The parameters are drawn from the per-sample keys by :mod:`auglens.augment.random` (streams 1-4 for the
-affine parameters, stream 1 for the elastic noise); a change of those streams changes every augmented
-image of every study, so these tests are meant to notice it.
+affine parameters and the jitter factors, stream 1 for the elastic noise); a change of those streams changes
+every augmented image of every study, so these tests are meant to notice it.
 """
 
 from __future__ import annotations
@@ -66,3 +67,21 @@ def test_elastic_is_torchvisions_elastic_with_the_drawn_displacement():
                             for i in range(N)])
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
     assert (got - images).abs().max() > 0.1  # the deformation is not negligible
+
+
+def test_colour_jitter_is_torchvisions_brightness_contrast_saturation_with_the_drawn_factors():
+    generator = torch.Generator().manual_seed(4)
+    images, keys = torch.rand(N, 3, H, W, generator=generator), sample_keys(4, 0, torch.arange(N))
+    spread = {"brightness": 0.4, "contrast": 0.5, "saturation": 0.6}
+    got = build_augmentation("color_jitter", **spread, hue=0.0)(images, torch.zeros(N, dtype=torch.long), keys).images
+
+    def factors(stream, name):  # uniform in [max(0, 1 - spread), 1 + spread], streams 1-3 in this order
+        return rnd.uniform_range(keys, stream, max(0.0, 1 - spread[name]), 1 + spread[name]).squeeze(1).float()
+
+    brightness, contrast, saturation = factors(1, "brightness"), factors(2, "contrast"), factors(3, "saturation")
+    expected = torch.stack([
+        TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(images[i], float(brightness[i])),
+                                                float(contrast[i])), float(saturation[i]))
+        for i in range(N)])
+    # hue = 0 still goes through the YIQ round trip, whose float32 matrix inverse is exact to ~1e-5 only.
+    torch.testing.assert_close(got, expected, rtol=0, atol=2e-4)
