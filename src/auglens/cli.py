@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from auglens.config import ConfigError
+from auglens.store import StoreWriteError
 
 
 def _cmd_run(args) -> int:
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"auglens: invalid config: {error}", file=sys.stderr)
         return 2
+    except StoreWriteError as error:
+        print(f"auglens: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nauglens: interrupted — rerun the same command to resume from the stored artifacts",
               file=sys.stderr)
