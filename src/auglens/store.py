@@ -29,6 +29,7 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import socket
@@ -53,6 +54,7 @@ TEMP_TTL = 3600.0
 #: Errors of a write that a user fixes by freeing space or changing permissions, not by reading a traceback.
 USER_FIXABLE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
+_log = logging.getLogger("auglens.store")
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:40] or "host"
 
 
@@ -183,6 +185,15 @@ class ArtifactStore:
         except FileNotFoundError:
             return ArtifactStatus(kind, key, ext, "missing")
         return ArtifactStatus(kind, key, ext, self._problem(target, data))
+
+    def sound(self, kind: str, key: str, ext: str) -> bool:
+        """Whether the artifact exists and matches its checksum. A damaged one is reported (logged) and
+        deleted, so that the caller recomputes it instead of failing on it."""
+        status = self.check(kind, key, ext)
+        if status.problem not in (None, "missing"):
+            _log.warning("%s artifact %s.%s is %s: recomputing it", kind, key, ext, status.problem)
+            self.delete(kind, key, ext)
+        return status.ok
 
     def _problem(self, target: str, data: bytes) -> str | None:
         try:
@@ -337,8 +348,13 @@ class ArtifactStore:
         try:
             os.write(descriptor, data)
             os.fsync(descriptor)
-        finally:
+        except BaseException as error:
             os.close(descriptor)
+            os.remove(path)  # a half-written claim would look fresh to everyone until it expires
+            if isinstance(error, OSError) and error.errno in USER_FIXABLE_ERRNOS:
+                raise StoreWriteError(os.path.dirname(path), error) from error
+            raise
+        os.close(descriptor)
         return True
 
     def _older_than(self, path: str, seconds: float) -> bool:

@@ -314,3 +314,14 @@ def test_two_processes_on_one_store_never_compute_a_job_twice(tmp_path):
     store = ArtifactStore(tmp_path / "store")
     assert all(store.check("results", f"job{i}", "json").ok for i in range(8))
     assert list((tmp_path / "store" / "claims").glob("*.claim")) == []
+
+
+def test_sound_deletes_a_damaged_artifact_so_the_caller_recomputes_it(store, caplog):
+    store.save_json("results", "r", {"v": 1})
+    assert store.sound("results", "r", "json")
+    assert not store.sound("results", "absent", "json")
+    _overwrite(store, "results", "r", "json", b"{}")
+    with caplog.at_level("WARNING", logger="auglens"):
+        assert not store.sound("results", "r", "json")
+    assert "results artifact r.json is truncated" in caplog.text
+    assert not store.exists("results", "r", "json")
