@@ -231,19 +231,24 @@ def test_two_runs_on_one_folder_train_each_model_once(reference, tmp_path):
 
 # ------------------------------------------------------------------------------------------ settings in the keys
 
-def test_runtime_settings_that_change_results_are_in_every_key(reference):
-    config = cfg.load(reference / "tiny.toml")
+def test_runtime_settings_that_change_results_are_in_every_key(tiny_config_path):
+    config = cfg.load(tiny_config_path)
     base = study.plan_study(config, study.ComputeSpec("cpu", 1, True))
     keys = {m.key for m in base.models} | {p.key for p in base.pairs}
     for changed in (study.ComputeSpec("cpu", 2, True), study.ComputeSpec("cuda", 1, True),
                     study.ComputeSpec("cpu", 1, False)):
         plan = study.plan_study(config, changed)
         assert not keys & ({m.key for m in plan.models} | {p.key for p in plan.pairs}), changed
-    # Chunk sizes do not change results (see test_chunk_sizes_do_not_change_results), so they stay out.
+    # The metric chunk size does not change results (test_metric_chunk_size_does_not_change_results): left out.
+    # The CAM chunk size does (CPU kernels pick their algorithm by batch shape): in the CAM keys.
     data = config.to_dict()
-    data["cam"]["batch_size"], data["metrics"]["batch_size"] = 7, 13
+    data["metrics"]["batch_size"] = 13
     same = study.plan_study(cfg.from_dict(data), study.ComputeSpec("cpu", 1, True))
     assert {m.key for m in same.models} | {p.key for p in same.pairs} == keys
+    data["cam"]["batch_size"] = 7
+    other = study.plan_study(cfg.from_dict(data), study.ComputeSpec("cpu", 1, True))
+    assert [m.train.key for m in other.models] == [m.train.key for m in base.models]
+    assert not {m.key for m in other.models} & keys
 
 
 def test_a_folder_of_other_settings_is_refused_naming_the_setting(reference, copy, capsys):
@@ -256,21 +261,17 @@ def test_a_folder_of_other_settings_is_refused_naming_the_setting(reference, cop
     assert f"runtime.num_threads={threads}" in error and "--force" in error
 
 
-def test_chunk_sizes_do_not_change_results(reference):
-    """cam.batch_size and metrics.batch_size are left out of the keys: they must not change a single bit."""
+def test_metric_chunk_size_does_not_change_results(reference):
+    """metrics.batch_size is left out of the keys: it must not change a single bit."""
     import torch
 
     from auglens.data.prepared import prepare_data
 
     plan, model = _jobs(reference)
     store = store_module.ArtifactStore(reference / "out" / "artifacts")
-    data = prepare_data(plan.data)
-    trained = study.load_trained_model(model.train, store, data, torch.device("cpu"))
-    sets = [study.compute_cam_set(trained, data, 16, "gradcam", None, "predicted", size, "float32",
-                                  torch.device("cpu")) for size in (7, 128)]
-    for name in sets[0]:
-        assert torch.equal(sets[0][name], sets[1][name]), name
-    base = store.load_tensors("cams", plan.models[0].key)
-    frames = [study.pair_metric_frame(base, sets[0], data.test.labels, 16, ("mad", "spearman", "overlap"),
-                                      (20.0, 5.0), 1e-10, size, torch.device("cpu")) for size in (13, 1000)]
-    assert frames[0].equals(frames[1])
+    labels = prepare_data(plan.data).test.labels
+    base, other = (store.load_tensors("cams", job.key) for job in (plan.models[0], model))
+    frames = [study.pair_metric_frame(base, other, labels, 16, ("mad", "msd", "pearson", "spearman", "overlap",
+                                                                 "class_kld"), (20.0, 10.0, 5.0), 1e-10, size,
+                                      torch.device("cpu")) for size in (7, 13, 1000)]
+    assert frames[0].equals(frames[1]) and frames[0].equals(frames[2])

@@ -131,7 +131,9 @@ class CamJob(Job):
     target_layer: str | None = None
     target: str = "predicted"
     storage_dtype: str = "float32"
-    batch_size: int = 128  # does not change results, so it is not part of the key
+    # Part of the key: CPU kernels pick their algorithm by batch shape, so the chunk size moves maps in
+    # their last bits (about 1e-6, docs/artifacts.md).
+    batch_size: int = 128
 
     stage: ClassVar[str] = "cam"
     artifact: ClassVar[tuple[str, str]] = ("cams", "safetensors")
@@ -139,7 +141,7 @@ class CamJob(Job):
     @property
     def key(self) -> str:
         return stable_hash({"train": self.train.key, "method": self.method, "layer": self.target_layer,
-                            "target": self.target, "dtype": self.storage_dtype})
+                            "target": self.target, "dtype": self.storage_dtype, "batch": self.batch_size})
 
     @property
     def label(self) -> str:
@@ -160,7 +162,7 @@ class MetricJob(Job):
     names: tuple[str, ...]
     overlap_percents: tuple[float, ...]
     kld_epsilon: float
-    batch_size: int = 1000  # not part of the key
+    batch_size: int = 1000  # not part of the key: per-image metrics do not depend on it, bit for bit (tested)
 
     stage: ClassVar[str] = "metric"
     artifact: ClassVar[tuple[str, str]] = ("metrics", "parquet")
