@@ -3,6 +3,7 @@
     auglens run CONFIG --out DIR [key=value ...]     train, CAMs, metrics, tables, report
     auglens validate CONFIG [key=value ...]          check a config without running anything
     auglens report DIR                               (re)build DIR/report from DIR's tables
+    auglens verify DIR [--repair]                    check (and recompute) DIR's artifacts and tables
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
     auglens distortion CONFIG --out DIR [--only NAME]  the distortion paper's analyses
     auglens ls [augmentations|models|cams|metrics|datasets]
@@ -15,18 +16,23 @@ import sys
 from pathlib import Path
 
 from auglens.config import ConfigError
+from auglens.store import ArtifactError, StoreWriteError
 
 
 def _cmd_run(args) -> int:
     from auglens import config as cfg
-    from auglens.study import run_study, summary_table
+    from auglens.study import SettingsMismatch, run_study, summary_table
 
     config = cfg.load(args.config, args.overrides)
     if args.backend:
         config.runtime.backend = args.backend
     out = Path(args.out)
     print(f"auglens: study {config.name!r} -> {out}", file=sys.stderr)
-    result = run_study(config, out, progress=not args.no_progress and config.runtime.progress)
+    try:
+        result = run_study(config, out, progress=not args.no_progress and config.runtime.progress, force=args.force)
+    except SettingsMismatch as error:
+        print(f"auglens: {error}", file=sys.stderr)
+        return 2
     print(summary_table(result))
     print("\ntimings (s): " + ", ".join(f"{k.removesuffix('_seconds')}={v:.1f}" for k, v in result.timings.items()))
     if config.runtime.report and not args.no_report:
@@ -56,6 +62,18 @@ def _cmd_report(args) -> int:
 
     print(build_report(Path(args.dir)))
     return 0
+
+
+def _cmd_verify(args) -> int:
+    from auglens.study.verify import repair_results, verify_results
+
+    report = verify_results(args.dir)
+    print(report)
+    if report.ok or not args.repair:
+        return 0 if report.ok else 1
+    report = repair_results(args.dir, args.overrides, progress=not args.no_progress)
+    print(f"after repair: {report}")
+    return 0 if report.ok else 1
 
 
 def _cmd_compare(args) -> int:
@@ -107,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=["local", "ray"], help="override runtime.backend")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--no-report", action="store_true")
+    run.add_argument("--force", action="store_true",
+                     help="run even if DIR holds results of other result-changing runtime settings")
     run.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. training.epochs=2")
     run.set_defaults(func=_cmd_run)
 
@@ -119,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="build DIR/report/index.html from a finished study")
     report.add_argument("dir")
     report.set_defaults(func=_cmd_report)
+
+    verify = sub.add_parser("verify", help="check every artifact and table of a results folder (path or URL)")
+    verify.add_argument("dir", help="results folder of `auglens run`: a path or an fsspec URL")
+    verify.add_argument("--repair", action="store_true",
+                        help="recompute what is damaged or missing (with what depends on it), rewrite the tables")
+    verify.add_argument("--no-progress", action="store_true")
+    verify.add_argument("overrides", nargs="*", help="key=value overrides for --repair, e.g. runtime.num_threads=1")
+    verify.set_defaults(func=_cmd_verify)
 
     compare = sub.add_parser("compare", help="CAM metrics between checkpoints you bring (no training)")
     compare.add_argument("--arch", required=True, help="model registry name or package.module:factory")
@@ -163,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"auglens: invalid config: {error}", file=sys.stderr)
         return 2
+    except StoreWriteError as error:
+        print(f"auglens: {error}", file=sys.stderr)
+        return 1
+    except ArtifactError as error:
+        # Damaged after this run's check (another process, a failing disk): the next run recomputes it.
+        print(f"auglens: {error}; rerun the same command to recompute it", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nauglens: interrupted — rerun the same command to resume from the stored artifacts",
               file=sys.stderr)

@@ -100,7 +100,7 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
         key = cfg.stable_hash({"weights": _file_digest(path), "arch": arch, "params": config.model.params,
                                "data": str(spec), "input": input_size, "cam": [c.method, c.target_layer,
                                                                                c.target, c.storage_dtype]})
-        if not store.exists("cams", key, "safetensors"):
+        if not store.sound("cams", key, "safetensors"):
             model = build_model(arch, prepared.num_classes, prepared.in_channels, **config.model.params)
             model.load_state_dict(load_state_dict(path))
             cam_set = compute_cam_set(model.to(device).eval(), prepared, input_size, c.method, c.target_layer,

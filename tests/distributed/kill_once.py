@@ -34,6 +34,7 @@ class KillOnceTrainJob(TrainJob):
 
 def kill_one_training(plan, marker: str):
     """``plan`` with every training wrapped in :class:`KillOnceTrainJob` (keys unchanged)."""
-    plan.models = [dataclasses.replace(job, train=KillOnceTrainJob(job.train.data, job.train.spec, marker))
+    plan.models = [dataclasses.replace(job, train=KillOnceTrainJob(job.train.data, job.train.spec, job.train.compute,
+                                                                   marker))
                    for job in plan.models]
     return plan

@@ -67,8 +67,8 @@ def test_killed_worker_is_retried_and_resumes(local_run, ray_cluster, tmp_path, 
     # Workers cannot import the tests: the wrapped job travels by value.
     ray.cloudpickle.register_pickle_by_value(kill_once)
     plan_study = auglens.study.run.plan_study
-    monkeypatch.setattr(auglens.study.run, "plan_study", lambda config: kill_once.kill_one_training(
-        plan_study(config), str(marker)))
+    monkeypatch.setattr(auglens.study.run, "plan_study", lambda *args: kill_once.kill_one_training(
+        plan_study(*args), str(marker)))
     out = tmp_path / "out"
     study.run_study(_tiny_config(), out, backend="ray")
     assert marker.exists()  # a training worker was SIGKILLed after its first epoch snapshot

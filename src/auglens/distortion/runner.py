@@ -90,9 +90,9 @@ class Runner:
     def model(self, spec: TrainSpec, data: PreparedData, data_key: str, label: str | None = None) -> Model:
         """Train (or resume, or load) one model; weights are stored under ``checkpoints/<key>``."""
         key = stable_hash({"data": data_key, "train": dataclasses.asdict(spec)})
-        if not self.store.exists("checkpoints", key, "safetensors"):
+        if not self.store.sound("checkpoints", key, "safetensors"):
             self.log(f"training {spec.augmentation} (seed {spec.seed}, {spec.epochs} epochs)")
-            snapshot = self.store.load_torch("snapshots", key) if self.store.exists("snapshots", key, "pt") else None
+            snapshot = self.store.load_torch("snapshots", key) if self.store.sound("snapshots", key, "pt") else None
             result = train_model(spec, data, self.device, snapshot=snapshot,
                                  on_epoch_end=lambda state: self.store.save_torch("snapshots", key, state))
             self.store.save_json("histories", key, {"history": result.history, "best_epoch": result.best_epoch,
@@ -132,7 +132,7 @@ class Runner:
     def cached(self, kind: str, key_obj: Any, compute: Callable[[], Any]) -> Any:
         """A per-run result (JSON-able) computed once and stored atomically under ``kind/<hash of key_obj>``."""
         key = stable_hash(key_obj)
-        if self.store.exists(kind, key, "json"):
+        if self.store.sound(kind, key, "json"):
             return self.store.load_json(kind, key)
         self.store.save_json(kind, key, compute())
         # Read back, so a fresh result and a cached one are the same object (JSON sorts keys, floats round-trip).

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -28,13 +30,15 @@ import torch
 from auglens.analysis.columns import BASELINE
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
-from auglens.store import ArtifactStore
+from auglens.store import ArtifactError, ArtifactStore
+from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, initial_model, train_model
 
 __all__ = ["CamJob", "Job", "MetricJob", "TrainJob", "compute_cam_set", "load_trained_model", "map_side",
-           "pair_metric_frame", "run_cam_job", "run_metric_job", "run_train_job"]
+           "pair_metric_frame", "run_cam_job", "run_claimed", "run_metric_job", "run_train_job"]
 
 Progress = Callable[[int], None]
+log = logging.getLogger("auglens.study")
 
 
 class Job:
@@ -61,6 +65,16 @@ class Job:
         """Short name for progress bars."""
         return self.key[:12]
 
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        """``(kind, ext)`` of every artifact the job writes, :attr:`artifact` (written last) included."""
+        return (self.artifact,)
+
+    @property
+    def claim(self) -> str:
+        """Name of the job's claim in the store: one process at a time computes it."""
+        return f"{self.stage}-{self.key}"
+
     def done(self, store: ArtifactStore) -> bool:
         kind, ext = self.artifact
         return store.exists(kind, self.key, ext)
@@ -80,6 +94,7 @@ class Job:
 class TrainJob(Job):
     data: DataSpec
     spec: TrainSpec
+    compute: ComputeSpec  # device, threads, determinism: they change the trained weights
 
     stage: ClassVar[str] = "train"
     artifact: ClassVar[tuple[str, str]] = ("checkpoints", "safetensors")
@@ -87,7 +102,8 @@ class TrainJob(Job):
 
     @property
     def key(self) -> str:
-        return stable_hash({"data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.spec)})
+        return stable_hash({"data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.spec),
+                            "compute": dataclasses.asdict(self.compute)})
 
     @property
     def model_id(self) -> str:
@@ -96,6 +112,10 @@ class TrainJob(Job):
     @property
     def label(self) -> str:
         return self.model_id
+
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        return (("histories", "json"), self.artifact)
 
     def size(self) -> int:
         return images_per_epoch(self, prepare_data(self.data)) * self.spec.epochs
@@ -111,7 +131,9 @@ class CamJob(Job):
     target_layer: str | None = None
     target: str = "predicted"
     storage_dtype: str = "float32"
-    batch_size: int = 128  # does not change results, so it is not part of the key
+    # Part of the key: CPU kernels pick their algorithm by batch shape, so the chunk size moves maps in
+    # their last bits (about 1e-6, docs/artifacts.md).
+    batch_size: int = 128
 
     stage: ClassVar[str] = "cam"
     artifact: ClassVar[tuple[str, str]] = ("cams", "safetensors")
@@ -119,7 +141,7 @@ class CamJob(Job):
     @property
     def key(self) -> str:
         return stable_hash({"train": self.train.key, "method": self.method, "layer": self.target_layer,
-                            "target": self.target, "dtype": self.storage_dtype})
+                            "target": self.target, "dtype": self.storage_dtype, "batch": self.batch_size})
 
     @property
     def label(self) -> str:
@@ -140,7 +162,7 @@ class MetricJob(Job):
     names: tuple[str, ...]
     overlap_percents: tuple[float, ...]
     kld_epsilon: float
-    batch_size: int = 1000  # not part of the key
+    batch_size: int = 1000  # not part of the key: per-image metrics do not depend on it, bit for bit (tested)
 
     stage: ClassVar[str] = "metric"
     artifact: ClassVar[tuple[str, str]] = ("metrics", "parquet")
@@ -170,7 +192,7 @@ def run_train_job(job: TrainJob, store: ArtifactStore, device: torch.device,
     if store.exists("checkpoints", job.key, "safetensors"):
         return job.key
     data = prepare_data(job.data)
-    snapshot = store.load_torch("snapshots", job.key) if store.exists("snapshots", job.key, "pt") else None
+    snapshot = _load_snapshot(job, store)
     if snapshot is not None and progress is not None:
         progress(images_per_epoch(job, data) * (snapshot["epoch"] + 1))
     result = train_model(job.spec, data, device, progress, snapshot,
@@ -182,6 +204,45 @@ def run_train_job(job: TrainJob, store: ArtifactStore, device: torch.device,
                        metadata={"best_epoch": str(result.best_epoch), "spec": json.dumps(dataclasses.asdict(job.spec))})
     store.delete("snapshots", job.key, "pt")
     return job.key
+
+
+def _load_snapshot(job: TrainJob, store: ArtifactStore) -> dict | None:
+    """The last epoch snapshot, or None; a damaged one is reported and dropped (training starts over)."""
+    if not store.exists("snapshots", job.key, "pt"):
+        return None
+    try:
+        return store.load_torch("snapshots", job.key)
+    except ArtifactError as error:
+        log.warning("%s: training %s from its first epoch", error, job.model_id)
+        store.delete("snapshots", job.key, "pt")
+        return None
+
+
+def run_claimed(job: Job, store: ArtifactStore, device: torch.device, progress: Progress | None = None,
+                wait: bool = True, poll: float = 2.0) -> bool:
+    """Run ``job`` unless it is done, holding its claim so that no other process computes it meanwhile.
+
+    When another live process holds the claim: with ``wait``, poll until it finishes (its artifact appears)
+    or its claim goes stale (then take over); without, return False at once. Returns True once the job is done.
+    """
+    announced = False
+    while not job.done(store):
+        claim = store.try_claim(job.claim)
+        if claim is not None:
+            with claim:
+                if not job.done(store):  # finished by the previous holder just before we got the claim
+                    log.info("computing %s %s", job.stage, job.label)
+                    job.run(store, device, progress)
+            return True
+        if not wait:
+            return False
+        if not announced:
+            holder = store.claim_holder(job.claim) or {}
+            log.info("waiting for %s %s: computed by %s (pid %s)", job.stage, job.label, holder.get("host", "?"),
+                     holder.get("pid", "?"))
+            announced = True
+        time.sleep(poll)
+    return True
 
 
 def images_per_epoch(job: TrainJob, data: PreparedData) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import platform
@@ -16,13 +17,18 @@ import torch
 from auglens.config import Config
 from auglens.store import write_text_atomic
 from auglens.study.plan import StudyPlan
+from auglens.study.runtime import ComputeSpec
 from auglens.study.tables import StudyResult, metric_value_columns
 
-__all__ = ["summary_table", "write_manifest"]
+__all__ = ["TABLES", "summary_table", "write_manifest"]
+
+#: Files a study writes beside its artifacts; the manifest records the SHA-256 of each (``auglens verify``).
+TABLES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
+          "aug_metrics.parquet", "test_set.safetensors")
 
 
 def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict[str, float],
-                   device: torch.device, backend: str) -> None:
+                   device: torch.device, backend: str, compute: ComputeSpec) -> None:
     import torchvision
 
     import auglens
@@ -40,13 +46,14 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "device": str(device) if backend == "local" else f"ray ({config.runtime.ray_address or 'local'})",
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "backend": backend,
+        # The resolved settings that change results (part of the artifact keys); a rerun checks them.
+        "compute": dataclasses.asdict(compute),
         "config_fingerprint": config.fingerprint(),
         "seeds": {"starting_states": config.study.seeds, "init_seed": config.model.init_seed,
                   "split_seed": config.split.seed, "sampling_seed": config.split.sampling_seed},
         "models": {job.train.model_id: {"train_key": job.train.key, "cam_key": job.key} for job in plan.models},
         "pairs": {f"{p.other.train.model_id}~{p.baseline.train.model_id}": p.key for p in plan.pairs},
-        "tables_sha256": {name: digest(name) for name in
-                          ("performance.csv", "cam_metrics.parquet", "aug_metrics.parquet")},
+        "tables_sha256": {name: digest(name) for name in TABLES},
         "timings_seconds": timings,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

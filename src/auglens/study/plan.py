@@ -9,6 +9,7 @@ from auglens.analysis.columns import BASELINE
 from auglens.config import Config
 from auglens.data.prepared import DataSpec
 from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob
+from auglens.study.runtime import ComputeSpec, compute_spec
 from auglens.train.loop import TrainSpec
 
 __all__ = ["StudyPlan", "data_spec", "plan_study", "train_spec"]
@@ -44,13 +45,17 @@ def train_spec(config: Config, augmentation: str, params: dict[str, Any], seed: 
                      tuple(t.lr_milestones), t.lr_gamma)
 
 
-def plan_study(config: Config) -> StudyPlan:
-    """Every job of the study, in dependency order (baselines first)."""
+def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:
+    """Every job of the study, in dependency order (baselines first).
+
+    ``compute``: the resolved runtime settings the jobs run with (default: ``config.runtime`` on this machine).
+    """
     data = data_spec(config)
     c = config.cam
+    compute = compute or compute_spec(config.runtime)
 
     def cam_job(augmentation, params, seed):
-        train = TrainJob(data, train_spec(config, augmentation, params, seed))
+        train = TrainJob(data, train_spec(config, augmentation, params, seed), compute)
         return CamJob(train, c.method, c.target_layer, c.target, c.storage_dtype, c.batch_size)
 
     seeds = config.study.seeds

@@ -1,32 +1,80 @@
-"""Run a study: plan its jobs, run them on a backend, write the tables, config and manifest."""
+"""Run a study: plan its jobs, heal its store, run the jobs on a backend, write the tables, config and manifest."""
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from pathlib import Path
 
 from auglens.config import Config, dump_toml
 from auglens.store import ArtifactStore, write_text_atomic
+from auglens.study.integrity import heal
 from auglens.study.manifest import write_manifest
 from auglens.study.plan import plan_study
-from auglens.study.runtime import configure_runtime
+from auglens.study.runtime import ComputeSpec, compute_spec, configure_runtime
 from auglens.study.tables import StudyResult, assemble_tables
 
-__all__ = ["run_study"]
+__all__ = ["SettingsMismatch", "check_settings", "run_study"]
+
+log = logging.getLogger("auglens.study")
+
+
+class SettingsMismatch(ValueError):
+    """A results folder holds results computed under other runtime settings than this run's."""
+
+
+def check_settings(out_dir: Path, compute: ComputeSpec) -> None:
+    """Refuse to run into a folder whose manifest records other result-changing settings than ``compute``.
+
+    The settings are part of the artifact keys, so nothing would mix; but the run would silently recompute
+    the whole study, and the folder's tables would change meaning. Raises :class:`SettingsMismatch`.
+    """
+    path = out_dir / "manifest.json"
+    if not path.exists():
+        return
+    recorded = json.loads(path.read_text()).get("compute")
+    if not recorded:
+        return
+    before = ComputeSpec(**recorded)
+    differing = compute.differences(before)
+    if differing:
+        was = ", ".join(f"{name} = {getattr(before, name.split('.')[1])!r}" for name in differing)
+        now = ", ".join(f"{name} = {getattr(compute, name.split('.')[1])!r}" for name in differing)
+        fix = " ".join(f"{name}={str(getattr(before, name.split('.')[1])).lower()}" for name in differing)
+        raise SettingsMismatch(
+            f"{out_dir} holds results computed with {was}, but this run uses {now}; these settings change the "
+            f"numbers, so it would recompute the whole study instead of reusing them. Rerun with `{fix}` to "
+            f"reuse and resume them, choose another --out, or pass --force to compute the results of the new "
+            f"settings here (the old artifacts stay in the store)")
 
 
 def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
-              backend: str | None = None) -> StudyResult:
-    """Run (or resume) a whole study into ``out_dir`` and write its tables, config and manifest."""
+              backend: str | None = None, force: bool = False) -> StudyResult:
+    """Run (or resume) a whole study into ``out_dir`` and write its tables, config and manifest.
+
+    Damaged or missing artifacts of an earlier run are reported and recomputed with everything downstream of
+    them (:func:`~auglens.study.integrity.heal`). A folder finished under other result-changing runtime
+    settings is refused (:func:`check_settings`) unless ``force``.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = config.runtime.progress if progress is None else progress
     backend = backend or config.runtime.backend
     device = configure_runtime(config.runtime)
+    if backend == "ray":
+        from auglens.study.backends.ray import device_type
+
+        compute = compute_spec(config.runtime, device_type(config.runtime))
+    else:
+        compute = compute_spec(config.runtime, device.type)
+    if not force:
+        check_settings(out_dir, compute)
     started = time.perf_counter()
     write_text_atomic(out_dir / "config.toml", dump_toml(config))
-    plan = plan_study(config)
+    plan = plan_study(config, compute)
     store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
+    heal(plan.jobs, store)
     if backend == "ray":
         from auglens.study.backends.ray import run_ray
 
@@ -38,5 +86,5 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     result = assemble_tables(plan, store, out_dir, config)
     timings["total_seconds"] = time.perf_counter() - started
     result.timings = timings
-    write_manifest(out_dir, config, plan, timings, device, backend)
+    write_manifest(out_dir, config, plan, timings, device, backend, compute)
     return result

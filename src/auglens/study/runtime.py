@@ -8,12 +8,13 @@ convolutions reduce in a thread-count-dependent order.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
 from auglens.config import RuntimeConfig
 
-__all__ = ["DEFAULT_NUM_THREADS", "configure_runtime", "resolve_device"]
+__all__ = ["DEFAULT_NUM_THREADS", "ComputeSpec", "compute_spec", "configure_runtime", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,3 +40,29 @@ def configure_runtime(runtime: RuntimeConfig) -> torch.device:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     return resolve_device(runtime.device)
+
+
+@dataclass(frozen=True)
+class ComputeSpec:
+    """The runtime settings that change a run's numbers, resolved; part of every training's artifact key.
+
+    Measured in docs/artifacts.md: the thread count moves every CAM metric (CPU sums are thread-order
+    dependent and training amplifies the last bits), the device changes the kernels (and, with
+    ``training.precision = "auto"``, the precision), and deterministic algorithms change CUDA kernels.
+    """
+
+    device: str  # device type the jobs compute on: "cpu", "cuda", "mps"
+    num_threads: int  # torch CPU threads
+    deterministic: bool  # torch deterministic algorithms
+
+    def differences(self, other: ComputeSpec) -> list[str]:
+        """``runtime.<setting>`` of every field that differs from ``other``."""
+        return [f"runtime.{name}" for name in ("device", "num_threads", "deterministic")
+                if getattr(self, name) != getattr(other, name)]
+
+
+def compute_spec(runtime: RuntimeConfig, device_type: str | None = None) -> ComputeSpec:
+    """The resolved settings of ``runtime``: ``device = "auto"`` as this machine (or ``device_type``) resolves it,
+    ``num_threads = None`` as torch's default here."""
+    device = device_type or resolve_device(runtime.device).type
+    return ComputeSpec(device, runtime.num_threads or DEFAULT_NUM_THREADS, runtime.deterministic)

@@ -14,7 +14,10 @@ interrupted training. Jobs whose artifact already exists are not submitted at al
 
 Results equal the local backend's bit for bit because each worker applies the driver's runtime settings
 (deterministic algorithms and, crucially, the same torch CPU thread count: CPU convolutions reduce in a
-thread-count-dependent order, so 1 and 2 threads give tables that differ in the 5th decimal).
+thread-count-dependent order, and training amplifies the difference: docs/artifacts.md measures it).
+The thread count and the device are also part of every artifact key, so a store never mixes results
+computed under different ones. Each task runs its job under the job's claim in the store, so a retried
+task, or one submitted by a restarted driver, never computes a job that another live worker is computing.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ import torch
 from auglens.config import RuntimeConfig
 from auglens.store import ArtifactStore
 from auglens.study.backends import stages
-from auglens.study.jobs import Job
+from auglens.study.jobs import Job, run_claimed
 from auglens.study.runtime import DEFAULT_NUM_THREADS, configure_runtime
 
-__all__ = ["MAX_RETRIES", "run_ray", "shared_root"]
+__all__ = ["MAX_RETRIES", "device_type", "run_ray", "shared_root"]
 
 MAX_RETRIES = 3  # attempts after a worker dies (node lost, OOM-killed, preempted); Python errors are not retried
 
@@ -49,7 +52,10 @@ def _worker_setup(runtime: RuntimeConfig, threads: int) -> torch.device:
 
 def _task(job: Job, root: str, runtime: RuntimeConfig, threads: int, *upstream: str | None) -> str:
     # ``upstream``: results of the pending dependencies' tasks, passed only so that Ray orders the tasks.
-    return job.run(ArtifactStore(root), _worker_setup(runtime, threads))
+    # The claim keeps a job from running twice at once: e.g. a retried task while the first attempt's
+    # worker still runs, or a restarted driver's task beside a task of the old driver's still running.
+    run_claimed(job, ArtifactStore(root), _worker_setup(runtime, threads))
+    return job.key
 
 
 # ------------------------------------------------------------------------------------------ driver side
@@ -72,6 +78,19 @@ def _connect(ray, address: str | None) -> bool:
     else:
         ray.init(include_dashboard=False)
     return True
+
+
+def device_type(runtime: RuntimeConfig) -> str:
+    """The device type the tasks compute on (part of the artifact keys): ``"auto"`` is "cuda" on a cluster with GPUs."""
+    if runtime.device != "auto":
+        return torch.device(runtime.device).type
+    ray = _import_ray()
+    started_ray = _connect(ray, runtime.ray_address)
+    try:
+        return "cuda" if ray.cluster_resources().get("GPU", 0) > 0 else "cpu"
+    finally:
+        if started_ray:
+            ray.shutdown()
 
 
 def _task_resources(ray, runtime: RuntimeConfig, threads: int) -> dict[str, Any]:
@@ -106,7 +125,7 @@ def run_ray(jobs: Sequence[Job], store: ArtifactStore, runtime: RuntimeConfig,
         # Resolved here so every worker uses exactly the thread count a local run on this machine would.
         threads = runtime.num_threads or DEFAULT_NUM_THREADS
         resources = _task_resources(ray, runtime, threads)
-        store.remove_stale_temporaries()  # left by workers killed mid-write in an earlier run; none runs now
+        store.remove_stale_temporaries()  # left by writers now dead; live ones' are kept
         started = time.perf_counter()
         stage_of = _submit(ray, jobs, store, runtime, threads, resources)
         return _wait(ray, stage_of, stages(jobs), started, progress)
