@@ -45,12 +45,13 @@ def _cmd_run(args) -> int:
     config = cfg.load(args.config, args.overrides)
     if args.backend:
         config.runtime.backend = args.backend
-    _check(config, args.config)
+    checked = _check(config, args.config)
     out = Path(args.out)
     logs.log_to_folder(out)
     log.info(f"study {config.name!r} -> {out}")
     result = run_study(config, out, progress=not args.no_progress and config.runtime.progress)
     print(summary_table(result))
+    _warn_insane(result.performance, checked.source, out)
     print("\ntimings (s): " + ", ".join(f"{k.removesuffix('_seconds')}={v:.1f}" for k, v in result.timings.items()))
     if config.runtime.report and not args.no_report:
         from auglens.report import build_report
@@ -59,6 +60,22 @@ def _cmd_run(args) -> int:
         print(f"report: {index}")
     print(f"tables: {out / 'performance.csv'}, {out / 'cam_metrics.parquet'}, {out / 'aug_metrics.parquet'}")
     return 0
+
+
+def _warn_insane(performance, source, out: Path) -> None:
+    """Warn about models near chance level or far below the baseline (the report shows a banner too)."""
+    from auglens.analysis import sanity_problems
+
+    num_classes = source.num_classes if source is not None else None
+    if not num_classes:
+        from safetensors import safe_open
+
+        with safe_open(str(out / "test_set.safetensors"), framework="numpy") as f:
+            import json
+
+            num_classes = len(json.loads((f.metadata() or {}).get("classes", "[]")))
+    for problem in sanity_problems(performance, num_classes):
+        log.warning(problem)
 
 
 def _cmd_validate(args) -> int:

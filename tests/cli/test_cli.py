@@ -114,3 +114,27 @@ def test_quiet_and_verbose(tiny_config_path, capsys):
     assert capsys.readouterr().err == ""
     assert main(["validate", "-v", str(tiny_config_path)]) == 0
     assert "command line:" in capsys.readouterr().err
+
+
+def test_compare_results_are_reportable(tmp_path, capsys):
+    import pandas as pd
+    import torch
+    from safetensors.torch import save_file
+
+    from auglens.models import build_model
+
+    paths = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"model{seed}.safetensors")
+        save_file(build_model("tiny_cnn", 4, 1).state_dict(), paths[-1])
+    out = tmp_path / "out"
+    assert main(["compare", "--arch", "tiny_cnn", "--baseline", str(paths[0]), str(paths[1]), str(paths[2]),
+                 "--data", "synthetic", "--out", str(out), "--no-progress", "--set", "metrics.names=[\"mad\"]"]) == 0
+    assert main(["report", str(out)]) == 0
+    page = (out / "report" / "index.html").read_text()
+    assert "No training record" in page and 'id="browser-data"' in page
+    perf = pd.read_csv(out / "performance.csv")
+    assert perf["model"].tolist() == ["model0", "model1", "model2"]
+    assert (out / "logs").is_dir() and list((out / "logs").glob("compare-*.log"))
+    capsys.readouterr()
