@@ -147,8 +147,6 @@ class RuntimeConfig:
                                    "(None: <out>/artifacts)")
     progress: bool = config_field(True, "show progress bars")
     report: bool = config_field(True, "write the HTML report at the end of auglens run")
-    tensorboard: bool = config_field(False, "auglens run: also log training curves and CAM overlays per model to "
-                                     "<out>/tensorboard (pip install \"auglens[tensorboard]\")")
 
 
 @dataclass
