@@ -103,10 +103,12 @@ def _cmd_report(args) -> int:
 
 def _cmd_compare(args) -> int:
     from auglens.compare import compare_checkpoints
+    from auglens.provenance import run_provenance
 
     logs.log_to_folder(args.out)
     result = compare_checkpoints(args.arch, args.baseline, args.models, args.data, args.out,
-                                 all_pairs=args.all_pairs, overrides=args.overrides, progress=not args.no_progress)
+                                 all_pairs=args.all_pairs, overrides=args.overrides, progress=not args.no_progress,
+                                 provenance=run_provenance(args.argv, args.overrides))
     print(result)
     return 0
 
@@ -215,8 +217,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    args.argv = ["auglens", *argv] if argv is not None else list(sys.argv)
     logs.setup(args.verbose - args.quiet, args.command)
-    log.debug("command line: %s", " ".join(sys.argv if argv is None else ["auglens", *argv]))
+    log.debug("command line: %s", " ".join(args.argv))
     try:
         return args.func(args)
     except ConfigError as error:

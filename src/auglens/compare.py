@@ -124,8 +124,18 @@ def _file_digest(path: Path) -> str:
 
 
 def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path], data: str, out: str | Path,
-                        all_pairs: bool = False, overrides: list[str] | None = None, progress: bool = True) -> str:
-    """Compute CAM sets and metrics of ``models`` against ``baseline``; returns a one-line summary."""
+                        all_pairs: bool = False, overrides: list[str] | None = None, progress: bool = True,
+                        provenance: dict | None = None) -> str:
+    """Compute CAM sets and metrics of ``models`` against ``baseline``; returns a one-line summary.
+
+    ``provenance`` (:func:`auglens.provenance.run_provenance`, default: this process's) goes into the manifest.
+    """
+    import time
+
+    from auglens.provenance import data_provenance, device_description, file_sha256, record_run, run_provenance
+
+    run = provenance or run_provenance(overrides=overrides)
+    started = time.perf_counter()
     from tqdm.auto import tqdm
 
     from auglens.metrics import classification_report
@@ -201,7 +211,11 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
     write_csv(pd.DataFrame(performance), out / "performance.csv")
     write_test_set(out, prepared)
     write_text_atomic(out / "config.toml", cfg.dump_toml(replace(config)))
-    write_text_atomic(out / "manifest.json", json.dumps({"command": "compare", "baseline": str(baseline),
-                                                         "models": [str(p) for p in models],
-                                                         "all_pairs": all_pairs}, indent=1))
+    previous = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else None
+    manifest = {"command": "compare", "baseline": str(baseline), "models": [str(p) for p in models],
+                "all_pairs": all_pairs, "auglens": run["auglens"], "git_commit": run["git_commit"],
+                "device": device_description(device), "data_source": data_provenance(source),
+                "checkpoints_sha256": {str(p): file_sha256(p) for p in paths},
+                **record_run(previous, run, {"total_seconds": time.perf_counter() - started})}
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
     return f"compared {len(names) - 1} model(s) with {names[0]} on {len(prepared.test)} test images -> {out}"

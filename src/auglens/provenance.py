@@ -18,7 +18,8 @@ from typing import Any
 
 import auglens
 
-__all__ = ["data_provenance", "file_sha256", "git_commit", "run_provenance", "utc_now", "version_string"]
+__all__ = ["data_provenance", "device_description", "file_sha256", "git_commit", "record_run", "run_provenance", "utc_now",
+           "version_string"]
 
 # Image folders can hold tens of thousands of files: past this many, only a digest over all of them is kept.
 _MAX_LISTED_FILES = 32
@@ -100,3 +101,27 @@ def data_provenance(source: Any) -> dict[str, Any] | None:
         combined = hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in sorted(files.items())).encode()).hexdigest()
         out["all_files_sha256"] = combined
     return out
+
+
+def device_description(device: Any) -> str:
+    """``cuda:0 (NVIDIA H100 80GB HBM3)``, ``cpu (x86_64, 16 threads)``: the device and what it is."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({platform.machine() or 'unknown machine'}, {torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def record_run(previous: dict[str, Any] | None, run: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
+    """The manifest's run history: ``runs`` (one entry per invocation on the folder, this one last, each with
+    its own timings) and ``timings_seconds`` summed over all of them, so a resumed study reports the work of
+    every invocation rather than only the last (near-zero) one."""
+    runs = list((previous or {}).get("runs", [])) + [{**run, "finished_at": utc_now(), "timings_seconds": timings}]
+    total: dict[str, float] = {}
+    for entry in runs:
+        for key, value in entry.get("timings_seconds", {}).items():
+            total[key] = total.get(key, 0.0) + float(value)
+    return {"runs": runs, "timings_seconds": total}

@@ -137,4 +137,14 @@ def test_compare_results_are_reportable(tmp_path, capsys):
     perf = pd.read_csv(out / "performance.csv")
     assert perf["model"].tolist() == ["model0", "model1", "model2"]
     assert (out / "logs").is_dir() and list((out / "logs").glob("compare-*.log"))
+    import hashlib
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    (run,) = manifest["runs"]
+    assert run["command_line"][:2] == ["auglens", "compare"] and run["overrides"] == ['metrics.names=["mad"]']
+    assert run["started_at"] <= run["finished_at"] and run["host"]
+    assert manifest["data_source"] == {"name": "synthetic", "path": None, "note": "generated in memory"}
+    assert manifest["device"].startswith("cpu (")
+    assert manifest["checkpoints_sha256"][str(paths[1])] == hashlib.sha256(paths[1].read_bytes()).hexdigest()
     capsys.readouterr()
