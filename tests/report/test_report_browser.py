@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ["overview", "performance", "training", "metrics", "pairs", "clustering", "extremes", "segments",
-            "confidence", "permutation", "config", "manifest"]
+SECTIONS = ["findings", "overview", "performance", "training", "metrics", "pairs", "clustering", "extremes",
+            "browser", "segments", "confidence", "permutation", "config", "manifest"]
 
 
 def _chromium() -> str:

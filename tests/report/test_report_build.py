@@ -15,8 +15,8 @@ from auglens import analysis
 from auglens.report import build_report
 from auglens.report.html import format_frame
 
-SECTIONS = ["overview", "performance", "training", "metrics", "pairs", "clustering", "extremes", "segments",
-            "confidence", "permutation", "config", "manifest"]
+SECTIONS = ["findings", "overview", "performance", "training", "metrics", "pairs", "clustering", "extremes",
+            "browser", "segments", "confidence", "permutation", "config", "manifest"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
