@@ -217,7 +217,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
-    args.argv = ["auglens", *argv] if argv is not None else list(sys.argv)
+    args.argv = ["auglens", *(sys.argv[1:] if argv is None else argv)]  # the command as typed, for logs and manifests
     logs.setup(args.verbose - args.quiet, args.command)
     log.debug("command line: %s", " ".join(args.argv))
     try:
@@ -238,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error(f"unexpected error: {type(error).__name__}: {error}\n  the full traceback is in {path}; "
                   "please include that file when reporting the problem")
         return 1
+    finally:
+        logs.close()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["LOGGER", "crash_log", "log_path", "log_to_folder", "setup"]
+__all__ = ["LOGGER", "close", "crash_log", "log_path", "log_to_folder", "setup"]
 
 LOGGER = logging.getLogger("auglens")
 _FILE_FORMAT = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
@@ -108,3 +108,12 @@ def crash_log() -> Path:
     LOGGER.addHandler(handler)
     _state["file"] = Path(handle.name)
     return Path(handle.name)
+
+
+def close() -> None:
+    """Stop writing the log file (at the end of a command); console messages continue."""
+    for handler in list(LOGGER.handlers):
+        if isinstance(handler, (logging.FileHandler, _Buffer)):
+            LOGGER.removeHandler(handler)
+            handler.close()
+    _state.update(file=None, buffer=None)
