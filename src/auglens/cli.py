@@ -35,6 +35,9 @@ def _check(config, source: str, backend: str | None = None):
     checked = preflight(config, source, check_availability=(backend or config.runtime.backend) != "ray")
     if checked.source is not None:
         log.info(f"data: {checked.source.name} from {checked.source.description}")
+    if checked.target_layer is not None:
+        shape = f", output {checked.feature_shape} per image" if checked.feature_shape else ""
+        log.debug(f"model: CAM target layer {checked.target_layer!r}{shape}")
     return checked
 
 
@@ -82,11 +85,11 @@ def _cmd_validate(args) -> int:
     from auglens import config as cfg
 
     config = cfg.load(args.config, args.overrides)
-    _check(config, args.config)
+    checked = _check(config, args.config)
     n_models = len(config.augmentations) * len(config.study.seeds) + (
         len(config.study.seeds) if config.study.baseline == "per_seed" else 1)
     print(f"{args.config}: valid — {len(config.augmentations)} augmentation(s) x {len(config.study.seeds)} seed(s), "
-          f"{n_models} models to train")
+          f"{n_models} models to train; device {config.runtime.device!r}; {checked.describe()}")
     if args.show:
         print(cfg.dump_toml(config))
     return 0

@@ -38,9 +38,21 @@ _DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 @dataclass
 class Preflight:
-    """What the checks found: the data source of the main data set (None for a data set of unknown layout)."""
+    """What the checks found: the main data set's source (None for a data set of unknown layout), and the CAM
+    target layer with the shape of its output for one input image (None when the input size is unknown)."""
 
     source: DataSource | None
+    target_layer: str | None = None
+    feature_shape: tuple[int, ...] | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.source is not None:
+            parts.append(f"data {self.source.name} from {self.source.description}")
+        if self.target_layer is not None:
+            shape = f" -> {self.feature_shape}" if self.feature_shape is not None else ""
+            parts.append(f"CAM layer {self.target_layer!r}{shape}")
+        return "; ".join(parts)
 
 
 # ------------------------------------------------------------------------------------------ device
@@ -168,12 +180,14 @@ def _check_params(architecture: str, factory: Any, params: dict[str, Any]) -> li
 
 def check_model(architecture: str, params: dict[str, Any], target_layer: str | None, num_classes: int,
                 in_channels: int, side: int | None, target_key: str = "cam.target_layer",
-                side_key: str = "model.input_size") -> list[str]:
+                side_key: str = "model.input_size", found: dict[str, Any] | None = None) -> list[str]:
     """Errors from building the model on the meta device, resolving its CAM target layer and a forward pass.
 
     ``side`` is the model input's side in pixels (None: unknown, the forward pass is skipped). Building on
     the meta device allocates no memory, so this takes about a second even for large architectures.
+    ``found`` (optional) receives ``target_layer`` (its dotted name) and ``feature_shape`` (its output).
     """
+    found = found if found is not None else {}
     from auglens.cam.layers import resolve_target_layer
     from auglens.models import build_model
 
@@ -195,6 +209,7 @@ def check_model(architecture: str, params: dict[str, Any], target_layer: str | N
         layer = resolve_target_layer(model, target_layer)
     except (ValueError, TypeError) as error:
         return [f"{target_key}: {error}"]
+    found["target_layer"] = next((name for name, module in model.named_modules() if module is layer), None)
     if side is None:
         return []
     captured: list[Any] = []
@@ -214,6 +229,7 @@ def check_model(architecture: str, params: dict[str, Any], target_layer: str | N
         name = target_layer or "the default target layer"
         return [f"{target_key}: {name!r} outputs {got}, not a (N, C, h, w) feature map a CAM can be computed "
                 "on; choose a convolutional stage ('last_conv', or a name from model.named_modules())"]
+    found["feature_shape"] = tuple(output.shape[1:])
     return []
 
 
@@ -283,9 +299,10 @@ def preflight(config: Any, source_name: str | None = None, check_availability: b
                                                                       "target_layer", None)
     target_key = "cam.target_layer" if cam is not None else "occlusion.target_layer"
     side_key = "model.input_size" if config.model.input_size else "data.image_size"
+    found: dict[str, Any] = {}
     errors += check_model(config.model.architecture, config.model.params, target_layer, num_classes, in_channels,
                           _model_side(config.model.input_size, data.name, data.image_size, source), target_key,
-                          side_key)
+                          side_key, found)
     if errors:
         raise ConfigError(errors, source_name)
-    return Preflight(source)
+    return Preflight(source, found.get("target_layer"), found.get("feature_shape"))
