@@ -16,6 +16,7 @@ Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings a
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import traceback
@@ -28,11 +29,12 @@ from auglens.errors import UserError
 log = logging.getLogger("auglens.cli")
 
 
-def _check(config, source: str, backend: str | None = None):
+def _check(config, source: str):
     """The checks before any work (:mod:`auglens.preflight`); logs where the data come from."""
     from auglens.preflight import preflight
 
-    checked = preflight(config, source, check_availability=(backend or config.runtime.backend) != "ray")
+    # On a Ray cluster the workers, not this machine, need the device.
+    checked = preflight(config, source, check_availability=config.runtime.backend != "ray")
     if checked.source is not None:
         log.info(f"data: {checked.source.name} from {checked.source.description}")
     if checked.target_layer is not None:
@@ -74,8 +76,6 @@ def _warn_insane(performance, source, out: Path) -> None:
         from safetensors import safe_open
 
         with safe_open(str(out / "test_set.safetensors"), framework="numpy") as f:
-            import json
-
             num_classes = len(json.loads((f.metadata() or {}).get("classes", "[]")))
     for problem in sanity_problems(performance, num_classes):
         log.warning(problem)
