@@ -45,6 +45,7 @@ def _check(config, source: str):
 
 def _cmd_run(args) -> int:
     from auglens import config as cfg
+    from auglens.provenance import run_provenance
     from auglens.study import run_study, summary_table
 
     config = cfg.load(args.config, args.overrides)
@@ -54,7 +55,8 @@ def _cmd_run(args) -> int:
     out = Path(args.out)
     logs.log_to_folder(out)
     log.info(f"study {config.name!r} -> {out}")
-    result = run_study(config, out, progress=not args.no_progress and config.runtime.progress)
+    result = run_study(config, out, progress=not args.no_progress and config.runtime.progress,
+                       provenance=run_provenance(args.argv, args.overrides))
     print(summary_table(result))
     _warn_insane(result.performance, checked.source, out)
     print("\ntimings (s): " + ", ".join(f"{k.removesuffix('_seconds')}={v:.1f}" for k, v in result.timings.items()))

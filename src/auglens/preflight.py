@@ -282,6 +282,12 @@ def preflight(config: Any, source_name: str | None = None, check_availability: b
             where the workers, not this machine, run the jobs).
     """
     errors = check_device(config.runtime.device, available=check_availability)
+    if getattr(config.runtime, "tensorboard", False):
+        from auglens.tracking import tensorboard_available
+
+        if not tensorboard_available():
+            errors.append('runtime.tensorboard: true, but the tensorboard package is not installed; '
+                          'pip install "auglens[tensorboard]", or set runtime.tensorboard = false')
     data = config.data
     data_errors, source = check_data(data.name, data.root, data.download)
     errors += data_errors

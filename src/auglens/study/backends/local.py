@@ -1,9 +1,14 @@
-"""The local backend: every pending job in this process, one stage after another, a progress bar per stage."""
+"""The local backend: every pending job in this process, one stage after another, a progress bar per stage.
+
+Each finished job and each stage is also logged (``auglens.study``): one line per job when progress bars are
+off (``--no-progress``), so a long run is never silent, and a summary per stage either way.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -13,6 +18,8 @@ from auglens.study.jobs import Job
 
 __all__ = ["run_local"]
 
+log = logging.getLogger("auglens.study")
+
 
 def _bar(total: int, desc: str, unit: str, enabled: bool):
     from tqdm.auto import tqdm
@@ -20,14 +27,20 @@ def _bar(total: int, desc: str, unit: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True, smoothing=0.1)
 
 
-def run_local(jobs: Sequence[Job], store: ArtifactStore, device: torch.device, progress: bool) -> dict[str, float]:
-    """Run every pending job of ``jobs`` (in dependency order) here; returns ``{<stage>_seconds: wall time}``."""
+def run_local(jobs: Sequence[Job], store: ArtifactStore, device: torch.device, progress: bool,
+              on_done: Callable[[Job, ArtifactStore], None] | None = None) -> dict[str, float]:
+    """Run every pending job of ``jobs`` (in dependency order) here; returns ``{<stage>_seconds: wall time}``.
+
+    ``on_done(job, store)`` is called after each job this call ran (e.g. TensorBoard logging).
+    """
+    job_level = logging.DEBUG if progress else logging.INFO
     store.remove_stale_temporaries()  # a killed earlier run may have left some; nothing else writes now
     timings = {}
     for stage in stages(jobs):
         started = time.perf_counter()
         # Pending is decided when the stage starts: earlier stages have written what it depends on.
         pending = [job for job in jobs if job.stage == stage and not job.done(store)]
+        already = sum(job.stage == stage for job in jobs) - len(pending)
         if pending:
             with _bar(sum(job.size() for job in pending), stage, pending[0].unit, progress) as bar:
                 for i, job in enumerate(pending):
@@ -39,7 +52,14 @@ def run_local(jobs: Sequence[Job], store: ArtifactStore, device: torch.device, p
                         reported += amount
                         bar.update(amount)
 
+                    job_started = time.perf_counter()
                     job.run(store, device, report)
                     bar.update(max(0, job.size() - reported))  # jobs that report no progress count when done
+                    log.log(job_level, f"{stage} {i + 1}/{len(pending)}: {job.label} done in "
+                                       f"{time.perf_counter() - job_started:.1f} s")
+                    if on_done is not None:
+                        on_done(job, store)
         timings[f"{stage}_seconds"] = time.perf_counter() - started
+        log.info(f"{stage}: {len(pending)} job(s) run in {timings[f'{stage}_seconds']:.1f} s"
+                 + (f" ({already} already done)" if already else ""))
     return timings
