@@ -85,6 +85,20 @@ frame.addEventListener("load", function () {
     chosen.value = "1";
     chosen.dispatchEvent(new Event("change"));
     out.card_titles = Array.prototype.map.call(cards.children, function (c) { return c.firstChild.textContent; });
+    chosen.value = "";
+    chosen.dispatchEvent(new Event("change"));
+    var low = page.getElementById("browser-min");
+    low.value = "0.5";
+    low.dispatchEvent(new Event("change"));
+    page.getElementById("browser-order").value = "ascending";
+    page.getElementById("browser-order").dispatchEvent(new Event("change"));
+    var metrics = JSON.parse(page.getElementById("browser-data").textContent).metrics;
+    var model = page.getElementById("browser-model").selectedOptions[0].textContent;
+    out.range = Array.prototype.map.call(cards.children, function (card) {
+      var rows = card.querySelectorAll("tbody tr");
+      var row = Array.prototype.filter.call(rows, function (r) { return r.cells[0].textContent === model; })[0];
+      return parseFloat(row.cells[2 + metrics.indexOf(page.getElementById("browser-metric").value)].textContent);
+    });
     out.selfcheck = JSON.parse(page.getElementById("selfcheck").textContent);
   } catch (e) { out.error = String(e); }
   document.getElementById("out").textContent = JSON.stringify(out);
@@ -117,3 +131,5 @@ def test_tables_sort_and_filter_and_the_cam_browser_shows_images(built_report, s
     labels = load_file(str(synthetic_study / "test_set.safetensors"))["labels"]
     assert len(out["card_titles"]) == min(12, int((labels == 1).sum())) > 0
     assert all(" label 1 (" in title for title in out["card_titles"])
+    # the first model's first metric kept from 0.5 up, lowest first
+    assert out["range"] and all(v >= 0.5 for v in out["range"]) and out["range"] == sorted(out["range"])

@@ -558,8 +558,9 @@ def _browser_strip(image: np.ndarray, maps: list[np.ndarray], alpha: float = 0.5
 def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str], limit: int) -> Section:
     intro = ("Every test image (up to the first {limit}) with the baseline's CAM beside each augmented model's "
              "(first seed's model per augmentation), each model's prediction and its metric values against the "
-             "baseline for that image. Filter by class and by which of the baseline and the chosen model are "
-             "correct; order by a metric of the chosen model. Images load only for the page on screen.")
+             "baseline for that image. Filter by class, by which of the baseline and the chosen model are "
+             "correct and by a range of one of the chosen model's metrics, and order by that metric. Images load "
+             "only for the page on screen.")
     section = Section("browser", "CAM browser", intro.format(limit=limit))
     firsts = _first_models(study.performance)
     if limit <= 0 or not augmentations or BASELINE not in firsts:

@@ -240,7 +240,7 @@ _SCRIPT = """
   if (!source) { return; }
   var data = JSON.parse(source.textContent);
   var controls = {};
-  each(["class", "correct", "model", "metric", "order"], function (name) {
+  each(["class", "correct", "model", "metric", "order", "min", "max"], function (name) {
     controls[name] = document.getElementById("browser-" + name);
   });
   var pageLabel = document.getElementById("browser-page");
@@ -256,7 +256,13 @@ _SCRIPT = """
   function selected() {
     var cls = controls["class"].value, correct = controls.correct.value;
     var model = parseInt(controls.model.value, 10), metric = controls.metric.value;
+    var column = data.metrics.indexOf(metric);
+    var low = parseFloat(controls.min.value), high = parseFloat(controls.max.value);
     var out = data.images.filter(function (image) {
+      if (!isNaN(low) || !isNaN(high)) {
+        var v = image.values[model - 1][column];
+        if (v === null || (!isNaN(low) && v < low) || (!isNaN(high) && v > high)) { return false; }
+      }
       if (cls !== "" && image.label !== parseInt(cls, 10)) { return false; }
       var baseOk = image.preds[0] === image.label, modelOk = image.preds[model] === image.label;
       if (correct === "both" && !(baseOk && modelOk)) { return false; }
@@ -267,7 +273,6 @@ _SCRIPT = """
     });
     var order = controls.order.value;
     if (order !== "index" && model > 0) {
-      var column = data.metrics.indexOf(metric);
       out.sort(function (a, b) {
         var x = a.values[model - 1][column], y = b.values[model - 1][column];
         if (x === y) { return a.index - b.index; }
@@ -312,7 +317,7 @@ _SCRIPT = """
       cards.appendChild(card);
     });
   }
-  each(["class", "correct", "model", "metric", "order"], function (name) {
+  each(["class", "correct", "model", "metric", "order", "min", "max"], function (name) {
     controls[name].addEventListener("change", function () { page = 0; render(); });
   });
   document.getElementById("browser-prev").addEventListener("click", function () { page = Math.max(0, page - 1); render(); });
@@ -372,6 +377,8 @@ def _browser(data: dict) -> str:
 <option value="model_only">model only</option><option value="neither">neither</option></select></label>
 <label>model <select id="browser-model">{models}</select></label>
 <label>metric <select id="browser-metric">{metrics}</select></label>
+<label>from <input id="browser-min" type="number" step="any" size="6" aria-label="lowest metric value shown"></label>
+<label>to <input id="browser-max" type="number" step="any" size="6" aria-label="highest metric value shown"></label>
 <label>order <select id="browser-order"><option value="index">image index</option>
 <option value="descending">metric, highest first</option><option value="ascending">metric, lowest first</option></select></label>
 <button id="browser-prev" type="button">previous</button><button id="browser-next" type="button">next</button>
