@@ -93,7 +93,7 @@ def test_input_too_small_for_the_architecture():
 
 
 def test_user_factory_import_and_build_errors(tmp_path, monkeypatch):
-    (tmp_path / "my_models.py").write_text(
+    (tmp_path / "auglens_preflight_user_models.py").write_text(
         "import torch.nn as nn\n"
         "def net(num_classes, in_channels, depth: int = 2):\n"
         "    if depth < 1:\n"
@@ -101,10 +101,10 @@ def test_user_factory_import_and_build_errors(tmp_path, monkeypatch):
         "    return nn.Sequential(nn.Conv2d(in_channels, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),\n"
         "                         nn.Linear(4, num_classes))\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert preflight.preflight(_config(model={"architecture": "my_models:net"})).source is not None
-    (error,) = _errors(_config(model={"architecture": "my_models:net", "params": {"depth": 0}}))
+    assert preflight.preflight(_config(model={"architecture": "auglens_preflight_user_models:net"})).source is not None
+    (error,) = _errors(_config(model={"architecture": "auglens_preflight_user_models:net", "params": {"depth": 0}}))
     assert error.startswith("model.params:") and "depth must be >= 1" in error
-    (error,) = _errors(_config(model={"architecture": "my_models:net", "params": {"depht": 3}}))
+    (error,) = _errors(_config(model={"architecture": "auglens_preflight_user_models:net", "params": {"depht": 3}}))
     assert error.startswith("model.params.depht:") and "valid: depth" in error
     (error,) = _errors(_config(model={"architecture": "no_such_module_here:net"}))
     assert error.startswith("model.architecture:") and "cannot import" in error
