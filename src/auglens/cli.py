@@ -7,33 +7,64 @@
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
     auglens distortion CONFIG --out DIR [--only NAME]  the distortion paper's analyses
     auglens ls [augmentations|models|cams|metrics|datasets]
+
+Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings and errors only),
+``--version``. Every run writes a log to ``<out>/logs/``. Exit codes: 0 success, 1 a run-time problem
+(a missing file, a checkpoint that does not fit, an unexpected error: its traceback is in the log),
+2 an invalid config, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
+import traceback
 from pathlib import Path
 
+from auglens import logs
 from auglens.config import ConfigError
 from auglens.store import ArtifactError, StoreWriteError
+from auglens.errors import UserError
+
+log = logging.getLogger("auglens.cli")
+
+
+def _check(config, source: str):
+    """The checks before any work (:mod:`auglens.preflight`); logs where the data come from."""
+    from auglens.preflight import preflight
+
+    # On a Ray cluster the workers, not this machine, need the device.
+    checked = preflight(config, source, check_availability=config.runtime.backend != "ray")
+    if checked.source is not None:
+        log.info(f"data: {checked.source.name} from {checked.source.description}")
+    if checked.target_layer is not None:
+        shape = f", output {checked.feature_shape} per image" if checked.feature_shape else ""
+        log.debug(f"model: CAM target layer {checked.target_layer!r}{shape}")
+    return checked
 
 
 def _cmd_run(args) -> int:
     from auglens import config as cfg
+    from auglens.provenance import run_provenance
     from auglens.study import SettingsMismatch, run_study, summary_table
 
     config = cfg.load(args.config, args.overrides)
     if args.backend:
         config.runtime.backend = args.backend
+    checked = _check(config, args.config)
     out = Path(args.out)
-    print(f"auglens: study {config.name!r} -> {out}", file=sys.stderr)
+    logs.log_to_folder(out)
+    log.info(f"study {config.name!r} -> {out}")
     try:
-        result = run_study(config, out, progress=not args.no_progress and config.runtime.progress, force=args.force)
+        result = run_study(config, out, progress=not args.no_progress and config.runtime.progress, force=args.force,
+                           provenance=run_provenance(args.argv, args.overrides))
     except SettingsMismatch as error:
-        print(f"auglens: {error}", file=sys.stderr)
+        log.error(str(error))
         return 2
     print(summary_table(result))
+    _warn_insane(result.performance, checked.source, out)
     print("\ntimings (s): " + ", ".join(f"{k.removesuffix('_seconds')}={v:.1f}" for k, v in result.timings.items()))
     if config.runtime.report and not args.no_report:
         from auglens.report import build_report
@@ -44,14 +75,29 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _warn_insane(performance, source, out: Path) -> None:
+    """Warn about models near chance level or far below the baseline (the report shows a banner too)."""
+    from auglens.analysis import sanity_problems
+
+    num_classes = source.num_classes if source is not None else None
+    if not num_classes:
+        from safetensors import safe_open
+
+        with safe_open(str(out / "test_set.safetensors"), framework="numpy") as f:
+            num_classes = len(json.loads((f.metadata() or {}).get("classes", "[]")))
+    for problem in sanity_problems(performance, num_classes):
+        log.warning(problem)
+
+
 def _cmd_validate(args) -> int:
     from auglens import config as cfg
 
     config = cfg.load(args.config, args.overrides)
+    checked = _check(config, args.config)
     n_models = len(config.augmentations) * len(config.study.seeds) + (
         len(config.study.seeds) if config.study.baseline == "per_seed" else 1)
     print(f"{args.config}: valid — {len(config.augmentations)} augmentation(s) x {len(config.study.seeds)} seed(s), "
-          f"{n_models} models to train")
+          f"{n_models} models to train; device {config.runtime.device!r}; {checked.describe()}")
     if args.show:
         print(cfg.dump_toml(config))
     return 0
@@ -60,6 +106,8 @@ def _cmd_validate(args) -> int:
 def _cmd_report(args) -> int:
     from auglens.report import build_report
 
+    if Path(args.dir).is_dir():
+        logs.log_to_folder(args.dir)
     print(build_report(Path(args.dir)))
     return 0
 
@@ -78,16 +126,21 @@ def _cmd_verify(args) -> int:
 
 def _cmd_compare(args) -> int:
     from auglens.compare import compare_checkpoints
+    from auglens.provenance import run_provenance
 
+    logs.log_to_folder(args.out)
     result = compare_checkpoints(args.arch, args.baseline, args.models, args.data, args.out,
-                                 all_pairs=args.all_pairs, overrides=args.overrides, progress=not args.no_progress)
+                                 all_pairs=args.all_pairs, overrides=args.overrides, progress=not args.no_progress,
+                                 provenance=run_provenance(args.argv, args.overrides))
     print(result)
     return 0
 
 
 def _cmd_distortion(args) -> int:
-    from auglens.distortion import run_from_toml
+    from auglens.distortion import load, run_from_toml
 
+    _check(load(args.config, args.overrides), args.config)
+    logs.log_to_folder(args.out)
     tables = run_from_toml(args.config, args.out, args.overrides, args.only)
     for name in tables:
         print(f"{name}: {Path(args.out) / 'distortion' / name}")
@@ -115,11 +168,22 @@ def _cmd_ls(args) -> int:
     return 0
 
 
+def _verbosity(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("-v", "--verbose", action="count", default=default, help="more detail (debug messages)")
+    parser.add_argument("-q", "--quiet", action="count", default=default, help="warnings and errors only")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from auglens.provenance import version_string
+
     parser = argparse.ArgumentParser(prog="auglens", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=version_string())
+    _verbosity(parser, 0)
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity(common, argparse.SUPPRESS)  # -v/-q after the subcommand too, without resetting the ones before
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a study from a TOML config")
+    run = sub.add_parser("run", parents=[common], help="run a study from a TOML config")
     run.add_argument("config")
     run.add_argument("--out", required=True, help="results folder (rerun the same command to resume)")
     run.add_argument("--backend", choices=["local", "ray"], help="override runtime.backend")
@@ -130,17 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. training.epochs=2")
     run.set_defaults(func=_cmd_run)
 
-    validate = sub.add_parser("validate", help="check a config and print what it would run")
+    validate = sub.add_parser("validate", parents=[common], help="check a config and print what it would run")
     validate.add_argument("config")
     validate.add_argument("--show", action="store_true", help="print the resolved config")
     validate.add_argument("overrides", nargs="*")
     validate.set_defaults(func=_cmd_validate)
 
-    report = sub.add_parser("report", help="build DIR/report/index.html from a finished study")
+    report = sub.add_parser("report", parents=[common], help="build DIR/report/index.html from a finished study")
     report.add_argument("dir")
     report.set_defaults(func=_cmd_report)
 
-    verify = sub.add_parser("verify", help="check every artifact and table of a results folder (path or URL)")
+    verify = sub.add_parser("verify", parents=[common], help="check every artifact and table of a results folder (path or URL)")
     verify.add_argument("dir", help="results folder of `auglens run`: a path or an fsspec URL")
     verify.add_argument("--repair", action="store_true",
                         help="recompute what is damaged or missing (with what depends on it), rewrite the tables")
@@ -148,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("overrides", nargs="*", help="key=value overrides for --repair, e.g. runtime.num_threads=1")
     verify.set_defaults(func=_cmd_verify)
 
-    compare = sub.add_parser("compare", help="CAM metrics between checkpoints you bring (no training)")
+    compare = sub.add_parser("compare", parents=[common], help="CAM metrics between checkpoints you bring (no training)")
     compare.add_argument("--arch", required=True, help="model registry name or package.module:factory")
     compare.add_argument("--baseline", required=True, help="baseline weights (.safetensors or .pt)")
     compare.add_argument("models", nargs="+", help="other models' weights")
@@ -159,14 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-progress", action="store_true")
     compare.set_defaults(func=_cmd_compare)
 
-    distortion = sub.add_parser("distortion", help="the distortion paper's analyses (DI, iOcclusion, affinity, ...)")
+    distortion = sub.add_parser("distortion", parents=[common], help="the distortion paper's analyses (DI, iOcclusion, affinity, ...)")
     distortion.add_argument("config")
     distortion.add_argument("--out", required=True)
     distortion.add_argument("--only", action="append", help="run only this analysis (repeatable)")
     distortion.add_argument("overrides", nargs="*", help="key=value config overrides")
     distortion.set_defaults(func=_cmd_distortion)
 
-    ls = sub.add_parser("ls", help="list registered names")
+    ls = sub.add_parser("ls", parents=[common], help="list registered names")
     ls.add_argument("what", nargs="?", choices=["augmentations", "models", "cams", "metrics", "datasets"])
     ls.set_defaults(func=_cmd_ls)
     return parser
@@ -186,22 +250,36 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
+    args.argv = ["auglens", *(sys.argv[1:] if argv is None else argv)]  # the command as typed, for logs and manifests
+    logs.setup(args.verbose - args.quiet, args.command)
+    log.debug("command line: %s", " ".join(args.argv))
     try:
         return args.func(args)
     except ConfigError as error:
-        print(f"auglens: invalid config: {error}", file=sys.stderr)
+        log.error(f"invalid config: {error}")
         return 2
     except StoreWriteError as error:
-        print(f"auglens: {error}", file=sys.stderr)
+        log.error(str(error))
         return 1
     except ArtifactError as error:
         # Damaged after this run's check (another process, a failing disk): the next run recomputes it.
-        print(f"auglens: {error}; rerun the same command to recompute it", file=sys.stderr)
+        log.error(f"{error}; rerun the same command to recompute it")
+        return 1
+    except (UserError, FileNotFoundError, NotADirectoryError, PermissionError) as error:
+        log.debug("".join(traceback.format_exception(error)))
+        log.error(str(error))
         return 1
     except KeyboardInterrupt:
-        print("\nauglens: interrupted — rerun the same command to resume from the stored artifacts",
-              file=sys.stderr)
+        log.warning("interrupted — rerun the same command to resume from the stored artifacts")
         return 130
+    except Exception as error:
+        path = logs.crash_log()
+        log.debug("".join(traceback.format_exception(error)))
+        log.error(f"unexpected error: {type(error).__name__}: {error}\n  the full traceback is in {path}; "
+                  "please include that file when reporting the problem")
+        return 1
+    finally:
+        logs.close()
 
 
 if __name__ == "__main__":

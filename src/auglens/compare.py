@@ -6,6 +6,10 @@ same tables as ``auglens run``: ``performance.csv``, ``cam_metrics.parquet`` (ea
 baseline; ``augmentation`` holds the model's name, ``seed`` is 0), ``aug_metrics.parquet`` and, with
 ``all_pairs``, ``pair_metrics.parquet`` (every pair of models, columns ``model_a``/``model_b``).
 
+Before any work, the config passes :mod:`auglens.preflight`'s checks and every weights file is matched
+against the architecture (built on the meta device): a file that does not fit is named with a summary of
+its missing, unexpected and mis-shaped tensors, all files at once.
+
 Weights are never unpickled: ``.safetensors`` files are read with safetensors, anything else with
 ``torch.load(weights_only=True)``, which refuses arbitrary objects.
 """
@@ -23,6 +27,7 @@ import torch
 
 from auglens import config as cfg
 from auglens.data.prepared import prepare_data
+from auglens.errors import UserError
 from auglens.store import ArtifactStore, write_text_atomic
 from auglens.study.jobs import compute_cam_set, map_side, pair_metric_frame
 from auglens.study.plan import data_spec
@@ -34,7 +39,7 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Weights from ``.safetensors`` or a ``torch.save`` file (plain state dict, or under 'state_dict'/'model')."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise UserError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -42,13 +47,59 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError subclasses and RuntimeError here
-        raise ValueError(f"{path}: not loadable as plain weights ({error}); save a state_dict or .safetensors") from error
+        raise UserError(f"{path}: not loadable as plain weights ({error}); save a state_dict or .safetensors") from error
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a state dict of tensors")
+        raise UserError(f"{path}: expected a state dict of tensors (name -> tensor), got {type(obj).__name__}")
     return obj
+
+
+def _examples(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def checkpoint_mismatch(path: str | Path, state: dict[str, torch.Tensor], model: torch.nn.Module) -> str | None:
+    """None when ``state`` fits ``model`` exactly; else one line naming the file and summarising the mismatch."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    shapes = [f"{k} {got[k]} vs {expected[k]}" for k in expected if k in got and got[k] != expected[k]]
+    if not (missing or unexpected or shapes):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the model's {len(expected)} tensors missing ({_examples(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_examples(unexpected)})")
+    if shapes:
+        parts.append(f"{len(shapes)} of another shape, file vs model ({_examples(shapes, 2)})")
+    hint = "check --arch, model.params and the data set (number of classes, grey or colour)"
+    if unexpected and all(k.startswith("module.") for k in unexpected):
+        hint = "its keys start with 'module.' (saved from DataParallel/DDP): save model.module.state_dict()"
+    return f"{path}: does not fit {type(model).__name__}: {'; '.join(parts)}; {hint}"
+
+
+def check_checkpoints(paths: list[Path], arch: str, params: dict, num_classes: int, in_channels: int) -> None:
+    """Raise one :class:`UserError` naming every weights file that is unreadable or does not fit the model."""
+    from auglens.models import build_model
+
+    with torch.device("meta"):
+        model = build_model(arch, num_classes, in_channels, **params)
+    problems = []
+    for path in paths:
+        try:
+            problem = checkpoint_mismatch(path, load_state_dict(path), model)
+        except UserError as error:
+            problem = str(error)
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise UserError(f"{len(problems)} of {len(paths)} checkpoint(s) cannot be compared:\n"
+                        + "\n".join(f"  - {p}" for p in problems))
 
 
 def _config_for(arch: str, data: str, overrides: list[str]) -> cfg.Config:
@@ -73,24 +124,42 @@ def _file_digest(path: Path) -> str:
 
 
 def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path], data: str, out: str | Path,
-                        all_pairs: bool = False, overrides: list[str] | None = None, progress: bool = True) -> str:
-    """Compute CAM sets and metrics of ``models`` against ``baseline``; returns a one-line summary."""
+                        all_pairs: bool = False, overrides: list[str] | None = None, progress: bool = True,
+                        provenance: dict | None = None) -> str:
+    """Compute CAM sets and metrics of ``models`` against ``baseline``; returns a one-line summary.
+
+    ``provenance`` (:func:`auglens.provenance.run_provenance`, default: this process's) goes into the manifest.
+    """
+    import time
+
+    from auglens.provenance import data_provenance, device_description, file_sha256, record_run, run_provenance
+
+    run = provenance or run_provenance(overrides=overrides)
+    started = time.perf_counter()
     from tqdm.auto import tqdm
 
     from auglens.metrics import classification_report
     from auglens.models import build_model
 
+    from auglens.preflight import preflight
+
     config = _config_for(arch, data, overrides or [])
+    checked = preflight(config, "compare")
+    paths = [Path(baseline), *map(Path, models)]
+    names = [p.stem for p in paths]
+    if len(set(names)) != len(names):
+        raise UserError(f"checkpoint file names must differ (their stems name the models): {names}")
+    source = checked.source
+    if source is not None and source.num_classes and source.in_channels:
+        check_checkpoints(paths, arch, config.model.params, source.num_classes, source.in_channels)
     device = configure_runtime(config.runtime)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     store = ArtifactStore(out / "artifacts")
     spec = data_spec(config)
     prepared = prepare_data(spec)
-    paths = [Path(baseline), *map(Path, models)]
-    names = [p.stem for p in paths]
-    if len(set(names)) != len(names):
-        raise ValueError(f"checkpoint file names must differ (they name the models): {names}")
+    if source is None or not (source.num_classes and source.in_channels):
+        check_checkpoints(paths, arch, config.model.params, prepared.num_classes, prepared.in_channels)
     c, m = config.cam, config.metrics
     input_size = config.model.input_size
     size = map_side(input_size, prepared)
@@ -142,7 +211,11 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
     write_csv(pd.DataFrame(performance), out / "performance.csv")
     write_test_set(out, prepared)
     write_text_atomic(out / "config.toml", cfg.dump_toml(replace(config)))
-    write_text_atomic(out / "manifest.json", json.dumps({"command": "compare", "baseline": str(baseline),
-                                                         "models": [str(p) for p in models],
-                                                         "all_pairs": all_pairs}, indent=1))
+    previous = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else None
+    manifest = {"command": "compare", "baseline": str(baseline), "models": [str(p) for p in models],
+                "all_pairs": all_pairs, "auglens": run["auglens"], "git_commit": run["git_commit"],
+                "device": device_description(device), "data_source": data_provenance(source),
+                "checkpoints_sha256": {str(p): file_sha256(p) for p in paths},
+                **record_run(previous, run, {"total_seconds": time.perf_counter() - started})}
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
     return f"compared {len(names) - 1} model(s) with {names[0]} on {len(prepared.test)} test images -> {out}"

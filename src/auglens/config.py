@@ -147,6 +147,8 @@ class RuntimeConfig:
                                    "(None: <out>/artifacts)")
     progress: bool = config_field(True, "show progress bars")
     report: bool = config_field(True, "write the HTML report at the end of auglens run")
+    tensorboard: bool = config_field(False, "auglens run: also log each model's training curves and CAM overlays to "
+                                     "<out>/tensorboard (pip install \"auglens[tensorboard]\")")
 
 
 @dataclass

@@ -31,3 +31,120 @@ def test_override_after_out_is_applied(tiny_config_path, tmp_path, capsys):
     path.write_text(tiny_config_path.read_text())
     code = main(["run", str(path), "--out", str(tmp_path / "out"), "training.epochs=0"])
     assert code == 2 and "training.epochs: must be >= 1" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import pytest
+
+    import auglens
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith(f"auglens {auglens.__version__}")
+
+
+def test_validate_catches_what_only_the_world_can_say(tiny_config_path, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["validate", str(tiny_config_path), "runtime.device=cuda", "data.name=image_folder",
+                 f"data.root={tmp_path / 'none'}", "model.architecture=small_cnn", 'model.params={width="wide"}',
+                 "cam.target_layer=features.block9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    for key in ("runtime.device", "data.root", "model.params.width"):
+        assert f"  - {key}:" in err
+    code = main(["run", str(tiny_config_path), "--out", str(tmp_path / "out"), "runtime.device=gpu",
+                 "cam.target_layer=features.block9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "  - runtime.device: 'gpu'" in err and "  - cam.target_layer:" in err
+    assert not (tmp_path / "out").exists()  # found before any work
+
+
+def test_distortion_runs_the_same_checks(tmp_path, capsys):
+    path = tmp_path / "d.toml"
+    path.write_text('analyses = ["affinity"]\n[data]\nname = "synthetic"\n[model]\narchitecture = "tiny_cnn"\n'
+                    '[runtime]\ndevice = "gpu"\n')
+    assert main(["distortion", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "runtime.device: 'gpu'" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_compare_names_each_checkpoint_that_does_not_fit(tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    from auglens.models import build_model
+
+    torch.manual_seed(0)
+    save_file(build_model("tiny_cnn", 4, 1).state_dict(), tmp_path / "base.safetensors")
+    torch.save(build_model("small_cnn", 4, 1).state_dict(), tmp_path / "wider.pt")
+    torch.save({f"module.{k}": v for k, v in build_model("tiny_cnn", 4, 1).state_dict().items()}, tmp_path / "ddp.pt")
+    code = main(["compare", "--arch", "tiny_cnn", "--baseline", str(tmp_path / "base.safetensors"),
+                 str(tmp_path / "wider.pt"), str(tmp_path / "ddp.pt"), "--data", "synthetic",
+                 "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and "2 of 3 checkpoint(s)" in err
+    assert f"{tmp_path / 'wider.pt'}: does not fit SmallCNN: " in err and "of another shape" in err
+    assert f"{tmp_path / 'ddp.pt'}: " in err and "'module.'" in err
+    assert str(tmp_path / "base.safetensors") + ":" not in err
+    log = next((tmp_path / "out" / "logs").glob("compare-*.log")).read_text()
+    assert "does not fit" in log and "Traceback" in log  # the log keeps the detail
+
+
+def test_unexpected_error_short_message_and_log(tiny_config_path, tmp_path, capsys, monkeypatch):
+    import auglens.study
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(auglens.study, "run_study", broken)
+    code = main(["run", str(tiny_config_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and "unexpected error: ZeroDivisionError: a bug" in err
+    (log,) = (tmp_path / "out" / "logs").glob("run-*.log")
+    assert str(log) in err
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "in broken" in text
+
+
+def test_quiet_and_verbose(tiny_config_path, capsys):
+    assert main(["validate", str(tiny_config_path)]) == 0
+    assert "data: synthetic from generated in memory" in capsys.readouterr().err
+    assert main(["-q", "validate", str(tiny_config_path)]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["validate", "-v", str(tiny_config_path)]) == 0
+    assert "command line:" in capsys.readouterr().err
+
+
+def test_compare_results_are_reportable(tmp_path, capsys):
+    import pandas as pd
+    import torch
+    from safetensors.torch import save_file
+
+    from auglens.models import build_model
+
+    paths = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"model{seed}.safetensors")
+        save_file(build_model("tiny_cnn", 4, 1).state_dict(), paths[-1])
+    out = tmp_path / "out"
+    assert main(["compare", "--arch", "tiny_cnn", "--baseline", str(paths[0]), str(paths[1]), str(paths[2]),
+                 "--data", "synthetic", "--out", str(out), "--no-progress", "--set", "metrics.names=[\"mad\"]"]) == 0
+    assert main(["report", str(out)]) == 0
+    page = (out / "report" / "index.html").read_text()
+    assert "No training record" in page and 'id="browser-data"' in page
+    perf = pd.read_csv(out / "performance.csv")
+    assert perf["model"].tolist() == ["model0", "model1", "model2"]
+    assert (out / "logs").is_dir() and list((out / "logs").glob("compare-*.log"))
+    import hashlib
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    (run,) = manifest["runs"]
+    assert run["command_line"][:2] == ["auglens", "compare"] and run["overrides"] == ['metrics.names=["mad"]']
+    assert run["started_at"] <= run["finished_at"] and run["host"]
+    assert manifest["data_source"] == {"name": "synthetic", "path": None, "note": "generated in memory"}
+    assert manifest["device"].startswith("cpu (")
+    assert manifest["checkpoints_sha256"][str(paths[1])] == hashlib.sha256(paths[1].read_bytes()).hexdigest()
+    capsys.readouterr()

@@ -60,6 +60,37 @@ def test_fashion_mnist_from_debian_layout(tmp_path, monkeypatch):
     assert data["train"].classes[0] == "T-shirt/top"
 
 
+@pytest.mark.parametrize("layout", ["flat", "torchvision"])
+def test_an_explicit_root_wins_over_the_debian_copy(tmp_path, monkeypatch, layout):
+    write_mnist_family(tmp_path / "debian", compress=True, seed=0)
+    monkeypatch.setattr(ds, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    folder = tmp_path / "mine" / ("FashionMNIST/raw" if layout == "torchvision" else "")
+    mine = write_mnist_family(folder, n_train=20, compress=False, seed=7)
+    data = load_dataset("fashion_mnist", root=tmp_path / "mine", download=False)
+    assert torch.equal(data["train"].images[:, 0], torch.from_numpy(mine["train-images-idx3-ubyte"]))
+    source = ds.locate_dataset("fashion_mnist", tmp_path / "mine")
+    assert source.found and source.folder == folder
+    assert [p.name for p in source.files] == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    # without one there (or without an explicit root holding it), Debian's copy is used
+    assert ds.locate_dataset("fashion_mnist", tmp_path / "empty").folder == tmp_path / "debian"
+
+
+def test_locate_dataset_without_loading(tmp_path):
+    absent = ds.locate_dataset("cifar10", tmp_path)
+    assert not absent.found and absent.files == () and "data_batch_1" in absent.problem
+    assert absent.download_urls and absent.num_classes == 10 and absent.in_channels == 3
+    assert ds.locate_dataset("synthetic").folder is None
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / "images" / split / cls).mkdir(parents=True)
+            (tmp_path / "images" / split / cls / "x.png").write_bytes(b"")
+    folder = ds.locate_dataset("image_folder", tmp_path / "images")
+    assert folder.found and folder.num_classes == 2 and len(folder.files) == 4
+    (tmp_path / "images" / "test" / "c").mkdir()
+    assert "class folders differ" in ds.locate_dataset("image_folder", tmp_path / "images").problem
+
+
 @pytest.mark.parametrize("name, folder", [("fashion_mnist", "FashionMNIST"), ("mnist", "MNIST")])
 def test_mnist_family_through_torchvision(tmp_path, monkeypatch, name, folder):
     monkeypatch.setattr(ds, "DEBIAN_FASHION_MNIST", tmp_path / "absent")

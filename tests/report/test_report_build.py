@@ -15,8 +15,8 @@ from auglens import analysis
 from auglens.report import build_report
 from auglens.report.html import format_frame
 
-SECTIONS = ["overview", "performance", "training", "metrics", "pairs", "clustering", "extremes", "segments",
-            "confidence", "permutation", "config", "manifest"]
+SECTIONS = ["findings", "overview", "performance", "training", "metrics", "pairs", "clustering", "extremes",
+            "browser", "segments", "confidence", "permutation", "config", "manifest"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -134,8 +134,7 @@ def test_missing_files_are_listed_at_once(tmp_path, synthetic_study):
     with pytest.raises(FileNotFoundError) as error:
         build_report(tmp_path)
     missing = re.search(r"missing (\[[^]]*\])", str(error.value)).group(1)
-    assert missing == str(["training_history.csv", "cam_metrics.parquet", "aug_metrics.parquet",
-                           "test_set.safetensors"])
+    assert missing == str(["cam_metrics.parquet", "aug_metrics.parquet", "test_set.safetensors"])
 
 
 def test_format_frame():
@@ -144,3 +143,56 @@ def test_format_frame():
     assert shown["a"].tolist() == ["0.123", "–", "1e-06"]
     assert shown["b"].tolist() == ["x", "–", "z"]
     assert shown["c"].tolist() == ["yes", "no", "yes"]
+
+
+def test_findings_rank_augmentations_by_cam_change_with_intervals(built_report, synthetic_study):
+    page = _page(built_report)
+    assert page.index('id="findings"') < page.index('id="overview"')
+    ranking = pd.read_csv(synthetic_study / "report" / "tables" / "change_ranking.csv")
+    ci = pd.read_csv(synthetic_study / "report" / "tables" / "median_ci.csv")
+    for metric, rows in ranking.groupby("metric"):
+        cells = ci[ci["metric"] == metric].set_index("augmentation")["median"]
+        # most changed first: the lowest median of a similarity, the highest of a difference
+        expected = cells.sort_values(ascending=analysis.higher_is_better(metric)).index.tolist()
+        assert rows.sort_values("rank")["augmentation"].tolist() == expected
+        first = rows.sort_values("rank").iloc[0]
+        assert f"<b>{metric}</b>: most changed {first['augmentation']} ({first['median']:.3g} [" in page
+    assert 'class="banner"' not in page  # the synthetic models are well above chance
+
+
+def test_banner_for_a_model_at_chance_level(make_study):
+    study = make_study(augmentations=("affine", "cutmix"), seeds=(1,), n_images=20, metrics=["mad"])
+    perf = pd.read_csv(study / "performance.csv")
+    perf.loc[perf["augmentation"] == "cutmix", "accuracy"] = 0.2  # 4 classes: chance is 0.25
+    perf.to_csv(study / "performance.csv", index=False)
+    page = _page(build_report(study, n_boot=20, n_perm=20, jobs=1, browser_images=0))
+    banner = re.search(r'<div class="banner" role="alert">(.*?)</div>', page, re.S).group(1)
+    assert "cutmix-s1: test accuracy 0.200 is near chance level (0.250 for 4 classes)" in banner
+    assert "augmentation cutmix: mean test accuracy 0.200 is" in banner and "affine" not in banner
+    assert page.index('class="banner"') < page.index('id="overview"')
+
+
+def test_links_class_names_and_browser_files(built_report, synthetic_study):
+    page = _page(built_report)
+    report = synthetic_study / "report"
+    for href in re.findall(r'<a href="([^"#]+)"', page):
+        assert (report / href).resolve().is_file(), href  # every file link resolves
+    assert '<a href="tables/extreme_images.csv">' in page and '<a href="figures/performance.svg">' in page
+    assert '<a href="../performance.csv">' in page
+    classes = json.loads(re.search(r'<script type="application/json" id="browser-data">(.*?)</script>',
+                                   page, re.S).group(1))["classes"]
+    extremes = re.search(r'id="t-extreme_images">(.*?)</table>', page, re.S).group(1)
+    label = pd.read_csv(report / "tables" / "extreme_images.csv")["label"].iloc[0]
+    assert f">{label} ({classes[label]})</td>" in extremes
+    data = json.loads(re.search(r'id="browser-data">(.*?)</script>', page, re.S).group(1))
+    n_images = len(pd.read_parquet(synthetic_study / "aug_metrics.parquet")["image"].unique())
+    assert len(data["images"]) == n_images == len(list((report / "browser").glob("*.png")))
+    assert data["models"][0].endswith("(baseline)") and len(data["models"]) == 4
+    first = data["images"][0]
+    cm = pd.read_parquet(synthetic_study / "cam_metrics.parquet")
+    row = cm[(cm["augmentation"] == "affine") & (cm["seed"] == 1) & (cm["image"] == 0)].iloc[0]
+    assert first["preds"][1] == row["model_pred"] and first["preds"][0] == row["baseline_pred"]
+    expected = [None if np.isnan(row[m]) else round(float(row[m]), 5) for m in data["metrics"]]
+    assert first["values"][0] == expected
+    png = (report / first["src"]).read_bytes()
+    assert png.startswith(PNG_SIGNATURE)

@@ -32,6 +32,7 @@ from auglens.analysis.correlation import (
     pair_frequencies,
 )
 from auglens.analysis.extremes import extreme_images, image_statistics
+from auglens.analysis.findings import change_ranking, overall_change_ranking
 from auglens.analysis.inference import (
     PermutationResult,
     bootstrap_median_ci,
@@ -48,6 +49,7 @@ from auglens.analysis.performance import (
     performance_summary,
     training_time_summary,
 )
+from auglens.analysis.sanity import sanity_problems
 from auglens.analysis.segments import SEGMENTS, correctness_segments, segment_counts
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "PermutationResult",
     "augmentation_order",
     "bootstrap_median_ci",
+    "change_ranking",
     "cluster_augmentations",
     "correctness_segments",
     "correlation_map",
@@ -74,10 +77,12 @@ __all__ = [
     "metric_columns_of",
     "metric_matrix",
     "metric_summary",
+    "overall_change_ranking",
     "pair_frequencies",
     "paired_permutation_test",
     "performance_summary",
     "permutation_test_table",
+    "sanity_problems",
     "segment_counts",
     "training_time_summary",
 ]

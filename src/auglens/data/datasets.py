@@ -6,13 +6,17 @@ costs 4x less memory, lets small data sets live on the GPU whole, and makes the 
 exactly the pixels a user would see.
 
 Sources:
-- ``fashion_mnist``: Debian's ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``, idx
-  files, gzipped or not) when present, else torchvision's downloader into ``root``.
+- ``fashion_mnist``: idx files (gzipped or not) under ``root`` (or torchvision's ``root/FashionMNIST/raw``),
+  else Debian's ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``), else torchvision's
+  downloader into ``root``. An explicit ``root`` that holds the files always wins over the system copy.
 - ``mnist``, ``cifar10``, ``cifar100``: torchvision's own classes (downloaded into ``root`` when absent and
   ``download`` is true) — we read their in-memory arrays, so the on-disk formats are torchvision's.
 - ``image_folder``: ``root/train/<class>/<image>`` and ``root/test/<class>/<image>`` trees (torchvision's
   ImageFolder layout, one per split); images are resized
   (aspect ratio kept, centre crop) to ``image_size`` at load time so they stack into one tensor.
+
+:func:`locate_dataset` says, without loading anything, which files a loader would read (or that they are
+absent and where they would be downloaded from): the checks before a run and the manifest's provenance use it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +84,155 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
 def default_root() -> Path:
     """Where downloaders put data when the config names no root: ``$AUGLENS_DATA`` or ``~/.cache/auglens``."""
     return Path(os.environ.get("AUGLENS_DATA", Path.home() / ".cache" / "auglens" / "data"))
+
+
+# ---------------------------------------------------------------------------------------------- locating
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a data set's files are, found without loading them.
+
+    Attributes:
+        name: data set registry name.
+        folder: the folder the files are read from (or would be downloaded into); None for generated data.
+        files: the files the loader reads, when all are present; empty when absent (or generated).
+        found: whether the loader can read the data set now without a download.
+        download_urls: where torchvision downloads it from when absent (empty: cannot be downloaded).
+        problem: when not found, what is missing, in words.
+        num_classes, in_channels, image_side: the data set's shape where known without loading (None: unknown;
+            ``image_side`` is the native side, before ``data.image_size``).
+    """
+
+    name: str
+    folder: Path | None
+    files: tuple[Path, ...] = ()
+    found: bool = True
+    download_urls: tuple[str, ...] = ()
+    problem: str = ""
+    num_classes: int | None = None
+    in_channels: int | None = None
+    image_side: int | None = None
+
+    @property
+    def description(self) -> str:
+        if self.folder is None:
+            return "generated in memory (no files)"
+        if not self.found:
+            return f"{self.folder} (absent: {self.problem})"
+        return f"{self.folder} ({len(self.files)} file(s))"
+
+
+_LOCATORS: dict[str, Callable[[Path], DataSource]] = {}
+
+
+def _locator(name: str):
+    def decorator(function: Callable[[Path], DataSource]) -> Callable[[Path], DataSource]:
+        _LOCATORS[name] = function
+        return function
+
+    return decorator
+
+
+def locate_dataset(name: str, root: str | os.PathLike | None = None) -> DataSource | None:
+    """The files ``load_dataset(name, root)`` would read, or why they are absent; None for data sets registered
+    without a locator (a user's own), about which nothing is known before loading."""
+    if name not in _LOCATORS:
+        return None
+    return _LOCATORS[name](Path(root) if root is not None else default_root())
+
+
+_IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _idx_files(directory: Path) -> list[Path] | None:
+    found = [_find_idx(directory, stem) for stem in _IDX_STEMS]
+    return None if any(p is None for p in found) else found
+
+
+def _fashion_mnist_directories(root: Path) -> list[Path]:
+    """Search order: the given root (or torchvision's layout under it), then Debian's package."""
+    return [root, root / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST]
+
+
+def _urls(dataset_cls) -> tuple[str, ...]:
+    if hasattr(dataset_cls, "mirrors"):
+        return tuple(dataset_cls.mirrors)
+    return (dataset_cls.url,)
+
+
+@_locator("fashion_mnist")
+def _locate_fashion_mnist(root: Path) -> DataSource:
+    from torchvision.datasets import FashionMNIST
+
+    for directory in _fashion_mnist_directories(root):
+        files = _idx_files(directory) if directory.is_dir() else None
+        if files is not None:
+            return DataSource("fashion_mnist", directory, tuple(files), num_classes=10, in_channels=1, image_side=28)
+    return DataSource("fashion_mnist", root / "FashionMNIST" / "raw", found=False, download_urls=_urls(FashionMNIST),
+                      problem=f"no idx files under {root}, {root / 'FashionMNIST' / 'raw'} or {DEBIAN_FASHION_MNIST}",
+                      num_classes=10, in_channels=1, image_side=28)
+
+
+@_locator("mnist")
+def _locate_mnist(root: Path) -> DataSource:
+    from torchvision.datasets import MNIST
+
+    folder = root / "MNIST" / "raw"
+    files = [folder / stem for stem in _IDX_STEMS]  # torchvision reads the unzipped files
+    missing = [f.name for f in files if not f.is_file()]
+    return DataSource("mnist", folder, () if missing else tuple(files), not missing, _urls(MNIST),
+                      f"missing {', '.join(missing)}" if missing else "", 10, 1, 28)
+
+
+def _locate_cifar(name: str, dataset_cls, num_classes: int, root: Path) -> DataSource:
+    folder = root / dataset_cls.base_folder
+    names = [entry[0] for entry in (*dataset_cls.train_list, *dataset_cls.test_list)] + [dataset_cls.meta["filename"]]
+    files = [folder / n for n in names]
+    missing = [f.name for f in files if not f.is_file()]
+    return DataSource(name, folder, () if missing else tuple(files), not missing, _urls(dataset_cls),
+                      f"missing {', '.join(missing)}" if missing else "", num_classes, 3, 32)
+
+
+@_locator("cifar10")
+def _locate_cifar10(root: Path) -> DataSource:
+    from torchvision.datasets import CIFAR10
+
+    return _locate_cifar("cifar10", CIFAR10, 10, root)
+
+
+@_locator("cifar100")
+def _locate_cifar100(root: Path) -> DataSource:
+    from torchvision.datasets import CIFAR100
+
+    return _locate_cifar("cifar100", CIFAR100, 100, root)
+
+
+@_locator("image_folder")
+def _locate_image_folder(root: Path) -> DataSource:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    files, classes, problems = [], {}, []
+    for split in ("train", "test"):
+        folder = root / split
+        if not folder.is_dir():
+            problems.append(f"{folder} is missing")
+            continue
+        classes[split] = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        images = sorted(p for c in classes[split] for p in (folder / c).rglob("*")
+                        if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+        if not images:
+            problems.append(f"{folder} has no <class>/<image> files ({', '.join(IMG_EXTENSIONS)})")
+        files += images
+    if len(classes) == 2 and classes["train"] != classes["test"]:
+        problems.append(f"train and test class folders differ: {classes['train']} vs {classes['test']}")
+    n_classes = len(classes["train"]) if "train" in classes else None
+    return DataSource("image_folder", root, () if problems else tuple(files), not problems, (), "; ".join(problems),
+                      n_classes or None, 3)
+
+
+@_locator("synthetic")
+def _locate_synthetic(root: Path) -> DataSource:
+    return DataSource("synthetic", None, num_classes=4, in_channels=1, image_side=16)
 
 
 # ---------------------------------------------------------------------------------------------- idx files
@@ -148,8 +302,8 @@ def _from_torchvision(dataset_cls, root: Path, download: bool, channels_last_dat
 
 @DATASETS.register("fashion_mnist")
 def fashion_mnist(root: Path, download: bool = True) -> dict[str, ImageSet]:
-    """Fashion-MNIST, 28x28 grey, 10 classes (Debian's package when installed, else torchvision)."""
-    for directory in (DEBIAN_FASHION_MNIST, Path(root), Path(root) / "FashionMNIST" / "raw"):
+    """Fashion-MNIST, 28x28 grey, 10 classes (from root, else Debian's package when installed, else torchvision)."""
+    for directory in _fashion_mnist_directories(Path(root)):
         if directory.is_dir():
             loaded = load_idx_directory(directory, FASHION_MNIST_CLASSES)
             if loaded is not None:

@@ -4,11 +4,16 @@ Reads only the files of the study folder (:mod:`auglens.report.study_files`), co
 with :mod:`auglens.analysis`, draws with :mod:`auglens.report.figures` / :mod:`auglens.report.cam_grid`,
 and writes ``DIR/report/figures/*.png|svg``, ``DIR/report/tables/*.csv`` and ``DIR/report/index.html``.
 Files of an earlier build that this build did not produce are removed, so the folder always matches
-the page.
+the page. The page opens with the findings (and a warning banner when a model is near chance level or
+far below the baseline) and ends its analyses with a per-image CAM browser whose images are files under
+``DIR/report/browser/``, loaded only for the page of results on screen.
+
+Folders written by ``auglens compare`` report the same way (no training curves: nothing was trained).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -28,7 +33,19 @@ from auglens.metrics import spec_for_column
 from auglens.registry import UnknownNameError
 from auglens.report import figures
 from auglens.report.cam_grid import GridColumn, GridRow, display_maps, extreme_image_grid
-from auglens.report.html import FigureBlock, PreBlock, Section, TableBlock, TextBlock, format_frame, render_page
+from auglens.report.html import (
+    BannerBlock,
+    BrowserBlock,
+    FigureBlock,
+    PreBlock,
+    RawBlock,
+    Section,
+    TableBlock,
+    TextBlock,
+    escape,
+    format_frame,
+    render_page,
+)
 from auglens.report.study_files import StudyFiles, load_cam_set, load_study
 from auglens.report.style import augmentation_colours, save_figure, style
 from auglens.store import write_atomic, write_text_atomic
@@ -36,6 +53,11 @@ from auglens.store import write_atomic, write_text_atomic
 __all__ = ["build_report"]
 
 _SEGMENT_KEYS = ["augmentation", "seed", "label", "baseline_pred", "model_pred"]
+#: Columns holding class indices: shown with the class name beside the index.
+_CLASS_COLUMNS = {"label", "true", "pred", "baseline_pred", "model_pred", "pred_a", "pred_b", "class"}
+#: Files of a results folder the report links to (those present), relative to the folder.
+_STUDY_FILES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
+                "aug_metrics.parquet", "pair_metrics.parquet", "test_set.safetensors", "config.toml", "manifest.json")
 
 # Thesis figure numbers (boxplot, correlation map) per metric column, for captions only.
 _THESIS_FIGURES = {"overlap_20": ("5.10", "5.11"), "overlap_10": ("5.12", "5.13"), "overlap_5": ("5.14", "5.15"),
@@ -56,11 +78,13 @@ class _Writer:
     Remembers every file it writes, so files of an earlier build that this one did not produce can be removed.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, classes: list[str] | None = None):
         self.figures = root / "figures"
         self.tables = root / "tables"
+        self.browser = root / "browser"
         self.figures.mkdir(parents=True, exist_ok=True)
         self.tables.mkdir(parents=True, exist_ok=True)
+        self.classes = classes or []
         self.written: set[Path] = set()
         self._pending: list[tuple[FigureBlock, Callable[..., Figure], tuple]] = []
 
@@ -75,7 +99,23 @@ class _Writer:
               index: bool = False) -> TableBlock:
         """Save ``frame`` (full precision) as CSV; show ``shown`` (default: ``frame`` formatted)."""
         self.csv(frame, name)
-        return TableBlock(name, title, caption, format_frame(frame) if shown is None else shown, index)
+        return TableBlock(name, title, caption, self.with_class_names(format_frame(frame) if shown is None else shown),
+                          index)
+
+    def with_class_names(self, shown: pd.DataFrame) -> pd.DataFrame:
+        """Class-index columns (label, true, pred, ...) shown as ``3 (Dress)``."""
+        if not self.classes:
+            return shown
+        shown = shown.copy()
+        for column in _CLASS_COLUMNS.intersection(shown.columns):
+            shown[column] = [self.class_label(v) for v in shown[column]]
+        return shown
+
+    def class_label(self, value) -> str:
+        text = str(value)
+        if text.lstrip("-").isdigit() and 0 <= int(text) < len(self.classes):
+            return f"{text} ({self.classes[int(text)]})"
+        return text
 
     def csv(self, frame: pd.DataFrame, name: str) -> None:
         write_atomic(str(self.tables / f"{name}.csv"), frame.to_csv(index=False).encode())
@@ -96,7 +136,9 @@ class _Writer:
         self._pending.clear()
 
     def remove_stale(self) -> None:
-        for folder, suffixes in ((self.figures, {".png", ".svg"}), (self.tables, {".csv"})):
+        for folder, suffixes in ((self.figures, {".png", ".svg"}), (self.tables, {".csv"}), (self.browser, {".png"})):
+            if not folder.is_dir():
+                continue
             for path in folder.iterdir():
                 if path.suffix in suffixes and path.is_file() and path not in self.written:
                     path.unlink()
@@ -123,7 +165,7 @@ def _description(metric: str) -> str:
 
 
 def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_pairs: int = 4,
-                 seed: int = 0, jobs: int | None = None) -> Path:
+                 seed: int = 0, jobs: int | None = None, browser_images: int = 1000) -> Path:
     """Build ``DIR/report/index.html`` (and its figures and tables) from the study folder ``dir``.
 
     Args:
@@ -133,6 +175,8 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
         k_pairs: pairs counted per correlation map in the pair-frequency tables (the thesis uses 4).
         seed: seed of the bootstrap and the permutation tests.
         jobs: processes drawing figures (default: CPU count, at most 8; 1 = in this process).
+        browser_images: test images in the CAM browser (the first ones; 0 = no browser). Each is one PNG
+            file of a few kB under ``report/browser/``.
 
     Returns:
         The path of ``index.html``.
@@ -143,8 +187,9 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
         return _distortion_only_report(folder)
     study = load_study(dir)
     root = study.root / "report"
-    writer = _Writer(root)
-    sections = _sections(study, writer, n_boot=n_boot, n_perm=n_perm, k_pairs=k_pairs, seed=seed)
+    writer = _Writer(root, study.classes)
+    sections = _sections(study, writer, n_boot=n_boot, n_perm=n_perm, k_pairs=k_pairs, seed=seed,
+                         browser_images=browser_images)
     if distortion is not None:
         sections.insert(-2, _distortion_section(folder, writer))
     writer.render(jobs if jobs is not None else min(8, os.cpu_count() or 1))
@@ -175,8 +220,9 @@ def _distortion_section(folder: Path, writer: _Writer | None) -> Section | None:
         name = analysis_dir.name
         child = Section(f"distortion-{name}", name.replace("_", " ").capitalize(), "")
         for png in sorted(analysis_dir.glob("*.png")):
+            links = tuple(f"../distortion/{name}/{f.name}" for f in (png, png.with_suffix(".svg")) if f.exists())
             child.blocks.append(FigureBlock(f"distortion_{name}_{png.stem}", png.stem.replace("_", " "),
-                                            f"distortion/{name}/{png.name}", png.read_bytes()))
+                                            f"distortion/{name}/{png.name}", png.read_bytes(), links))
         for csv in sorted(analysis_dir.glob("*.csv")):
             frame = pd.read_csv(csv)
             shown = frame if len(frame) <= 60 else frame.head(60)
@@ -211,7 +257,7 @@ def _study_name(study: StudyFiles) -> str:
 
 
 def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k_pairs: int,
-              seed: int) -> list[Section]:
+              seed: int, browser_images: int) -> list[Section]:
     perf, history, cam_metrics, aug_metrics = study.performance, study.history, study.cam_metrics, study.aug_metrics
     order = analysis.augmentation_order(perf, aug_metrics, baseline=BASELINE)
     augmentations = [a for a in order if a in set(aug_metrics["augmentation"].astype(str))]
@@ -219,7 +265,9 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
     metrics = analysis.metric_columns_of(aug_metrics)
     seeds = list(dict.fromkeys(perf["seed"]))
 
-    sections = [_overview(study, writer, augmentations, metrics, seeds),
+    ci = analysis.median_ci_table(aug_metrics, metrics, n_boot=n_boot, seed=seed)
+    sections = [_findings(study, writer, ci, n_boot),
+                _overview(study, writer, augmentations, metrics, seeds),
                 _performance(perf, writer, colours),
                 _training(perf, history, writer, colours)]
     maps = analysis.correlation_maps(aug_metrics, metrics, augmentations)
@@ -227,8 +275,9 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
     sections.append(_pairs(maps, writer, k_pairs, len(augmentations)))
     sections.append(_clustering(maps, writer, len(augmentations)))
     sections.append(_extremes(study, writer, augmentations, metrics))
+    sections.append(_browser(study, writer, augmentations, metrics, browser_images))
     sections.append(_segments(cam_metrics, writer, augmentations, metrics))
-    sections.append(_confidence(aug_metrics, writer, metrics, n_boot, seed))
+    sections.append(_confidence(ci, writer, metrics, n_boot, seed))
     sections.append(_permutation(aug_metrics, writer, metrics, n_perm, seed, len(augmentations)))
     sections.append(Section("config", "Configuration", "The resolved configuration the study ran with "
                             "(config.toml, verbatim).",
@@ -264,7 +313,54 @@ def _overview(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
              "(CAMs; class_kld compares their class probabilities). Unless a section says otherwise, a metric "
              "value is the mean over seeds for one augmentation and one test image (aug_metrics.parquet). "
              "Undefined values (NaN, e.g. a correlation of a constant CAM) are left out of every statistic.")
-    return Section("overview", "Overview", intro, [writer.table(facts, "overview", "Study", "What was compared.")])
+    present = [name for name in _STUDY_FILES if (study.root / name).is_file()]
+    logs = sorted((study.root / "logs").glob("*.log")) if (study.root / "logs").is_dir() else []
+    links = "".join(f'<li><a href="../{escape(name)}">{escape(name)}</a></li>' for name in present)
+    links += "".join(f'<li><a href="../logs/{escape(log.name)}">logs/{escape(log.name)}</a></li>' for log in logs)
+    return Section("overview", "Overview", intro, [
+        writer.table(facts, "overview", "Study", "What was compared."),
+        RawBlock(f'<h4>Files of this study</h4><ul class="files">{links}</ul>'),
+    ])
+
+
+def _findings(study: StudyFiles, writer: _Writer, ci: pd.DataFrame, n_boot: int) -> Section:
+    """The page's opening: sanity warnings, then which augmentations change the CAMs most and least."""
+    intro = ("The main results in brief. An augmentation 'changes the CAMs' when its model's maps are far from the "
+             "baseline's in a metric's own direction (low similarity, high difference). Values: median over the "
+             f"test images of the seed-averaged metric, with its 95% bootstrap interval ({n_boot} resamples); where "
+             "two augmentations' intervals overlap their order is not clear. Details in the sections below.")
+    section = Section("findings", "Findings", intro)
+    num_classes = len(study.classes) or int(study.labels.max()) + 1
+    problems = analysis.sanity_problems(study.performance, num_classes, BASELINE)
+    if problems:
+        section.blocks.append(BannerBlock("Check these models before reading their CAMs", problems))
+    ranking = analysis.change_ranking(ci)
+    if ranking.empty:
+        section.blocks.append(TextBlock("No augmented model with a metric of declared direction: nothing to rank."))
+        return section
+
+    def cell(row) -> str:
+        return f"{row['augmentation']} ({row['median']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}])"
+
+    items = []
+    overall = analysis.overall_change_ranking(ranking)
+    if len(overall) > 1:
+        items.append(f"Over all {ranking['metric'].nunique()} metrics (mean rank, 1 = most changed): most changed "
+                     f"<b>{escape(overall.iloc[0]['augmentation'])}</b> ({overall.iloc[0]['mean_rank']:.2g}), least "
+                     f"changed <b>{escape(overall.iloc[-1]['augmentation'])}</b> ({overall.iloc[-1]['mean_rank']:.2g}).")
+    for metric, rows in ranking.groupby("metric", sort=False):
+        first, last = rows.iloc[0], rows.iloc[-1]
+        text = f"<b>{escape(metric)}</b>: most changed {escape(cell(first))}"
+        if len(rows) > 1:
+            text += f"; least changed {escape(cell(last))}"
+            if first["overlaps_next"]:
+                text += " — the first two intervals overlap"
+        items.append(text + ".")
+    section.blocks.append(RawBlock('<ul class="findings">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>"))
+    section.blocks.append(writer.table(ranking, "change_ranking", "Augmentations ranked by CAM change, per metric",
+                                       "rank 1 = farthest from the baseline; overlaps_next = the interval overlaps "
+                                       "that of the next-ranked augmentation."))
+    return section
 
 
 def _performance(perf: pd.DataFrame, writer: _Writer, colours: dict[str, str]) -> Section:
@@ -286,6 +382,12 @@ def _performance(perf: pd.DataFrame, writer: _Writer, colours: dict[str, str]) -
 
 
 def _training(perf: pd.DataFrame, history: pd.DataFrame, writer: _Writer, colours: dict[str, str]) -> Section:
+    intro = ("How each model trained (the thesis shows these curves for its candidate architectures, Figures "
+             "5.1-5.5): validation accuracy, precision, recall and F1 after every epoch, and total training time. "
+             "Curves that end far apart mean the augmentation changed how well or how fast the model learned.")
+    if "train_seconds" not in perf.columns:  # auglens compare: checkpoints brought, nothing trained here
+        return Section("training", "Training", intro, [TextBlock(
+            "No training record: these models were trained elsewhere and compared with `auglens compare`.")])
     blocks = []
     if not history.empty:
         blocks.append(writer.figure(figures.validation_curves, (history, colours), "validation_curves",
@@ -302,9 +404,6 @@ def _training(perf: pd.DataFrame, history: pd.DataFrame, writer: _Writer, colour
                                          zip(times["best_epoch_mean"], times["best_epoch_std"])]})
     blocks.append(writer.table(times, "training_summary", "Training time and best epoch",
                                "Mean ± std over seeds.", shown))
-    intro = ("How each model trained (the thesis shows these curves for its candidate architectures, Figures "
-             "5.1-5.5): validation accuracy, precision, recall and F1 after every epoch, and total training time. "
-             "Curves that end far apart mean the augmentation changed how well or how fast the model learned.")
     return Section("training", "Training", intro, blocks)
 
 
@@ -399,10 +498,10 @@ def _extremes(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
              "seed's model of every augmentation is shown (named in the column titles).")
     section = Section("extremes", "Extreme images", intro)
     extremes = analysis.extreme_images(study.aug_metrics, metrics)
-    shown = extremes.assign(label=[study.class_name(int(i)) for i in extremes["label"]])
+    shown = format_frame(extremes)
     section.blocks.append(writer.table(extremes, "extreme_images", "Extreme images per metric",
                                        "value = the statistic that picked the image (mean or std across "
-                                       "augmentations, over seed-averaged values).", format_frame(shown)))
+                                       "augmentations, over seed-averaged values).", shown))
     if extremes.empty:
         return section
     firsts = _first_models(study.performance)
@@ -438,6 +537,64 @@ def _extremes(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
     return section
 
 
+def _browser_strip(image: np.ndarray, maps: list[np.ndarray], alpha: float = 0.55) -> bytes:
+    """One PNG: the image, then each model's CAM overlaid on it, side by side (native size, 2-pixel gaps)."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from auglens.report.style import CAM_CMAP
+
+    rgb = (np.repeat(image[:1], 3, axis=0) if image.shape[0] == 1 else image[:3]).transpose(1, 2, 0) / 255.0
+    cmap = colormaps[CAM_CMAP]
+    panels = [rgb] + [(1 - alpha) * rgb + alpha * cmap(m)[..., :3] for m in maps]
+    height = rgb.shape[0]
+    gap = np.ones((height, 2, 3))
+    strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray((strip * 255).round().astype(np.uint8)).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str], limit: int) -> Section:
+    intro = ("Every test image (up to the first {limit}) with the baseline's CAM beside each augmented model's "
+             "(first seed's model per augmentation), each model's prediction and its metric values against the "
+             "baseline for that image. Filter by class, by which of the baseline and the chosen model are "
+             "correct and by a range of one of the chosen model's metrics, and order by that metric. Images load "
+             "only for the page on screen.")
+    section = Section("browser", "CAM browser", intro.format(limit=limit))
+    firsts = _first_models(study.performance)
+    if limit <= 0 or not augmentations or BASELINE not in firsts:
+        section.blocks.append(TextBlock("No augmented model (or the browser is turned off): nothing to browse."))
+        return section
+    shown = [BASELINE] + [a for a in augmentations if a in firsts]
+    n = min(limit, len(study.labels))
+    size = tuple(int(v) for v in study.images.shape[-2:])
+    cam_sets = {a: load_cam_set(study.root, str(firsts[a]["cam_set"])) for a in shown}
+    maps = {a: display_maps(cam_sets[a].maps[:n], size) for a in shown}
+    predictions = {a: cam_sets[a].predictions[:n] for a in shown}
+    cm = study.cam_metrics
+    values = {}
+    for a in shown[1:]:
+        own = cm[(cm["augmentation"] == a) & (cm["seed"] == firsts[a]["seed"])].set_index("image")
+        values[a] = own.reindex(range(n))[metrics].to_numpy(dtype=float)
+    writer.browser.mkdir(parents=True, exist_ok=True)
+    images = []
+    for i in range(n):
+        name = f"image_{i:05d}.png"
+        path = writer.browser / name
+        write_atomic(str(path), _browser_strip(study.images[i], [maps[a][i] for a in shown]))
+        writer.written.add(path)
+        images.append({"index": i, "label": int(study.labels[i]), "src": f"browser/{name}",
+                       "preds": [int(predictions[a][i]) for a in shown],
+                       "values": [[None if np.isnan(v) else round(float(v), 5) for v in values[a][i]]
+                                  for a in shown[1:]]})
+    classes = study.classes or [str(c) for c in range(int(study.labels.max()) + 1)]
+    models = [f"{firsts[a]['model']} (baseline)" if a == BASELINE else str(firsts[a]["model"]) for a in shown]
+    section.blocks.append(BrowserBlock({"classes": classes, "models": models, "metrics": metrics,
+                                        "images": images, "page_size": 12}))
+    return section
+
+
 def _segments(cam_metrics: pd.DataFrame, writer: _Writer, augmentations: list[str], metrics: list[str]) -> Section:
     intro = ("Thesis Appendix C: CAMs are computed for each model's predicted class, so two models that predict "
              "different classes may have different CAMs for that reason alone. Each (augmented model, test image) "
@@ -462,13 +619,12 @@ def _segments(cam_metrics: pd.DataFrame, writer: _Writer, augmentations: list[st
     return section
 
 
-def _confidence(aug_metrics: pd.DataFrame, writer: _Writer, metrics: list[str], n_boot: int, seed: int) -> Section:
+def _confidence(table: pd.DataFrame, writer: _Writer, metrics: list[str], n_boot: int, seed: int) -> Section:
     intro = (f"Beyond the thesis: how precisely each boxplot's median is known. 95% percentile-bootstrap "
              f"confidence interval of the median of the seed-averaged values over the test images ({n_boot} "
              f"resamples of the images, seed {seed}). Augmentations whose intervals do not overlap have clearly "
              "different typical values; overlapping intervals are inconclusive (see the permutation tests).")
     section = Section("confidence", "Confidence intervals of the medians", intro)
-    table = analysis.median_ci_table(aug_metrics, metrics, n_boot=n_boot, seed=seed)
     if table.empty:
         section.blocks.append(TextBlock("No values: nothing to estimate."))
         return section

@@ -1,7 +1,7 @@
 """Reading a finished study folder (the report's only input). All report I/O on the input side is here.
 
-A study folder is what ``auglens.study.run_study`` writes: ``performance.csv``, ``training_history.csv``,
-``cam_metrics.parquet``, ``aug_metrics.parquet``, ``test_set.safetensors``, the CAM sets named in
+A study folder is what ``auglens.study.run_study`` writes: ``performance.csv``, ``training_history.csv``
+(absent from ``auglens compare`` folders: nothing was trained), ``cam_metrics.parquet``, ``aug_metrics.parquet``, ``test_set.safetensors``, the CAM sets named in
 ``performance.csv`` (column ``cam_set``, relative to the folder), ``config.toml`` and ``manifest.json``.
 """
 
@@ -19,8 +19,7 @@ from safetensors import safe_open
 
 __all__ = ["REQUIRED_FILES", "CamSet", "StudyFiles", "load_cam_set", "load_study"]
 
-REQUIRED_FILES = ("performance.csv", "training_history.csv", "cam_metrics.parquet", "aug_metrics.parquet",
-                  "test_set.safetensors")
+REQUIRED_FILES = ("performance.csv", "cam_metrics.parquet", "aug_metrics.parquet", "test_set.safetensors")
 
 
 @dataclass
@@ -65,7 +64,7 @@ def load_study(root: str | Path) -> StudyFiles:
     missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{root} is not a finished study folder; missing {missing} "
-                                f"(expected all of {list(REQUIRED_FILES)}, written by `auglens run`)")
+                                f"(expected all of {list(REQUIRED_FILES)}, written by `auglens run` or `auglens compare`)")
     with safe_open(str(root / "test_set.safetensors"), framework="numpy") as f:
         images, labels = f.get_tensor("images"), f.get_tensor("labels")
         classes = json.loads((f.metadata() or {}).get("classes", "[]"))
@@ -76,7 +75,8 @@ def load_study(root: str | Path) -> StudyFiles:
     return StudyFiles(
         root=root,
         performance=pd.read_csv(root / "performance.csv"),
-        history=pd.read_csv(root / "training_history.csv"),
+        history=(pd.read_csv(root / "training_history.csv") if (root / "training_history.csv").is_file()
+                 else pd.DataFrame(columns=["model", "augmentation", "seed", "epoch"])),
         cam_metrics=pd.read_parquet(root / "cam_metrics.parquet"),
         aug_metrics=pd.read_parquet(root / "aug_metrics.parquet"),
         images=images,

@@ -1,4 +1,10 @@
-"""What a finished study records beside its tables: ``manifest.json`` and the summary printed by the CLI."""
+"""What a finished study records beside its tables: ``manifest.json`` and the summary printed by the CLI.
+
+The manifest says where the results came from (:mod:`auglens.provenance`): auglens's version and git commit,
+the device, the data files read (path and SHA-256), and one entry per run on the folder (command line,
+overrides, host, start and end time, stage timings); ``timings_seconds`` sums the runs, so a resumed study
+reports all the work that produced it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ import hashlib
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +33,14 @@ TABLES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "
 
 
 def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict[str, float],
-                   device: torch.device, backend: str, compute: ComputeSpec) -> None:
+                   device: torch.device, backend: str, compute: ComputeSpec, run: dict | None = None) -> None:
     import torchvision
 
     import auglens
+    from auglens.data.datasets import locate_dataset
+    from auglens.provenance import data_provenance, device_description, record_run, run_provenance
+
+    run = run or run_provenance()
 
     def digest(name):
         path = out_dir / name
@@ -43,7 +52,9 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "platform": platform.platform(),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                      "numpy": np.__version__, "pandas": pd.__version__},
-        "device": str(device) if backend == "local" else f"ray ({config.runtime.ray_address or 'local'})",
+        "git_commit": run.get("git_commit"),
+        "device": (device_description(device) if backend == "local"
+                   else f"ray ({config.runtime.ray_address or 'local'})"),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "backend": backend,
         # The resolved settings that change results (part of the artifact keys); a rerun checks them.
@@ -54,9 +65,14 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "models": {job.train.model_id: {"train_key": job.train.key, "cam_key": job.key} for job in plan.models},
         "pairs": {f"{p.other.train.model_id}~{p.baseline.train.model_id}": p.key for p in plan.pairs},
         "tables_sha256": {name: digest(name) for name in TABLES},
-        "timings_seconds": timings,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data_source": data_provenance(locate_dataset(config.data.name, config.data.root)),
     }
+    path = out_dir / "manifest.json"
+    try:
+        previous = json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:  # a damaged manifest loses its history, not the run
+        previous = None
+    manifest.update(record_run(previous, run, timings))
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
 
 

@@ -50,13 +50,18 @@ def check_settings(out_dir: Path, compute: ComputeSpec) -> None:
 
 
 def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
-              backend: str | None = None, force: bool = False) -> StudyResult:
+              backend: str | None = None, force: bool = False, provenance: dict | None = None) -> StudyResult:
     """Run (or resume) a whole study into ``out_dir`` and write its tables, config and manifest.
 
     Damaged or missing artifacts of an earlier run are reported and recomputed with everything downstream of
     them (:func:`~auglens.study.integrity.heal`). A folder finished under other result-changing runtime
-    settings is refused (:func:`check_settings`) unless ``force``.
+    settings is refused (:func:`check_settings`) unless ``force``. ``provenance``
+    (:func:`auglens.provenance.run_provenance`: command line, overrides, host, start time; default: this
+    process's) is recorded in the manifest, whose run history spans every resume.
     """
+    from auglens.provenance import run_provenance
+
+    run = provenance or run_provenance()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     progress = config.runtime.progress if progress is None else progress
@@ -75,16 +80,27 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     plan = plan_study(config, compute)
     store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
     heal(plan.jobs, store)
+    board = None
+    if config.runtime.tensorboard:
+        from auglens.tracking import TensorBoardLog
+
+        board = TensorBoardLog(out_dir / "tensorboard")
     if backend == "ray":
         from auglens.study.backends.ray import run_ray
 
+        pending = [job for job in plan.jobs if not job.done(store)]  # what this run does, for TensorBoard
         timings = run_ray(plan.jobs, store, config.runtime, progress)
+        if board is not None:
+            for job in pending:
+                board.job_done(job, store)
     else:
         from auglens.study.backends.local import run_local
 
-        timings = run_local(plan.jobs, store, device, progress)
+        timings = run_local(plan.jobs, store, device, progress, on_done=board.job_done if board else None)
+    if board is not None:
+        board.close()
     result = assemble_tables(plan, store, out_dir, config)
     timings["total_seconds"] = time.perf_counter() - started
     result.timings = timings
-    write_manifest(out_dir, config, plan, timings, device, backend, compute)
+    write_manifest(out_dir, config, plan, timings, device, backend, compute, run)
     return result
