@@ -54,7 +54,7 @@ def _cmd_validate(args) -> int:
 def _cmd_report(args) -> int:
     from auglens.report import build_report
 
-    print(build_report(Path(args.dir)))
+    print(build_report(Path(args.dir), pair_rank=args.pair_rank))
     return 0
 
 
@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="build DIR/report/index.html from a finished study")
     report.add_argument("dir")
+    report.add_argument("--pair-rank", choices=["signed", "absolute"], default="signed",
+                        help="rank the most/least correlated pairs by signed r (the thesis) or by |r|")
     report.set_defaults(func=_cmd_report)
 
     compare = sub.add_parser("compare", help="CAM metrics between checkpoints you bring (no training)")
