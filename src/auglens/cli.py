@@ -108,7 +108,7 @@ def _cmd_report(args) -> int:
 
     if Path(args.dir).is_dir():
         logs.log_to_folder(args.dir)
-    print(build_report(Path(args.dir)))
+    print(build_report(Path(args.dir), pair_rank=args.pair_rank))
     return 0
 
 
@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", parents=[common], help="build DIR/report/index.html from a finished study")
     report.add_argument("dir")
+    report.add_argument("--pair-rank", choices=["signed", "absolute"], default="signed",
+                        help="rank the most/least correlated pairs by signed r (the thesis) or by |r|")
     report.set_defaults(func=_cmd_report)
 
     verify = sub.add_parser("verify", parents=[common], help="check every artifact and table of a results folder (path or URL)")

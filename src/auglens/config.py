@@ -200,13 +200,17 @@ def _type_name(tp: Any) -> str:
     if origin is Literal:
         return " | ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+        names = [_type_name(a) for a in typing.get_args(tp) if a is not type(None)]
+        optional = " (or leave it out)" if type(None) in typing.get_args(tp) else ""
+        return " or ".join(names) + optional
     if origin is list:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
     if origin is dict:
         return "table"
     if origin is tuple:
         return f"list of {len(typing.get_args(tp))} numbers"
+    if tp is float:
+        return "a number"
     return getattr(tp, "__name__", str(tp))
 
 

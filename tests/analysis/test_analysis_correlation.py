@@ -107,6 +107,27 @@ def test_pair_frequencies_hand_computed():
     assert again.set_index("pair")["count"].sum() == 6 and again["count"].max() == 3
 
 
+def test_extreme_pairs_rank_by_signed_or_absolute_r(frame):
+    aug_metrics, values = frame
+    corr = correlation_map(aug_metrics, "mad")
+    names = list(corr.columns)
+    pairs = [(names[i], names[j], corr.iloc[i, j]) for i in range(len(names)) for j in range(i + 1, len(names))]
+    lowest = min(pairs, key=lambda p: p[2])
+    closest_to_zero = min(pairs, key=lambda p: abs(p[2]))
+    largest_magnitude = max(pairs, key=lambda p: abs(p[2]))
+    assert lowest[2] < -0.5 and abs(closest_to_zero[2]) < 0.3  # crop is anti-correlated, blur unrelated
+    signed = extreme_pairs(corr, k=1, strongest=False)
+    assert tuple(signed.loc[0, ["aug_a", "aug_b"]]) == lowest[:2]
+    absolute = extreme_pairs(corr, k=1, strongest=False, rank_by="absolute")
+    assert tuple(absolute.loc[0, ["aug_a", "aug_b"]]) == closest_to_zero[:2]
+    strongest = extreme_pairs(corr, k=1, strongest=True, rank_by="absolute")
+    assert tuple(strongest.loc[0, ["aug_a", "aug_b"]]) == largest_magnitude[:2]
+    counted = pair_frequencies({"mad": corr}, k=1, strongest=False, rank_by="absolute")
+    assert counted.loc[0, "pair"] == f"{closest_to_zero[0]} – {closest_to_zero[1]}"
+    with pytest.raises(ValueError, match="rank_by"):
+        extreme_pairs(corr, rank_by="magnitude")
+
+
 def test_extreme_pairs_caps_k_and_handles_tiny_maps():
     three = _corr(["A", "B", "C"], {("A", "B"): 0.1, ("A", "C"): 0.5, ("B", "C"): 0.9})
     strongest = extreme_pairs(three, k=4)

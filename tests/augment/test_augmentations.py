@@ -106,8 +106,9 @@ def test_hue_rotation_keeps_grey_pixels():
     assert torch.allclose(out, grey, atol=1e-5)
 
 
-def test_cutmix_pastes_a_box_and_mixes_labels_by_area():
-    aug = AUGMENTATIONS.build("cutmix", alpha=1.0)
+@pytest.mark.parametrize("box", ["torchvision", "rounded"])
+def test_cutmix_pastes_a_box_and_mixes_labels_by_area(box):
+    aug = AUGMENTATIONS.build("cutmix", alpha=1.0, label="mixed", box=box)
     n = 64
     x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 1, 16, 16) / n
     labels = torch.arange(n)

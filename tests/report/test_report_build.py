@@ -196,3 +196,28 @@ def test_links_class_names_and_browser_files(built_report, synthetic_study):
     assert first["values"][0] == expected
     png = (report / first["src"]).read_bytes()
     assert png.startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize("baseline", ["shared", "per_seed"])
+def test_overview_says_which_baseline_each_model_is_compared_with(make_study, baseline):
+    study = make_study(augmentations=("affine", "cutmix", "equalize"), seeds=(1, 2), n_images=20, metrics=["mad"])
+    config = (study / "config.toml").read_text()
+    config = config.replace("[study]\n", f'[model]\ninit_seed = 7\n\n[study]\nbaseline = "{baseline}"\n')
+    (study / "config.toml").write_text(config)
+    page = _page(build_report(study, n_boot=20, n_perm=20, jobs=1))
+    assert "trained from the same starting state" not in page
+    assert "same initial weights (model.init_seed = 7)" in page
+    expected = ("one baseline model (no augmentation), trained with the first seed" if baseline == "shared"
+                else "trained with its own seed")
+    assert expected in page
+    assert "seed means resting on fewer values than seeds" in page
+
+
+def test_weakest_pairs_rank_by_signed_r_or_by_absolute_r(make_study):
+    study = make_study(augmentations=("affine", "cutmix", "equalize", "elastic"), n_images=30)
+    signed = _page(build_report(study, n_boot=20, n_perm=20, jobs=1))
+    assert "ranked by the signed correlation r" in signed
+    absolute = _page(build_report(study, n_boot=20, n_perm=20, pair_rank="absolute", jobs=1))
+    assert "Pairs are ranked by |r|" in absolute
+    with pytest.raises(ValueError, match="pair_rank"):
+        build_report(study, pair_rank="magnitude")

@@ -131,15 +131,18 @@ def test_one_epoch_matches_a_hand_written_training_loop(data, augmentation, opti
     """An epoch is plain mini-batch training in the fixed order with the configured optimizer, on the loss
     ``mean(lam * CE(label) + (1 - lam) * CE(partner label))`` (plain CE for unmixed samples)."""
     size = 20 if optimizer == "sgd" else None  # the model input is resized for training and validation
-    spec = TrainSpec("tiny_cnn", augmentation, epochs=1, batch_size=16, input_size=size, optimizer=optimizer,
-                     lr=3e-2 if optimizer == "sgd" else 3e-3, weight_decay=0.05, momentum=0.5, init_seed=5)
+    # Area-mixed labels, so the lambda weighting is exercised (the thesis's receiver label has lam = 1).
+    params = (("label", "mixed"),) if augmentation == "cutmix" else ()
+    spec = TrainSpec("tiny_cnn", augmentation, augmentation_params=params, epochs=1, batch_size=16,
+                     input_size=size, optimizer=optimizer, lr=3e-2 if optimizer == "sgd" else 3e-3,
+                     weight_decay=0.05, momentum=0.5, init_seed=5)
     progress = []
     result = train_model(spec, data, progress=progress.append)
 
     torch.manual_seed(spec.init_seed)
     model = build_model("tiny_cnn", num_classes=data.num_classes, in_channels=data.in_channels)
     opt = OPTIMIZERS[optimizer](model.parameters())
-    aug = build_augmentation(augmentation)
+    aug = build_augmentation(augmentation, **dict(params))
     model.train()
     n = len(data.train)
     order = training_order(n, aug is not None, spec.sampling_seed, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -69,8 +70,13 @@ def _pairs(corr: pd.DataFrame) -> pd.DataFrame:
     return pairs.dropna(subset=["r"]).reset_index(drop=True)
 
 
-def extreme_pairs(corr: pd.DataFrame, k: int = 4, strongest: bool = True) -> pd.DataFrame:
+def extreme_pairs(corr: pd.DataFrame, k: int = 4, strongest: bool = True,
+                  rank_by: Literal["signed", "absolute"] = "signed") -> pd.DataFrame:
     """The ``k`` most (``strongest``) or least correlated unordered pairs of one correlation map.
+
+    ``rank_by = "signed"`` (the thesis's tables) ranks by r itself, so the "least correlated" pairs are
+    those with the lowest r — strongly anti-correlated pairs first; ``"absolute"`` ranks by |r|, so the
+    least correlated are those closest to 0 and the most correlated include strong negative correlations.
 
     Pairs with NaN ``r`` are ignored. ``k`` is capped at half the number of defined pairs, so that the
     strongest and weakest sets never share a pair (with 3 augmentations, 3 pairs: ``k = 1``; with fewer than
@@ -82,13 +88,17 @@ def extreme_pairs(corr: pd.DataFrame, k: int = 4, strongest: bool = True) -> pd.
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
+    if rank_by not in ("signed", "absolute"):
+        raise ValueError(f"rank_by must be 'signed' or 'absolute', got {rank_by!r}")
     pairs = _pairs(corr)
     k = min(k, len(pairs) // 2)
-    order = pairs["r"].sort_values(ascending=not strongest, kind="stable").index
+    key = pairs["r"].abs() if rank_by == "absolute" else pairs["r"]
+    order = key.sort_values(ascending=not strongest, kind="stable").index
     return pairs.loc[order[:k]].reset_index(drop=True)
 
 
-def pair_frequencies(maps: Mapping[str, pd.DataFrame], k: int = 4, strongest: bool = True) -> pd.DataFrame:
+def pair_frequencies(maps: Mapping[str, pd.DataFrame], k: int = 4, strongest: bool = True,
+                     rank_by: Literal["signed", "absolute"] = "signed") -> pd.DataFrame:
     """How often each augmentation pair is among the ``k`` most / least correlated, over all metrics.
 
     Thesis Table 5.1 (``strongest=True``) and Table 5.2 (``strongest=False``), with ``k = 4``: for each
@@ -98,6 +108,7 @@ def pair_frequencies(maps: Mapping[str, pd.DataFrame], k: int = 4, strongest: bo
         maps: ``{metric: correlation map}`` as returned by :func:`correlation_maps`.
         k: pairs taken per map (capped per map as in :func:`extreme_pairs`).
         strongest: most (True) or least (False) correlated.
+        rank_by: ``"signed"`` r (the thesis) or ``"absolute"`` |r|, as in :func:`extreme_pairs`.
 
     Returns:
         Columns ``pair`` ("a – b"), ``aug_a``, ``aug_b``, ``count``, ``metrics`` (comma-separated metrics
@@ -107,7 +118,7 @@ def pair_frequencies(maps: Mapping[str, pd.DataFrame], k: int = 4, strongest: bo
     counts: dict[frozenset[str], list[str]] = {}
     first_seen: dict[frozenset[str], tuple[str, str]] = {}
     for metric, corr in maps.items():
-        for a, b in extreme_pairs(corr, k, strongest)[["aug_a", "aug_b"]].itertuples(index=False):
+        for a, b in extreme_pairs(corr, k, strongest, rank_by)[["aug_a", "aug_b"]].itertuples(index=False):
             key = frozenset((a, b))
             first_seen.setdefault(key, (a, b))
             counts.setdefault(key, []).append(metric)

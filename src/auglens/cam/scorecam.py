@@ -52,7 +52,7 @@ class ScoreCAM(BaseCAM):
         # sub-batch of (image, channel) pairs is built, scored and dropped.
         channels = activations.reshape(n * c, 1, h, w)
         image_of = torch.arange(n, device=activations.device).repeat_interleave(c)  # pair -> image index
-        scores = torch.empty(n * c, dtype=torch.float32, device=activations.device)
+        scores = torch.empty(n * c, dtype=activations.dtype, device=activations.device)
         for start in range(0, n * c, self.score_batch_size):
             stop = min(start + self.score_batch_size, n * c)
             masks = F.interpolate(channels[start:stop], size=size, mode="bilinear", align_corners=True)
@@ -61,5 +61,5 @@ class ScoreCAM(BaseCAM):
             masks = (masks - lo) / (hi - lo + MASK_EPS)  # (B, 1, H, W)
             idx = image_of[start:stop]
             logits = context.model(images[idx] * masks.to(images.dtype))
-            scores[start:stop] = logits.gather(1, context.targets[idx, None])[:, 0].float()
+            scores[start:stop] = logits.gather(1, context.targets[idx, None])[:, 0].to(scores.dtype)
         return torch.softmax(scores.reshape(n, c), dim=-1)

@@ -152,7 +152,8 @@ class DistortionConfig:
     training: DistortionTrainingConfig = field(default_factory=DistortionTrainingConfig)
     runs: RunsConfig = field(default_factory=RunsConfig)
     augmentations: list[AugmentationConfig] = field(default_factory=lambda: [
-        AugmentationConfig("mixup"), AugmentationConfig("fmix"), AugmentationConfig("cutmix")])
+        AugmentationConfig("mixup"), AugmentationConfig("fmix"),
+        AugmentationConfig("cutmix", {"label": "mixed"})])
     interference: InterferenceConfig = field(default_factory=InterferenceConfig)
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     affinity: AffinityConfig = field(default_factory=AffinityConfig)

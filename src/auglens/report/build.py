@@ -165,7 +165,8 @@ def _description(metric: str) -> str:
 
 
 def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_pairs: int = 4,
-                 seed: int = 0, jobs: int | None = None, browser_images: int = 1000) -> Path:
+                 pair_rank: str = "signed", seed: int = 0, jobs: int | None = None,
+                 browser_images: int = 1000) -> Path:
     """Build ``DIR/report/index.html`` (and its figures and tables) from the study folder ``dir``.
 
     Args:
@@ -173,6 +174,8 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
         n_boot: bootstrap resamples per median confidence interval.
         n_perm: random swap patterns per permutation test.
         k_pairs: pairs counted per correlation map in the pair-frequency tables (the thesis uses 4).
+        pair_rank: ``"signed"`` ranks pairs by r (the thesis's tables: the weakest are the lowest r),
+            ``"absolute"`` by |r| (the weakest are the closest to 0).
         seed: seed of the bootstrap and the permutation tests.
         jobs: processes drawing figures (default: CPU count, at most 8; 1 = in this process).
         browser_images: test images in the CAM browser (the first ones; 0 = no browser). Each is one PNG
@@ -188,8 +191,10 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
     study = load_study(dir)
     root = study.root / "report"
     writer = _Writer(root, study.classes)
-    sections = _sections(study, writer, n_boot=n_boot, n_perm=n_perm, k_pairs=k_pairs, seed=seed,
-                         browser_images=browser_images)
+    if pair_rank not in ("signed", "absolute"):
+        raise ValueError(f"pair_rank must be 'signed' or 'absolute', got {pair_rank!r}")
+    sections = _sections(study, writer, n_boot=n_boot, n_perm=n_perm, k_pairs=k_pairs, pair_rank=pair_rank,
+                         seed=seed, browser_images=browser_images)
     if distortion is not None:
         sections.insert(-2, _distortion_section(folder, writer))
     writer.render(jobs if jobs is not None else min(8, os.cpu_count() or 1))
@@ -256,7 +261,7 @@ def _study_name(study: StudyFiles) -> str:
     return study.root.resolve().name
 
 
-def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k_pairs: int,
+def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k_pairs: int, pair_rank: str,
               seed: int, browser_images: int) -> list[Section]:
     perf, history, cam_metrics, aug_metrics = study.performance, study.history, study.cam_metrics, study.aug_metrics
     order = analysis.augmentation_order(perf, aug_metrics, baseline=BASELINE)
@@ -272,7 +277,7 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
                 _training(perf, history, writer, colours)]
     maps = analysis.correlation_maps(aug_metrics, metrics, augmentations)
     sections.append(_metric_sections(aug_metrics, maps, writer, colours, augmentations, metrics))
-    sections.append(_pairs(maps, writer, k_pairs, len(augmentations)))
+    sections.append(_pairs(maps, writer, k_pairs, len(augmentations), pair_rank))
     sections.append(_clustering(maps, writer, len(augmentations)))
     sections.append(_extremes(study, writer, augmentations, metrics))
     sections.append(_browser(study, writer, augmentations, metrics, browser_images))
@@ -308,11 +313,15 @@ def _overview(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
         ("undefined metric values (NaN)",
          ", ".join(f"{m}: {int(n)}" for m, n in nan_counts.items() if n) or "none"),
     ], columns=["item", "value"])
-    intro = ("Each augmented model is compared with the baseline model (no augmentation) trained from the same "
-             "starting state: for every test image, a metric compares the two models' class activation maps "
-             "(CAMs; class_kld compares their class probabilities). Unless a section says otherwise, a metric "
-             "value is the mean over seeds for one augmentation and one test image (aug_metrics.parquet). "
-             "Undefined values (NaN, e.g. a correlation of a constant CAM) are left out of every statistic.")
+    short = _short_means(study.cam_metrics, metrics)
+    facts.loc[len(facts)] = ("seed means resting on fewer values than seeds (NaN skipped)",
+                             ", ".join(f"{m}: {n}" for m, n in short.items() if n) or "none")
+    intro = (f"{_comparison_design(study.config_text)} For every test image, a metric compares the two models' "
+             "class activation maps (CAMs; class_kld compares their class probabilities). Unless a section says "
+             "otherwise, a metric value is the mean over seeds for one augmentation and one test image "
+             "(aug_metrics.parquet). Undefined values (NaN, e.g. a correlation of a constant CAM) are left out "
+             "of every statistic, seed means included: n_seeds in aug_metrics.parquet counts the models averaged, "
+             "and a metric's mean rests on n_seeds minus that metric's NaN values (counted above).")
     present = [name for name in _STUDY_FILES if (study.root / name).is_file()]
     logs = sorted((study.root / "logs").glob("*.log")) if (study.root / "logs").is_dir() else []
     links = "".join(f'<li><a href="../{escape(name)}">{escape(name)}</a></li>' for name in present)
@@ -361,6 +370,35 @@ def _findings(study: StudyFiles, writer: _Writer, ci: pd.DataFrame, n_boot: int)
                                        "rank 1 = farthest from the baseline; overlaps_next = the interval overlaps "
                                        "that of the next-ranked augmentation."))
     return section
+
+
+def _comparison_design(config_text: str | None) -> str:
+    """What each augmented model was compared with, from the study's resolved config."""
+    try:
+        config = tomllib.loads(config_text) if config_text else {}
+    except tomllib.TOMLDecodeError:
+        config = {}
+    baseline = config.get("study", {}).get("baseline")
+    init = config.get("model", {}).get("init_seed")
+    start = (f"Every model, the baseline included, starts from the same initial weights (model.init_seed = "
+             f"{init}); the seeds (starting states) drive the augmentations' randomness and the training's "
+             "other randomness. " if init is not None else "")
+    if baseline == "shared":
+        return (f"{start}Each augmented model is compared with one baseline model (no augmentation), trained with "
+                "the first seed and shared by every seed (study.baseline = \"shared\").")
+    if baseline == "per_seed":
+        return (f"{start}Each augmented model is compared with the baseline model (no augmentation) trained "
+                "with its own seed (study.baseline = \"per_seed\").")
+    return f"{start}Each augmented model is compared with the baseline model (no augmentation)."
+
+
+def _short_means(cam_metrics: pd.DataFrame, metrics: list[str]) -> dict[str, int]:
+    """Per metric: how many (augmentation, image) seed means average fewer defined values than seeds."""
+    if cam_metrics.empty or not metrics:
+        return {}
+    defined = cam_metrics[metrics].notna().groupby([cam_metrics["augmentation"], cam_metrics["image"]]).sum()
+    counts = cam_metrics.groupby(["augmentation", "image"]).size()
+    return {m: int((defined[m] < counts.reindex(defined.index)).sum()) for m in metrics}
 
 
 def _performance(perf: pd.DataFrame, writer: _Writer, colours: dict[str, str]) -> Section:
@@ -443,12 +481,18 @@ def _metric_sections(aug_metrics: pd.DataFrame, maps: dict[str, pd.DataFrame], w
     return section
 
 
-def _pairs(maps: dict[str, pd.DataFrame], writer: _Writer, k: int, n_augmentations: int) -> Section:
+def _pairs(maps: dict[str, pd.DataFrame], writer: _Writer, k: int, n_augmentations: int,
+           rank_by: str = "signed") -> Section:
+    ranking = ("Pairs are ranked by the signed correlation r, as the thesis's tables: the 'least correlated' "
+               "are those with the lowest r, strongly anti-correlated pairs first (auglens report "
+               "--pair-rank absolute ranks by |r| instead)." if rank_by == "signed" else
+               "Pairs are ranked by |r|: the 'least correlated' are those closest to 0, and strong negative "
+               "correlations count as strong (the thesis ranks by the signed r).")
     intro = (f"Thesis Tables 5.1 and 5.2: in each metric's correlation map take the {k} most and the {k} least "
              "correlated pairs of augmentations (unordered, diagonal excluded), then count how often each pair "
              "appears over all metrics. Pairs that recur suggest augmentations with a shared (or opposed) "
              "effect on the CAMs. k is capped at half the number of pairs per map so that the two lists never "
-             "share a pair.")
+             f"share a pair. {ranking}")
     section = Section("pairs", "Most and least correlated pairs", intro)
     n_pairs = n_augmentations * (n_augmentations - 1) // 2
     if n_pairs < 2:
@@ -457,7 +501,7 @@ def _pairs(maps: dict[str, pd.DataFrame], writer: _Writer, k: int, n_augmentatio
         return section
     for strongest, name, title in ((True, "pairs_strongest", "Most strongly correlated pairs (Table 5.1)"),
                                    (False, "pairs_weakest", "Most weakly correlated pairs (Table 5.2)")):
-        table = analysis.pair_frequencies(maps, k, strongest)
+        table = analysis.pair_frequencies(maps, k, strongest, rank_by)
         shown = table[["pair", "count", "metrics"]]
         section.blocks.append(writer.table(table, name, title, f"count = number of metrics (of {len(maps)}) in "
                                            "whose map the pair was among the extremes.", format_frame(shown)))

@@ -118,6 +118,15 @@ def evaluate(model, images, labels, mean, std, input_size, batch_size, device, n
 DEVICE_RESIDENT_BYTES = 4 << 30
 
 
+def mixed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, partner_labels: torch.Tensor,
+                        lam: torch.Tensor) -> torch.Tensor:
+    """Mean of lam * CE(labels) + (1 - lam) * CE(partner_labels): plain CE where lam = 1 (unmixed samples,
+    CutMix with the receiver's label); (N, K), (N,), (N,), (N,) -> scalar."""
+    loss_a = F.cross_entropy(logits, labels, reduction="none")
+    loss_b = F.cross_entropy(logits, partner_labels, reduction="none")
+    return (lam * loss_a + (1 - lam) * loss_b).mean()
+
+
 def _batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device):
     """Images (normalised), first labels, second labels and lambda for one batch of order positions."""
     n = len(data.train)
@@ -189,10 +198,7 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
                                              augmentation, device)
             with autocast:
                 logits = forward(x).float()
-            # lambda-weighted cross-entropy: plain CE for unmixed samples (lam = 1)
-            loss_a = F.cross_entropy(logits, labels, reduction="none")
-            loss_b = F.cross_entropy(logits, partner, reduction="none")
-            loss = (lam * loss_a + (1 - lam) * loss_b).mean()
+            loss = mixed_cross_entropy(logits, labels, partner, lam)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
