@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-import tomllib
+from auglens._tomllib import tomllib
 
 import pytest
 import torch
