@@ -74,6 +74,15 @@ def test_a_mixing_step_with_probability_keeps_unmixed_samples_whole():
     assert bool((out.partner_labels[mixed] != labels[mixed]).all())
 
 
+def test_steps_given_as_a_tuple_build_the_same_pipeline():
+    # A study freezes an augmentation's list parameters into tuples before building it.
+    steps = [{"name": "affine"}, {"name": "equalize", "p": 0.5}]
+    x = torch.rand(4, 1, 12, 12)
+    labels, keys = torch.zeros(4, dtype=torch.int64), sample_keys(0, 0, torch.arange(4))
+    as_list = AUGMENTATIONS.build("compose", steps=steps)(x, labels, keys).images
+    assert torch.equal(AUGMENTATIONS.build("compose", steps=tuple(steps))(x, labels, keys).images, as_list)
+
+
 def test_nested_pipelines_and_policies_as_steps():
     x = torch.rand(5, 3, 12, 12)
     steps = [{"name": "randaugment", "num_ops": 1}, {"name": "compose", "steps": [{"name": "gaussian_blur", "p": 0.5}]}]

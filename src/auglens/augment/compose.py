@@ -62,7 +62,7 @@ class Compose(Augmentation):
 
     def __init__(self, steps: list[dict[str, Any]] | None = None):
         steps = [{"name": "affine"}, {"name": "equalize", "p": 0.5}] if steps is None else steps
-        if not isinstance(steps, list) or not steps:
+        if not isinstance(steps, (list, tuple)) or not steps:  # a study freezes lists into tuples
             raise ValueError(f"compose: steps must be a non-empty list of tables, e.g. "
                              f"[{{ name = \"affine\" }}, {{ name = \"equalize\", p = 0.5 }}], got {steps!r}")
         built, errors = [], []
