@@ -82,3 +82,36 @@ def test_undefined_cases_are_nan_not_numbers():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="resize the masks"):
         energy_pointing_game(torch.rand(2, 8, 8), torch.ones(2, 16, 16))
+
+
+# ---------------------------------------------------------------------------------------------- registry and config
+
+def test_mask_metrics_give_the_models_value_and_its_change_from_the_baseline():
+    from auglens.metrics import compute_pair_metrics, metric_columns, spec_for_column
+
+    columns = metric_columns(["mad", "mask_energy", "mask_iou"], [20, 10])
+    assert columns == ["mad", "mask_energy", "mask_energy_change", "mask_iou_20", "mask_iou_20_change",
+                       "mask_iou_10", "mask_iou_10_change"]
+    assert {spec_for_column(c).name for c in columns[1:3]} == {"mask_energy"}
+    assert {spec_for_column(c).name for c in columns[3:]} == {"mask_iou"}
+    masks = _disk_masks(5)
+    on_object = masks.double()
+    diffuse = torch.rand(masks.shape, generator=torch.Generator().manual_seed(0)).double()
+    out = compute_pair_metrics(["mad", "mask_energy", "mask_iou"], diffuse, on_object, masks=masks,
+                               overlap_percents=[20, 10])
+    assert list(out) == columns
+    assert torch.equal(out["mask_energy"], torch.ones(5, dtype=torch.float64))
+    assert torch.allclose(out["mask_energy_change"], 1 - energy_pointing_game(diffuse, masks))
+    assert bool((out["mask_energy_change"] > 0).all())  # attention moved onto the object
+    assert torch.allclose(out["mask_iou_10_change"], 1 - top_region_iou(diffuse, masks, 10))
+    with pytest.raises(ValueError, match="need object masks"):
+        compute_pair_metrics(["mask_energy"], diffuse, on_object)
+
+
+def test_a_config_asking_for_mask_metrics_on_a_data_set_without_masks_is_an_error():
+    from auglens import config
+
+    ok = config.from_dict({"data": {"name": "synthetic"}, "metrics": {"names": ["mad", "mask_energy", "mask_iou"]}})
+    assert "mask_iou" in ok.metrics.names
+    with pytest.raises(config.ConfigError, match="does not have; use oxford_iiit_pet, synthetic"):
+        config.from_dict({"data": {"name": "fashion_mnist"}, "metrics": {"names": ["mask_energy"]}})
