@@ -50,7 +50,8 @@ class DataConfig:
     name: str = config_field("cifar10", "data set registry name (auglens ls datasets)")
     root: str | None = config_field(None, "folder holding/receiving the data (default $AUGLENS_DATA or ~/.cache/auglens/data)")
     download: bool = config_field(True, "let torchvision download the data set when absent")
-    image_size: int | None = config_field(None, "side (pixels) images are resized to at load time: image_folder, synthetic (default 16); "
+    image_size: int | None = config_field(None, "side (pixels) images are resized to at load time: image_folder, oxford_iiit_pet (needed: sizes vary), "
+                                               "synthetic (default 16); "
                                                "ignored by the fixed-size torchvision data sets", min=1)
     train_subset: int | None = config_field(None, "use a stratified subset of this many training images (None: all)", min=10)
     test_subset: int | None = config_field(None, "use a stratified subset of this many test images (None: all)", min=1)
@@ -353,8 +354,8 @@ def validate_semantics(config: Config) -> list[str]:
     """Checks beyond types: registry names, augmentation parameters, cross-field rules."""
     from auglens.augment import AUGMENTATIONS
     from auglens.cam import CAM_METHODS
-    from auglens.data import DATASETS
-    from auglens.metrics import CAM_METRICS
+    from auglens.data import DATASETS, DATASETS_WITH_MASKS, has_masks
+    from auglens.metrics import CAM_METRICS, MASK_METRIC_NAMES
     from auglens.models import MODELS
 
     errors = []
@@ -375,6 +376,11 @@ def validate_semantics(config: Config) -> list[str]:
     check_name("cam.method", CAM_METHODS, config.cam.method)
     for i, name in enumerate(config.metrics.names):
         check_name(f"metrics.names[{i}]", CAM_METRICS, name)
+    masked = [name for name in config.metrics.names if name in MASK_METRIC_NAMES]
+    if masked and config.data.name in DATASETS and not has_masks(config.data.name, config.data.root):
+        errors.append(f"metrics.names: {', '.join(masked)} score CAMs against object masks, which data set "
+                      f"{config.data.name!r} does not have; use {', '.join(DATASETS_WITH_MASKS)} or an image_folder "
+                      "with a masks/ tree, or remove them")
     for p in config.metrics.overlap_percents:
         if not 0 < p <= 100:
             errors.append(f"metrics.overlap_percents: each must be in (0, 100], got {p}")

@@ -4,7 +4,7 @@ Each family lives in its own module; importing them here (explicitly, not by ``i
 ``AUGMENTATIONS`` registry.
 """
 
-from auglens.augment import filters, geometric, mixed, mixing  # noqa: F401  (registration)
+from auglens.augment import compose, filters, geometric, mixed, mixing, policies  # noqa: F401  (registration)
 from auglens.augment.base import AUGMENTATIONS, AugmentedBatch, Augmentation, build_augmentation
 from auglens.augment.random import sample_keys
 

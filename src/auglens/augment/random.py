@@ -90,3 +90,23 @@ def bernoulli(keys: torch.Tensor, stream: int, p: float = 0.5) -> torch.Tensor:
 def randint(keys: torch.Tensor, stream: int, high: int) -> torch.Tensor:
     """Integers in [0, high): (N,) -> (N,) int64."""
     return (uniform(keys, stream).squeeze(1) * high).floor().to(torch.int64).clamp_(max=high - 1)
+
+
+def gamma(keys: torch.Tensor, stream: int, shape: float, count: int = 1) -> torch.Tensor:
+    """Gamma(shape, 1) draws by inverting the CDF of hashed uniforms (scipy's ``gammaincinv``): (N,) -> (N, count)."""
+    from scipy.special import gammaincinv
+
+    u = uniform(keys, stream, count).cpu().numpy()
+    return torch.from_numpy(gammaincinv(shape, u)).to(keys.device)
+
+
+def dirichlet(keys: torch.Tensor, stream: int, alpha: float, count: int) -> torch.Tensor:
+    """Symmetric Dirichlet(alpha, ..., alpha) draws as normalised Gamma draws: (N,) -> (N, count) float64."""
+    draws = gamma(keys, stream, alpha, count)
+    # All-zero rows need every uniform to be exactly 0 (probability 2**-53 per entry); the guard keeps them finite.
+    return draws / draws.sum(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+
+
+def derive_keys(keys: torch.Tensor, stream: int) -> torch.Tensor:
+    """Fresh per-sample keys for a sub-augmentation (e.g. one step of a pipeline): (N,) int64 -> (N,) int64."""
+    return mix64(keys ^ _stream_offsets(stream, 1, keys.device))

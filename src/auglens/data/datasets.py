@@ -13,7 +13,15 @@ Sources:
   ``download`` is true) — we read their in-memory arrays, so the on-disk formats are torchvision's.
 - ``image_folder``: ``root/train/<class>/<image>`` and ``root/test/<class>/<image>`` trees (torchvision's
   ImageFolder layout, one per split); images are resized
-  (aspect ratio kept, centre crop) to ``image_size`` at load time so they stack into one tensor.
+  (aspect ratio kept, centre crop) to ``image_size`` at load time so they stack into one tensor. Object
+  masks, when present, come from a parallel tree ``root/masks/<split>/<class>/<image stem>.<any image
+  extension>`` (any non-zero pixel is object).
+- ``oxford_iiit_pet``: torchvision's ``OxfordIIITPet`` (37 breeds; ``trainval`` -> train, ``test`` -> test)
+  with its segmentation trimaps as masks: pet and its boundary band (trimap values 1 and 3) are object,
+  background (2) is not. Its images differ in size: set ``image_size`` (resized like ``image_folder``).
+
+Masks (``ImageSet.masks``, (N, H, W) bool, aligned with the images) feed the ground-truth localisation
+metrics (:mod:`auglens.metrics.localisation`); masks and images go through the same resize and crop.
 
 :func:`locate_dataset` says, without loading anything, which files a loader would read (or that they are
 absent and where they would be downloaded from): the checks before a run and the manifest's provenance use it.
@@ -43,11 +51,13 @@ FASHION_MNIST_CLASSES = [
 
 @dataclass
 class ImageSet:
-    """One split of a data set: ``images`` (N, C, H, W) uint8, ``labels`` (N,) int64."""
+    """One split of a data set: ``images`` (N, C, H, W) uint8, ``labels`` (N,) int64, and optionally
+    ``masks`` (N, H, W) bool object masks aligned with the images (None when the data set has none)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: list[str]
+    masks: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -55,6 +65,11 @@ class ImageSet:
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError(f"labels must be ({self.images.shape[0]},), got {tuple(self.labels.shape)}")
         self.labels = self.labels.to(torch.int64)
+        if self.masks is not None:
+            expected = (self.images.shape[0], *self.images.shape[2:])
+            if tuple(self.masks.shape) != expected:
+                raise ValueError(f"masks must be (N, H, W) = {expected} like the images, got {tuple(self.masks.shape)}")
+            self.masks = self.masks.to(torch.bool)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -64,10 +79,21 @@ class ImageSet:
         return len(self.classes)
 
     def subset(self, indices: torch.Tensor) -> "ImageSet":
-        return ImageSet(self.images[indices], self.labels[indices], self.classes)
+        masks = None if self.masks is None else self.masks[indices]
+        return ImageSet(self.images[indices], self.labels[indices], self.classes, masks)
 
 
 DATASETS: Registry[dict[str, ImageSet]] = Registry("dataset")
+
+#: Data sets whose images always come with object masks (``image_folder`` has them when its masks/ tree exists).
+DATASETS_WITH_MASKS: tuple[str, ...] = ("oxford_iiit_pet", "synthetic")
+
+
+def has_masks(name: str, root: str | os.PathLike | None) -> bool:
+    """Whether data set ``name`` (at ``root``) comes with object masks, without loading it."""
+    if name == "image_folder":
+        return root is not None and (Path(root) / "masks").is_dir()
+    return name in DATASETS_WITH_MASKS
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, download: bool = True,
@@ -337,12 +363,67 @@ def cifar100(root: Path, download: bool = True) -> dict[str, ImageSet]:
     return _from_torchvision(CIFAR100, Path(root), download, channels_last_data=True)
 
 
+def _resized(tensor: torch.Tensor, image_size: int | None) -> torch.Tensor:
+    """(C, H, W) uint8 -> (C, S, S) uint8 by ``resize_keep_aspect`` (or unchanged without a size)."""
+    from auglens.data.transforms import resize_keep_aspect
+
+    if image_size is None:
+        return tensor
+    return resize_keep_aspect(tensor.unsqueeze(0).float(), image_size).round().clamp(0, 255).squeeze(0).to(torch.uint8)
+
+
+def _resized_mask(mask: np.ndarray, image_size: int | None) -> torch.Tensor:
+    """(H, W) bool -> (S, S) bool, through the images' resize and crop (unchanged without a size)."""
+    from auglens.data.transforms import resize_masks
+
+    tensor = torch.from_numpy(mask)
+    return tensor if image_size is None else resize_masks(tensor.unsqueeze(0), image_size)[0]
+
+
+def _stack(images: list[torch.Tensor], where: Path) -> torch.Tensor:
+    shapes = {tuple(t.shape) for t in images}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"images under {where} have different sizes {sorted(shapes)[:3]}...; "
+            "set data.image_size so they are resized to one size at load time"
+        )
+    return torch.stack(images)
+
+
+def _image_folder_masks(root: Path, split: str, samples: list[tuple[str, int]],
+                        image_size: int | None) -> torch.Tensor | None:
+    """Masks of ``root/masks/<split>/<class>/<stem>.*`` for each sample, or None without a masks tree."""
+    from PIL import Image
+
+    folder = root / "masks" / split
+    if not folder.is_dir():
+        return None
+    masks, missing = [], []
+    for path, _ in samples:
+        relative = Path(path).relative_to(root / split)
+        candidates = sorted((folder / relative.parent).glob(f"{relative.stem}.*"))
+        if not candidates:
+            missing.append(str(relative))
+            continue
+        with Image.open(candidates[0]) as image:
+            size = image.size
+            mask = np.asarray(image.convert("L")) > 0
+        with Image.open(path) as source:
+            if source.size != size:
+                raise ValueError(f"mask {candidates[0]} is {size[0]}x{size[1]} but its image {path} is "
+                                 f"{source.size[0]}x{source.size[1]}; masks must have their image's size")
+        masks.append(_resized_mask(mask, image_size))
+    if missing:
+        raise FileNotFoundError(f"{folder} holds masks but none for {len(missing)} image(s), e.g. {missing[:3]}; "
+                                f"add masks/{split}/<class>/<image stem>.png for every image, or remove {folder}")
+    return torch.stack(masks)
+
+
 @DATASETS.register("image_folder")
 def image_folder(root: Path, download: bool = False, image_size: int | None = None) -> dict[str, ImageSet]:
-    """Your own images: ``root/train/<class>/*`` and ``root/test/<class>/*`` (torchvision ImageFolder layout)."""
+    """Your own images: ``root/train/<class>/*`` and ``root/test/<class>/*`` (torchvision ImageFolder layout),
+    with optional object masks in ``root/masks/<split>/<class>/<image stem>.*``."""
     from torchvision.datasets import ImageFolder
-
-    from auglens.data.transforms import resize_keep_aspect
 
     root = Path(root)
     out = {}
@@ -353,21 +434,45 @@ def image_folder(root: Path, download: bool = False, image_size: int | None = No
         images = []
         for path, _ in folder.samples:
             image = folder.loader(path).convert("RGB")
-            tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
-            if image_size is not None:
-                tensor = resize_keep_aspect(tensor.unsqueeze(0).float(), image_size).round().clamp(0, 255)
-                tensor = tensor.squeeze(0).to(torch.uint8)
-            images.append(tensor)
-        shapes = {tuple(t.shape) for t in images}
-        if len(shapes) != 1:
-            raise ValueError(
-                f"images under {root / split} have different sizes {sorted(shapes)[:3]}...; "
-                "set data.image_size so they are resized to one size at load time"
-            )
+            images.append(_resized(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1), image_size))
+        stacked = _stack(images, root / split)
         labels = torch.tensor([label for _, label in folder.samples], dtype=torch.int64)
-        out[split] = ImageSet(torch.stack(images), labels, list(folder.classes))
+        masks = _image_folder_masks(root, split, folder.samples, image_size)
+        out[split] = ImageSet(stacked, labels, list(folder.classes), masks)
     if out["train"].classes != out["test"].classes:
         raise ValueError(f"train and test class folders differ: {out['train'].classes} vs {out['test'].classes}")
+    return out
+
+
+#: Oxford-IIIT Pet trimap values: 1 pet, 2 background, 3 the uncertain band along the pet's outline.
+PET_BACKGROUND = 2
+
+
+@DATASETS.register("oxford_iiit_pet")
+def oxford_iiit_pet(root: Path, download: bool = True, image_size: int | None = None) -> dict[str, ImageSet]:
+    """Oxford-IIIT Pet (37 cat and dog breeds) with its segmentation trimaps as object masks (torchvision)."""
+    from torchvision.datasets import OxfordIIITPet
+
+    out = {}
+    for split, theirs in (("train", "trainval"), ("test", "test")):
+        try:
+            ds = OxfordIIITPet(str(root), split=theirs, target_types=("category", "segmentation"), download=download)
+        except (RuntimeError, OSError) as error:
+            raise FileNotFoundError(
+                f"OxfordIIITPet not found under {root} and could not be downloaded (download={download}): {error}. "
+                "Put torchvision's oxford-iiit-pet/ folder (images/, annotations/) under data.root "
+                "(or $AUGLENS_DATA), or run where the download can reach the internet."
+            ) from error
+        images, labels, masks = [], [], []
+        for i in range(len(ds)):
+            image, (label, trimap) = ds[i]
+            images.append(_resized(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1), image_size))
+            masks.append(_resized_mask(np.asarray(trimap) != PET_BACKGROUND, image_size))
+            labels.append(label)
+        # Class names from the training split (torchvision names only the classes a split holds).
+        classes = out["train"].classes if split == "test" else list(ds.classes)
+        out[split] = ImageSet(_stack(images, Path(root) / "oxford-iiit-pet" / "images"),
+                              torch.tensor(labels, dtype=torch.int64), classes, torch.stack(masks))
     return out
 
 
@@ -376,7 +481,8 @@ def synthetic(root: Path, download: bool = False, image_size: int | None = None)
     """Generated shapes (4 classes, 16x16 grey): for tests and smoke runs; needs no files.
 
     Class k is a bright 5x5 square in quadrant k over low-amplitude noise, jittered by up to 2 pixels, so
-    a trained model's CAMs have a known correct location. Fully determined by a fixed seed.
+    a trained model's CAMs have a known correct location; the square is the image's object mask. Fully
+    determined by a fixed seed.
     """
     size = image_size or 16
     generator = torch.Generator().manual_seed(20240101)
@@ -384,6 +490,7 @@ def synthetic(root: Path, download: bool = False, image_size: int | None = None)
     for split, count in (("train", 480), ("test", 120)):
         labels = torch.arange(count) % 4
         images = torch.rand(count, 1, size, size, generator=generator) * 60
+        masks = torch.zeros(count, size, size, dtype=torch.bool)
         jitter = torch.randint(-2, 3, (count, 2), generator=generator)
         half = size // 2
         for i in range(count):
@@ -392,5 +499,7 @@ def synthetic(root: Path, download: bool = False, image_size: int | None = None)
             left = (k % 2) * half + half // 2 - 2 + int(jitter[i, 1])
             top, left = max(0, min(size - 5, top)), max(0, min(size - 5, left))
             images[i, 0, top : top + 5, left : left + 5] = 200 + torch.rand(5, 5, generator=generator) * 55
-        out[split] = ImageSet(images.round().to(torch.uint8), labels, ["top-left", "top-right", "bottom-left", "bottom-right"])
+            masks[i, top : top + 5, left : left + 5] = True
+        out[split] = ImageSet(images.round().to(torch.uint8), labels,
+                              ["top-left", "top-right", "bottom-left", "bottom-right"], masks)
     return out

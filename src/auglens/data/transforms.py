@@ -26,6 +26,15 @@ def resize_keep_aspect(images: torch.Tensor, size: int) -> torch.Tensor:
     return resized if dtype.is_floating_point else resized.round().clamp(0, 255).to(dtype)
 
 
+def resize_masks(masks: torch.Tensor, size: int) -> torch.Tensor:
+    """Object masks through the images' resize and crop; (N, H, W) bool -> (N, S, S) bool.
+
+    The mask is resized as a coverage map, like the image's pixels, and a pixel is object where at least
+    half of it is covered.
+    """
+    return resize_keep_aspect(masks.float().unsqueeze(1), size).squeeze(1) >= 0.5
+
+
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std of uint8 images scaled to [0, 1]; (N, C, H, W) -> ((C,), (C,)).
 

@@ -4,8 +4,11 @@ The maths lives once, in ``auglens.metrics.functional`` (pure batched functions)
 ``auglens.metrics.performance``. This module adds what configs and reports need on top:
 
 * ``CAM_METRICS``: registry of ``MetricSpec`` (name -> function + metadata). Config names are
-  ``mad``, ``msd``, ``pearson``, ``spearman``, ``overlap``, ``class_kld``.
-* ``metric_columns``: the table columns a list of names produces (``overlap`` -> ``overlap_20`` ...).
+  ``mad``, ``msd``, ``pearson``, ``spearman``, ``overlap``, ``class_kld``, and for data sets with object
+  masks ``mask_energy`` and ``mask_iou`` (ground-truth localisation, ``auglens.metrics.localisation``).
+* ``metric_columns``: the table columns a list of names produces (``overlap`` -> ``overlap_20`` ...;
+  a mask metric gives the augmented model's value and ``<column>_change``, its difference from the
+  baseline's on the same image).
 * ``compute_pair_metrics``: all requested columns for a batch of (baseline, augmented) pairs.
 * ``column_higher_is_better`` / ``spec_for_column``: metadata lookup by column name, so report code
   (sorting, colour maps, "best" markers) needs no per-metric special cases.
@@ -31,12 +34,14 @@ from auglens.metrics.functional import (
     spearman,
     top_count,
 )
+from auglens.metrics.localisation import energy_pointing_game, top_region_iou
 from auglens.metrics.performance import classification_report, confusion_matrix
 from auglens.registry import Registry, UnknownNameError
 
 __all__ = [
     "ALL_METRIC_NAMES",
     "CAM_METRICS",
+    "CHANGE_SUFFIX",
     "DEFAULT_KLD_EPS",
     "DEFAULT_OVERLAP_PERCENTS",
     "MetricSpec",
@@ -47,6 +52,7 @@ __all__ = [
     "confusion_matrix",
     "functional",
     "get_metric",
+    "MASK_METRIC_NAMES",
     "mad",
     "metric_columns",
     "msd",
@@ -59,7 +65,12 @@ __all__ = [
 #: The thesis reports the Overlap Rate at the top 20 %, 10 % and 5 %.
 DEFAULT_OVERLAP_PERCENTS: tuple[float, ...] = (20, 10, 5)
 
-_INPUTS = ("cam", "probs")
+#: What a metric reads: "cam" and "probs" compare the baseline's with the augmented model's maps or class
+#: probabilities; "mask" scores one model's maps against the object masks.
+_INPUTS = ("cam", "probs", "mask")
+#: Column suffix of a mask metric's difference augmented - baseline.
+CHANGE_SUFFIX = "_change"
+_CHANGE = "__change__"  # plan marker: this column is the difference
 
 
 @dataclass(frozen=True)
@@ -74,9 +85,10 @@ class MetricSpec:
 
     name: str  # registry name used in configs
     fn: Callable[..., Tensor]  # batched functional implementation: (baseline, augmented, ...) -> (N,)
-    input: str  # "cam": compares maps (N, H, W); "probs": compares class-probability vectors (N, C)
-    higher_is_better: bool  # True when a higher value means "more similar to the baseline"
+    input: str  # "cam": compares maps (N, H, W); "probs": class-probability vectors (N, C); "mask": maps vs masks
+    higher_is_better: bool  # True when a higher value is the better side of ``higher_means``
     description: str
+    higher_means: str = "closer to baseline"  # what the better direction means, for report labels
 
     def __post_init__(self) -> None:
         if self.input not in _INPUTS:
@@ -136,7 +148,33 @@ _register(
     )
 )
 
-#: Every registered metric, in the thesis's order (a convenient default for configs).
+_register(
+    MetricSpec(
+        "mask_energy",
+        energy_pointing_game,
+        "mask",
+        True,
+        "Energy-based pointing game: share of the CAM's energy inside the object mask (data sets with masks); "
+        "mask_energy_change = the augmented model's minus the baseline's.",
+        "more on the object",
+    )
+)
+_register(
+    MetricSpec(
+        "mask_iou",
+        top_region_iou,
+        "mask",
+        True,
+        "IoU of the CAM's top-Y% region with the object mask (data sets with masks); one column per Y "
+        "(mask_iou_<Y>), and mask_iou_<Y>_change = the augmented model's minus the baseline's.",
+        "more on the object",
+    )
+)
+
+#: Metrics that score CAMs against object masks; they need a data set with masks.
+MASK_METRIC_NAMES: tuple[str, ...] = ("mask_energy", "mask_iou")
+
+#: The thesis's metrics, in its order (a convenient default for configs; the mask metrics need masks).
 ALL_METRIC_NAMES: tuple[str, ...] = ("mad", "msd", "pearson", "spearman", "overlap", "class_kld")
 
 
@@ -159,16 +197,20 @@ def _plan(
     specs = [get_metric(name) for name in names]  # validate every name before any work
     plan: list[tuple[str, MetricSpec, dict[str, Any]]] = []
     for spec in specs:
-        if spec.name == "overlap":
+        if spec.name in ("overlap", "mask_iou"):
             if isinstance(overlap_percents, (str, int, float)) or not overlap_percents:
-                raise ValueError(f"'overlap' needs a non-empty list of overlap_percents, got {overlap_percents!r}")
+                raise ValueError(f"{spec.name!r} needs a non-empty list of overlap_percents, got {overlap_percents!r}")
             for y in overlap_percents:
                 top_count(y, 1)  # validates 0 < y <= 100
-                plan.append((f"overlap_{_format_percent(y)}", spec, {"top_percent": y}))
+                plan.append((f"{spec.name}_{_format_percent(y)}", spec, {"top_percent": y}))
         elif spec.name == "class_kld":
             plan.append((spec.name, spec, {"eps": kld_eps}))
         else:
             plan.append((spec.name, spec, {}))
+    # Each mask column is followed by its change: the augmented model's value minus the baseline's.
+    plan = [entry for column, spec, kwargs in plan
+            for entry in ([(column, spec, kwargs), (column + CHANGE_SUFFIX, spec, {**kwargs, _CHANGE: True})]
+                          if spec.input == "mask" else [(column, spec, kwargs)])]
     columns = [column for column, _, _ in plan]
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
@@ -206,6 +248,7 @@ def compute_pair_metrics(
     other_probs: Tensor | None = None,
     overlap_percents: Sequence[float] = DEFAULT_OVERLAP_PERCENTS,
     kld_eps: float = DEFAULT_KLD_EPS,
+    masks: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Every requested metric for ``N`` (baseline, augmented) pairs, keyed by column name.
 
@@ -215,8 +258,9 @@ def compute_pair_metrics(
         other_maps: augmented-model CAMs, same shape.
         base_probs: baseline class probabilities ``(N, C)``; needed by "probs" metrics.
         other_probs: augmented-model class probabilities ``(N, C)``.
-        overlap_percents: the Y values of the ``overlap`` columns.
+        overlap_percents: the Y values of the ``overlap`` and ``mask_iou`` columns.
         kld_eps: ``eps`` of ``class_kld``.
+        masks: object masks ``(N, H, W)`` bool, the maps' shape; needed by "mask" metrics.
 
     Returns:
         ``{column: (N,) float64 tensor}`` in ``metric_columns(names, overlap_percents)`` order, on the
@@ -225,31 +269,52 @@ def compute_pair_metrics(
     plan = _plan(names, overlap_percents, kld_eps)
     inputs = {spec.input for _, spec, _ in plan}
     sizes = {}
-    if "cam" in inputs:
+    if "cam" in inputs or "mask" in inputs:
         sizes["maps"] = _batch_size(base_maps, other_maps, "maps")
+    if "mask" in inputs:
+        if masks is None:
+            raise ValueError("the mask metrics (mask_energy, mask_iou) need object masks; this data set has none")
+        sizes["masks"] = int(masks.shape[0])
     if "probs" in inputs:
         sizes["probs"] = _batch_size(base_probs, other_probs, "probs")
     if len(set(sizes.values())) > 1:
-        raise ValueError(f"maps and probs describe different numbers of images: {sizes}")
+        raise ValueError(f"maps, probs and masks describe different numbers of images: {sizes}")
     out: dict[str, Tensor] = {}
     for column, spec, kwargs in plan:
+        if spec.input == "mask":
+            kwargs = dict(kwargs)
+            if kwargs.pop(_CHANGE, False):
+                value = column[: -len(CHANGE_SUFFIX)]
+                out[column] = out[value] - spec.fn(base_maps, masks, **kwargs)
+            else:
+                out[column] = spec.fn(other_maps, masks, **kwargs)
+            continue
         base, other = (base_maps, other_maps) if spec.input == "cam" else (base_probs, other_probs)
         out[column] = spec.fn(base, other, **kwargs)
     return out
 
 
 def spec_for_column(column: str) -> MetricSpec:
-    """The spec a result column comes from: a registry name, or ``overlap_<Y>`` -> the ``overlap`` spec."""
+    """The spec a result column comes from: a registry name, ``overlap_<Y>`` -> ``overlap``, ``mask_iou_<Y>`` ->
+    ``mask_iou``, and a mask column's ``<column>_change`` -> that column's spec."""
     if column in CAM_METRICS:
         return get_metric(column)
-    prefix, _, suffix = column.partition("_")
-    if prefix == "overlap" and suffix:
+    if column.endswith(CHANGE_SUFFIX):
         try:
-            top_count(float(suffix), 1)
-        except (TypeError, ValueError):
+            spec = spec_for_column(column[: -len(CHANGE_SUFFIX)])
+        except UnknownNameError:
             pass
         else:
-            return get_metric("overlap")
+            if spec.input == "mask":
+                return spec
+    for name in ("overlap", "mask_iou"):
+        prefix, suffix = column[: len(name)], column[len(name) + 1:]
+        if prefix == name and column[len(name):len(name) + 1] == "_" and suffix:
+            try:
+                top_count(float(suffix), 1)
+            except (TypeError, ValueError):
+                continue
+            return get_metric(name)
     raise UnknownNameError(
         CAM_METRICS.unknown_message(column) + " (the overlap metric gives columns overlap_<percent>, e.g. overlap_10)"
     )

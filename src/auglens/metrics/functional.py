@@ -38,6 +38,7 @@ __all__ = [
     "pearson",
     "spearman",
     "top_count",
+    "top_region",
 ]
 
 #: Default regularisation constant of ``class_kld``. The thesis writes ``log(eps + Q_i / P_i)`` without a
@@ -237,6 +238,14 @@ def top_count(top_percent: float, num_pixels: int) -> int:
     return math.ceil(Fraction(str(value)) * num_pixels / 100)
 
 
+def top_region(x: Tensor, top_percent: float) -> Tensor:
+    """The top-``top_percent`` % region of each flattened map, ties included (see ``overlap_rate``); (N, D) -> (N, D) bool."""
+    k = top_count(top_percent, x.shape[1])
+    # The k-th largest value is the smallest of the top k; an unsorted topk is ~3x faster than kthvalue.
+    threshold = torch.topk(x, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
+    return x >= threshold
+
+
 def overlap_rate(p: Any, q: Any, top_percent: float) -> Tensor:
     """Overlap Rate: IoU of the top-``top_percent`` % regions of the two maps, ties included.
 
@@ -265,13 +274,8 @@ def overlap_rate(p: Any, q: Any, top_percent: float) -> Tensor:
         ``(N,)`` float64 in ``[0, 1]``; NaN where either map contains NaN. Higher = more similar.
     """
     p, q = _flatten_pair(p, q)
-    d = p.shape[1]
-    k = top_count(top_percent, d)
-    # The k-th largest value is the smallest of the top k; an unsorted topk is ~3x faster than kthvalue.
-    tp = torch.topk(p, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
-    tq = torch.topk(q, k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)
-    a = p >= tp
-    b = q >= tq
+    a = top_region(p, top_percent)
+    b = top_region(q, top_percent)
     iou = (a & b).sum(dim=1).to(torch.float64) / (a | b).sum(dim=1).to(torch.float64)
     return torch.where(_rows_with_nan(p, q), torch.full_like(iou, math.nan), iou)
 

@@ -154,6 +154,11 @@ def _direction_text(metric: str) -> str:
     direction = higher_is_better(metric)
     if direction is None:
         return "Its direction (whether higher means more similar) is not declared."
+    spec = spec_for_column(metric)
+    if spec.input == "mask":
+        return ("Scored against the object masks: higher values mean more of the model's CAM lies on the object; "
+                "a _change column is the augmented model's value minus the baseline's on the same image "
+                "(positive = attention moved onto the object).")
     return f"{'Higher' if direction else 'Lower'} values mean the augmented model is closer to the baseline."
 
 

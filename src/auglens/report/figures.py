@@ -27,6 +27,7 @@ from auglens.analysis import (
     correctness_segments,
     higher_is_better,
 )
+from auglens.metrics import spec_for_column
 from auglens.report.style import CORRELATION_CMAP, SEGMENT_COLOURS, new_figure
 
 __all__ = ["correlation_heatmap", "dendrograms", "metric_axis_label", "metric_boxplot", "performance_bars",
@@ -43,7 +44,7 @@ def metric_axis_label(metric: str) -> str:
     direction = higher_is_better(metric)
     if direction is None:
         return f"{metric} (unitless)"
-    return f"{metric} (unitless)\n{'higher' if direction else 'lower'} = closer to baseline"
+    return f"{metric} (unitless)\n{'higher' if direction else 'lower'} = {spec_for_column(metric).higher_means}"
 
 
 def _rotate(ax, labels: Sequence[str], width_inches: float) -> None:

@@ -72,14 +72,28 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _mix(colour: str, other: str, share: float) -> str:
+    """``colour`` moved ``share`` of the way towards ``other`` (both ``#rrggbb``)."""
+    a = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    b = [int(other[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(x + (y - x) * share):02x}" for x, y in zip(a, b))
+
+
 def augmentation_colours(names: Sequence[str], baseline: str = "none") -> dict[str, str]:
-    """A fixed colour per augmentation name (baseline grey, the rest Okabe-Ito in order, cycling)."""
+    """A fixed colour per augmentation name: baseline grey, the rest Okabe-Ito in order.
+
+    Studies of more than seven augmentations (single augmentations beside policies and pipelines) would
+    repeat colours; the second round takes the same hues darkened, the third lightened, so every
+    augmentation keeps a distinct colour within one hue family of the colour-blind-safe palette.
+    """
+    shades = (lambda c: c, lambda c: _mix(c, "#000000", 0.45), lambda c: _mix(c, "#ffffff", 0.5))
     colours, i = {}, 0
     for name in names:
         if name == baseline:
             colours[name] = BASELINE_COLOUR
         else:
-            colours[name] = OKABE_ITO[i % len(OKABE_ITO)]
+            round_, k = divmod(i, len(OKABE_ITO))
+            colours[name] = shades[round_ % len(shades)](OKABE_ITO[k])
             i += 1
     return colours
 

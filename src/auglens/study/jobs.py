@@ -302,10 +302,11 @@ def run_cam_job(job: CamJob, store: ArtifactStore, device: torch.device) -> str:
 
 def pair_metric_frame(base: dict[str, torch.Tensor], other: dict[str, torch.Tensor], labels: torch.Tensor,
                       size: int, names: tuple[str, ...], overlap_percents: tuple[float, ...], kld_epsilon: float,
-                      batch_size: int, device: torch.device) -> pd.DataFrame:
+                      batch_size: int, device: torch.device, masks: torch.Tensor | None = None) -> pd.DataFrame:
     """Step 11 for one pair of CAM sets: one row per test image with every metric column.
 
     Maps are upsampled to ``size`` chunk by chunk, so a study's full-resolution maps never sit in memory.
+    ``masks`` (N, size, size) bool: the test images' object masks at the maps' size, for the mask metrics.
     """
     from auglens import cam
     from auglens.metrics import compute_pair_metrics
@@ -317,8 +318,9 @@ def pair_metric_frame(base: dict[str, torch.Tensor], other: dict[str, torch.Tens
         part = slice(start, start + batch_size)
         base_maps = cam.upsample_maps(base["maps"][part].to(device).float(), (size, size))
         other_maps = cam.upsample_maps(other["maps"][part].to(device).float(), (size, size))
+        part_masks = None if masks is None else masks[part].to(device)
         values = compute_pair_metrics(list(names), base_maps, other_maps, base_probs[part].to(device),
-                                      other_probs[part].to(device), overlap_percents, kld_epsilon)
+                                      other_probs[part].to(device), overlap_percents, kld_epsilon, part_masks)
         for column, value in values.items():
             columns.setdefault(column, []).append(value.double().cpu().numpy())
     return pd.DataFrame({
@@ -334,11 +336,20 @@ def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -
     """Every configured metric of one augmented model against the baseline, per test image. Idempotent."""
     if store.exists("metrics", job.key, "parquet"):
         return job.key
+    from auglens.data import resize_masks
+    from auglens.metrics import MASK_METRIC_NAMES
+
     data = prepare_data(job.other.train.data)
     size = map_side(job.other.train.spec.input_size, data)
+    masks = None
+    if any(name in MASK_METRIC_NAMES for name in job.names):
+        if data.test.masks is None:
+            raise ValueError(f"metrics {', '.join(n for n in job.names if n in MASK_METRIC_NAMES)} need object "
+                             f"masks, and data set {job.other.train.data.name!r} has none for its test images")
+        masks = resize_masks(data.test.masks, size)
     frame = pair_metric_frame(store.load_tensors("cams", job.baseline.key), store.load_tensors("cams", job.other.key),
                               data.test.labels, size, job.names, job.overlap_percents, job.kld_epsilon,
-                              job.batch_size, device)
+                              job.batch_size, device, masks)
     frame.insert(0, "seed", job.other.train.spec.seed)
     frame.insert(0, "augmentation", job.other.train.spec.augmentation)
     store.save_table("metrics", job.key, frame)
