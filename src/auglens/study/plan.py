@@ -41,7 +41,7 @@ def train_spec(config: Config, augmentation: str, params: dict[str, Any], seed: 
                      config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,
                      t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch,
                      t.precision, t.channels_last, t.compile, t.augment_every_sample,
-                     tuple(t.lr_milestones), t.lr_gamma)
+                     tuple(t.lr_milestones), t.lr_gamma, t.lr_schedule)
 
 
 def plan_study(config: Config) -> StudyPlan:
