@@ -8,7 +8,7 @@ from typing import Any
 from auglens.analysis.columns import BASELINE
 from auglens.config import Config
 from auglens.data.prepared import DataSpec
-from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob
+from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob, metric_groups
 from auglens.train.loop import TrainSpec
 
 __all__ = ["StudyPlan", "data_spec", "plan_study", "train_spec"]
@@ -22,9 +22,9 @@ class StudyPlan:
 
     @property
     def jobs(self) -> list[Job]:
-        """Every job in dependency order: the trainings, the CAM sets, the metric tables."""
+        """Every job in dependency order: the trainings, the CAM sets, the metric tables (one group per baseline)."""
         trains = list({job.train.key: job.train for job in self.models}.values())
-        return [*trains, *self.models, *self.pairs]
+        return [*trains, *self.models, *metric_groups(self.pairs)]
 
 
 def data_spec(config: Config) -> DataSpec:
