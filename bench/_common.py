@@ -35,6 +35,24 @@ def best_time(fn, device: torch.device, repeats: int = 3, warmup: int = 1) -> fl
     return min(times)
 
 
+def best_wall_and_cpu(fn, device: torch.device, repeats: int = 3, warmup: int = 1) -> tuple[float, float]:
+    """(wall, process CPU) seconds of the fastest of ``repeats`` calls after ``warmup`` calls.
+
+    CPU time counts every thread of this process, so on a machine shared with other work, where wall times
+    are inflated, ``work / cpu`` still compares implementations by the core-seconds they consume.
+    """
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    best = (float("inf"), float("inf"))
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        synchronize(device)
+        best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
+    return best
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)

@@ -93,6 +93,9 @@ class TrainingConfig:
     lr_milestones: list[int] = config_field([], "epochs at which the learning rate is multiplied by lr_gamma "
                                             "(the thesis: none; FMix's recipe: [100, 150])", min=0)
     lr_gamma: float = config_field(0.1, "learning-rate factor at each milestone", min=0.0, exclusive_min=True)
+    lr_schedule: Literal["step", "one_cycle"] = config_field(
+        "step", "step: lr, multiplied by lr_gamma at each of lr_milestones (the thesis: constant); one_cycle: per "
+        "batch, from lr/10 up to lr over the first 20% of training, then linearly down to 0")
     augment_every_sample: bool = config_field(
         False, "false: each epoch sees the originals plus one augmented copy of each (the thesis); "
         "true: every sample is augmented each epoch (the usual recipe, the distortion paper's)")

@@ -204,3 +204,21 @@ def test_artifacts_in_an_fsspec_store_give_the_same_tables(finished, tmp_path):
     ours, theirs = read_tables(tmp_path / "remote"), read_tables(root / "out")
     for name in ("cam_metrics", "aug_metrics", "history"):
         pd.testing.assert_frame_equal(ours[name], theirs[name], check_exact=True, obj=name)
+
+
+def test_metric_group_recomputes_only_missing_members_identically(finished):
+    from auglens.store import ArtifactStore
+    from auglens.study.jobs import metric_groups
+
+    config, _, root = finished
+    store = ArtifactStore(root / "out" / "artifacts")
+    (group,) = metric_groups(study.plan_study(config).pairs)  # one shared baseline: one group of 4 models
+    assert len(group.pairs) == 4 and group.done(store)
+    victim = group.pairs[2]
+    before = store.load_table("metrics", victim.key)
+    store.delete("metrics", victim.key, "parquet")
+    assert not group.done(store)
+    done = []
+    group.run(store, torch.device("cpu"), done.append)
+    assert sum(done) == 4 and group.done(store)
+    pd.testing.assert_frame_equal(store.load_table("metrics", victim.key), before)

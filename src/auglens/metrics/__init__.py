@@ -9,7 +9,8 @@ The maths lives once, in ``auglens.metrics.functional`` (pure batched functions)
 * ``metric_columns``: the table columns a list of names produces (``overlap`` -> ``overlap_20`` ...;
   a mask metric gives the augmented model's value and ``<column>_change``, its difference from the
   baseline's on the same image).
-* ``compute_pair_metrics``: all requested columns for a batch of (baseline, augmented) pairs.
+* ``compute_pair_metrics``: all requested columns for a batch of (baseline, augmented) pairs;
+  ``compute_baseline_metrics``: the same for one baseline batch against several models (each map sorted once).
 * ``column_higher_is_better`` / ``spec_for_column``: metadata lookup by column name, so report code
   (sorting, colour maps, "best" markers) needs no per-metric special cases.
 """
@@ -17,13 +18,15 @@ The maths lives once, in ``auglens.metrics.functional`` (pure batched functions)
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from auglens.metrics import functional
+from auglens.metrics import functional, stage
 from auglens.metrics.functional import (
     DEFAULT_KLD_EPS,
     class_kld,
@@ -48,6 +51,7 @@ __all__ = [
     "class_kld",
     "classification_report",
     "column_higher_is_better",
+    "compute_baseline_metrics",
     "compute_pair_metrics",
     "confusion_matrix",
     "functional",
@@ -103,6 +107,10 @@ class MetricSpec:
 
 
 CAM_METRICS: Registry[Tensor] = Registry("metric")
+
+#: Registered functions the metric stage computes from shared summaries (``auglens.metrics.stage``).
+_STAGE_QUANTITIES: dict[Callable[..., Tensor], str] = {mad: "mad", msd: "msd", pearson: "pearson",
+                                                       spearman: "spearman"}
 
 
 def _register(spec: MetricSpec) -> None:
@@ -266,31 +274,86 @@ def compute_pair_metrics(
         ``{column: (N,) float64 tensor}`` in ``metric_columns(names, overlap_percents)`` order, on the
         inputs' device.
     """
+    return compute_baseline_metrics(names, base_maps, [other_maps], base_probs, [other_probs], overlap_percents,
+                                    kld_eps, masks)[0]
+
+
+def compute_baseline_metrics(
+    names: Sequence[str],
+    base_maps: Tensor | None,
+    other_maps: Sequence[Tensor | None],
+    base_probs: Tensor | None = None,
+    other_probs: Sequence[Tensor | None] | None = None,
+    overlap_percents: Sequence[float] = DEFAULT_OVERLAP_PERCENTS,
+    kld_eps: float = DEFAULT_KLD_EPS,
+    masks: Tensor | None = None,
+) -> list[dict[str, Tensor]]:
+    """``compute_pair_metrics`` of one baseline batch against several models' batches of the same images.
+
+    The study's metric stage: each baseline map is sorted and summarised once and reused for every model
+    (see :mod:`auglens.metrics.stage`); the values are those of ``compute_pair_metrics`` on each pair.
+
+    Args:
+        names, base_maps, base_probs, overlap_percents, kld_eps, masks: as in ``compute_pair_metrics``.
+        other_maps: one ``(N, ...)`` batch per model (``None`` entries when only "probs" metrics are asked).
+        other_probs: one ``(N, C)`` batch per model, or ``None`` when no "probs" metric is asked.
+
+    Returns:
+        One ``{column: (N,) float64}`` dict per model, in ``other_maps`` order.
+    """
     plan = _plan(names, overlap_percents, kld_eps)
     inputs = {spec.input for _, spec, _ in plan}
-    sizes = {}
-    if "cam" in inputs or "mask" in inputs:
-        sizes["maps"] = _batch_size(base_maps, other_maps, "maps")
-    if "mask" in inputs:
-        if masks is None:
-            raise ValueError("the mask metrics (mask_energy, mask_iou) need object masks; this data set has none")
-        sizes["masks"] = int(masks.shape[0])
-    if "probs" in inputs:
-        sizes["probs"] = _batch_size(base_probs, other_probs, "probs")
-    if len(set(sizes.values())) > 1:
-        raise ValueError(f"maps, probs and masks describe different numbers of images: {sizes}")
-    out: dict[str, Tensor] = {}
-    for column, spec, kwargs in plan:
-        if spec.input == "mask":
-            kwargs = dict(kwargs)
-            if kwargs.pop(_CHANGE, False):
-                value = column[: -len(CHANGE_SUFFIX)]
-                out[column] = out[value] - spec.fn(base_maps, masks, **kwargs)
+    other_probs = list(other_probs) if other_probs is not None else [None] * len(other_maps)
+    if len(other_probs) != len(other_maps):
+        raise ValueError(f"got {len(other_maps)} map batches but {len(other_probs)} probability batches")
+    if "mask" in inputs and masks is None:
+        raise ValueError("the mask metrics (mask_energy, mask_iou) need object masks; this data set has none")
+    for maps, probs in zip(other_maps, other_probs):
+        sizes = {}
+        if "cam" in inputs or "mask" in inputs:
+            sizes["maps"] = _batch_size(base_maps, maps, "maps")
+        if "mask" in inputs:
+            sizes["masks"] = int(masks.shape[0])
+        if "probs" in inputs:
+            sizes["probs"] = _batch_size(base_probs, probs, "probs")
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"maps, probs and masks describe different numbers of images: {sizes}")
+    # The registered implementations of these columns are served by the stage's shared summaries.
+    fast: dict[str, str | int] = {}
+    if "cam" in inputs:
+        base_maps = torch.as_tensor(base_maps)
+        other_maps = [torch.as_tensor(maps) for maps in other_maps]
+        pixels = math.prod(base_maps.shape[1:])
+        for column, spec, kwargs in plan:
+            if spec.fn is overlap_rate:
+                fast[column] = top_count(kwargs["top_percent"], pixels)
+            elif spec.fn in _STAGE_QUANTITIES:
+                fast[column] = _STAGE_QUANTITIES[spec.fn]
+    results: list[dict[str, Tensor]] = [{} for _ in other_maps]
+    if fast:
+        quantities = [q for q in fast.values() if isinstance(q, str)]
+        ks = [k for k in fast.values() if isinstance(k, int)]
+        for result, values in zip(results, stage.compare_with_baseline(base_maps, other_maps, quantities, ks)):
+            result.update({column: values[key] for column, key in fast.items()})
+    baseline_mask_values: dict[str, Tensor] = {}  # the baseline's side of each ``_change`` column, once
+    out = []
+    for result, maps, probs in zip(results, other_maps, other_probs):
+        ordered = {}
+        for column, spec, kwargs in plan:
+            if column in result:
+                ordered[column] = result[column]
+            elif spec.input == "mask":
+                kwargs = dict(kwargs)
+                if kwargs.pop(_CHANGE, False):
+                    if column not in baseline_mask_values:
+                        baseline_mask_values[column] = spec.fn(base_maps, masks, **kwargs)
+                    ordered[column] = ordered[column[: -len(CHANGE_SUFFIX)]] - baseline_mask_values[column]
+                else:
+                    ordered[column] = spec.fn(maps, masks, **kwargs)
             else:
-                out[column] = spec.fn(other_maps, masks, **kwargs)
-            continue
-        base, other = (base_maps, other_maps) if spec.input == "cam" else (base_probs, other_probs)
-        out[column] = spec.fn(base, other, **kwargs)
+                base, other = (base_maps, maps) if spec.input == "cam" else (base_probs, probs)
+                ordered[column] = spec.fn(base, other, **kwargs)
+        out.append(ordered)
     return out
 
 

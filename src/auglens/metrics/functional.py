@@ -111,13 +111,35 @@ def _average_ranks(x: Tensor) -> Tensor:
     ``(first + last) / 2 + 1``; the ranks are then scattered back to the pixels. CPU tensors take a numpy
     path (its sort is ~4x faster there), others a torch one; both are tested against scipy.
     """
-    return _average_ranks_numpy(x) if x.device.type == "cpu" else _average_ranks_torch(x)
+    return _sort_and_rank(x)[1]
+
+
+def _sort_and_rank(x: Tensor, ranks: bool = True) -> tuple[Tensor, Tensor | None]:
+    """Rows of float64 ``(N, D)`` sorted ascending, and their average ranks (``None`` unless ``ranks``).
+
+    One sort serves both: the metric stage reads overlap thresholds off the sorted rows and Spearman off the
+    ranks. numpy on the CPU, torch elsewhere.
+    """
+    if x.device.type == "cpu":
+        return _sort_and_rank_numpy(x, ranks)
+    return _sort_and_rank_torch(x, ranks)
 
 
 def _average_ranks_torch(x: Tensor) -> Tensor:
-    """:func:`_average_ranks` with torch ops (used off the CPU). ``first`` is a running max of the run-start
-    positions, ``last`` a reversed running min of the run-end positions. (Two ``searchsorted`` calls give the
-    same ranks but were ~2x slower on 224x224 maps.)"""
+    """:func:`_average_ranks` with torch ops (what runs off the CPU)."""
+    return _sort_and_rank_torch(x)[1]
+
+
+def _average_ranks_numpy(x: Tensor) -> Tensor:
+    """:func:`_average_ranks` with numpy (what runs on the CPU)."""
+    return _sort_and_rank_numpy(x)[1]
+
+
+def _sort_and_rank_torch(x: Tensor, ranks: bool = True) -> tuple[Tensor, Tensor | None]:
+    """``first`` is a running max of the run-start positions, ``last`` a reversed running min of the run-end
+    positions. (Two ``searchsorted`` calls give the same ranks but were ~2x slower on 224x224 maps.)"""
+    if not ranks:
+        return x.sort(dim=1).values, None
     s, order = x.sort(dim=1)
     n, d = s.shape
     pos = torch.arange(d, device=x.device).expand(n, d)
@@ -129,31 +151,41 @@ def _average_ranks_torch(x: Tensor) -> Tensor:
     last = torch.where(ends, pos, d - 1).flip(1).cummin(dim=1).values.flip(1)
     # first + last + 2 is an exact integer and /2 is exact in float64, so tied values get bit-identical ranks.
     avg = (first + last + 2).to(torch.float64) / 2
-    return torch.empty_like(avg).scatter_(1, order, avg)
+    return s, torch.empty_like(avg).scatter_(1, order, avg)
 
 
-def _average_ranks_numpy(x: Tensor) -> Tensor:
-    """The same ranks as :func:`_average_ranks`, computed with numpy for CPU tensors.
+def _sort_and_rank_numpy(x: Tensor, ranks: bool = True) -> tuple[Tensor, Tensor | None]:
+    """The same as :func:`_sort_and_rank_torch` with numpy, whose AVX-512 sorts are ~4x faster on the CPU.
 
-    numpy's argsort is about 4x faster than ``torch.sort`` on the CPU, and the tie averaging is done on the
-    flattened batch: every row starts a run, so runs never cross rows and one ``cumsum`` labels them all.
+    Untied sorted positions ``j`` simply get rank ``j + 1``; only the tied ones (CAMs' zeros and saturated
+    maxima, a minority of pixels) are visited to give each run of equal values its average rank.
     """
     a = x.detach().contiguous().numpy()
+    if not ranks:
+        return torch.from_numpy(np.sort(a, axis=1)), None
     n, d = a.shape
     order = np.argsort(a, axis=1)
     s = np.take_along_axis(a, order, axis=1)
-    starts = np.empty((n, d), dtype=bool)
-    starts[:, 0] = True
-    np.not_equal(s[:, 1:], s[:, :-1], out=starts[:, 1:])
-    flat = starts.ravel()
-    run = np.cumsum(flat) - 1  # run number of each sorted element
-    run_start = np.flatnonzero(flat)  # flat position where each run starts
-    counts = np.diff(np.append(run_start, n * d))
-    # 1-based average of positions first .. first + count - 1; halves are exact in float64.
-    average = (run_start % d + (counts + 1) / 2.0)[run]
-    ranks = np.empty((n, d), dtype=np.float64)
-    np.put_along_axis(ranks, order, average.reshape(n, d), axis=1)
-    return torch.from_numpy(ranks)
+    ranked = np.empty((n, d), dtype=np.float64)
+    ranked[:] = np.arange(1, d + 1, dtype=np.float64)
+    # Flat positions (in the (n, d) sorted array) of every element equal to its right neighbour.
+    tied = np.flatnonzero(s[:, 1:] == s[:, :-1])
+    if tied.size:
+        tied += tied // (d - 1)  # (n, d - 1) flat index -> (n, d) flat index; runs never cross rows
+        new_run = np.empty(tied.size, dtype=bool)
+        new_run[0] = True
+        np.not_equal(tied[1:], tied[:-1] + 1, out=new_run[1:])
+        run = np.cumsum(new_run) - 1  # run number of each tied element
+        first = tied[new_run]
+        last = tied[np.append(np.flatnonzero(new_run)[1:], tied.size) - 1] + 1  # the run's last element
+        # 1-based average of positions first .. last within the row; first + last + 2 is an exact integer.
+        average = (first % d + last % d + 2) * 0.5
+        flat = ranked.reshape(-1)
+        flat[tied] = average[run]
+        flat[last] = average
+    out = np.empty((n, d), dtype=np.float64)
+    np.put_along_axis(out, order, ranked, axis=1)
+    return torch.from_numpy(s), torch.from_numpy(out)
 
 
 def mad(p: Any, q: Any) -> Tensor:

@@ -21,6 +21,7 @@ backends give identical tables.
 from auglens.study.jobs import (
     CamJob,
     Job,
+    MetricGroupJob,
     MetricJob,
     TrainJob,
     compute_cam_set,
@@ -47,7 +48,8 @@ from auglens.study.tables import (
 )
 
 __all__ = [
-    "DEFAULT_NUM_THREADS", "PER_IMAGE_KEYS", "CamJob", "ComputeSpec", "SettingsMismatch", "compute_spec", "Job", "MetricJob", "StudyPlan", "StudyResult", "TrainJob",
+    "DEFAULT_NUM_THREADS", "PER_IMAGE_KEYS", "CamJob", "ComputeSpec", "Job", "MetricGroupJob", "MetricJob",
+    "SettingsMismatch", "StudyPlan", "StudyResult", "TrainJob", "compute_spec",
     "assemble_tables", "compute_cam_set", "configure_runtime", "data_spec", "load_trained_model", "map_side",
     "metric_value_columns", "pair_metric_frame", "plan_study", "resolve_device", "run_cam_job", "run_metric_job",
     "run_study", "run_train_job", "seed_average", "summary_table", "train_spec", "write_csv", "write_manifest",

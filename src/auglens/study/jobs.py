@@ -7,7 +7,8 @@ exists, so rerunning after a crash resumes and rerunning a finished run does not
 
 - ``TrainJob``  (one per augmentation x starting state, plus the baseline): best-validation weights,
 - ``CamJob``    (one per model): the CAM set and logits on the test set,
-- ``MetricJob`` (one per augmented model): every CAM metric against the baseline, per test image.
+- ``MetricJob`` (one per augmented model): every CAM metric against the baseline, per test image; the plan
+  runs them as one ``MetricGroupJob`` per baseline, so each baseline map is summarised once.
 
 A new kind of job subclasses :class:`Job` (a frozen dataclass with a ``key`` property, ``stage``,
 ``artifact``, ``dependencies`` and ``run``); the backends need no change.
@@ -34,8 +35,9 @@ from auglens.store import ArtifactError, ArtifactStore
 from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, initial_model, train_model
 
-__all__ = ["CamJob", "Job", "MetricJob", "TrainJob", "compute_cam_set", "load_trained_model", "map_side",
-           "pair_metric_frame", "run_cam_job", "run_claimed", "run_metric_job", "run_train_job"]
+__all__ = ["CamJob", "Job", "MetricGroupJob", "MetricJob", "TrainJob", "baseline_metric_frames", "compute_cam_set",
+           "load_trained_model", "map_side", "metric_groups", "pair_metric_frame", "run_cam_job", "run_claimed",
+           "run_metric_group", "run_metric_job", "run_train_job"]
 
 Progress = Callable[[int], None]
 log = logging.getLogger("auglens.study")
@@ -184,6 +186,51 @@ class MetricJob(Job):
         return run_metric_job(self, store, device)
 
 
+@dataclass(frozen=True)
+class MetricGroupJob(Job):
+    """The metric jobs of every model compared with one baseline, run together: each baseline map is then
+    summarised (sorted, ranked, thresholded) once for all of them. It writes the member jobs' own artifacts,
+    so tables, resumes and keys are those of the members; finished members are skipped."""
+
+    pairs: tuple[MetricJob, ...]
+
+    stage: ClassVar[str] = "metric"
+    artifact: ClassVar[tuple[str, str]] = ("metrics", "parquet")
+
+    def __post_init__(self) -> None:
+        if not self.pairs or len({pair.baseline.key for pair in self.pairs}) != 1:
+            raise ValueError("a metric group needs at least one pair, all with the same baseline")
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"pairs": [pair.key for pair in self.pairs]})
+
+    @property
+    def label(self) -> str:
+        return f"vs {self.pairs[0].baseline.train.model_id}"
+
+    @property
+    def dependencies(self) -> tuple[Job, ...]:
+        return (self.pairs[0].baseline, *(pair.other for pair in self.pairs))
+
+    def done(self, store: ArtifactStore) -> bool:
+        return all(pair.done(store) for pair in self.pairs)
+
+    def size(self) -> int:
+        return len(self.pairs)
+
+    def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
+        return run_metric_group(self, store, device, progress)
+
+
+def metric_groups(pairs: list[MetricJob]) -> list[MetricGroupJob]:
+    """``pairs`` grouped by baseline, in order of first appearance."""
+    groups: dict[str, list[MetricJob]] = {}
+    for pair in pairs:
+        groups.setdefault(pair.baseline.key, []).append(pair)
+    return [MetricGroupJob(tuple(members)) for members in groups.values()]
+
+
 # ------------------------------------------------------------------------------------------ job functions
 
 def run_train_job(job: TrainJob, store: ArtifactStore, device: torch.device,
@@ -303,54 +350,107 @@ def run_cam_job(job: CamJob, store: ArtifactStore, device: torch.device) -> str:
 def pair_metric_frame(base: dict[str, torch.Tensor], other: dict[str, torch.Tensor], labels: torch.Tensor,
                       size: int, names: tuple[str, ...], overlap_percents: tuple[float, ...], kld_epsilon: float,
                       batch_size: int, device: torch.device, masks: torch.Tensor | None = None) -> pd.DataFrame:
-    """Step 11 for one pair of CAM sets: one row per test image with every metric column.
+    """Step 11 for one pair of CAM sets: one row per test image with every metric column."""
+    return baseline_metric_frames(base, [other], labels, size, names, overlap_percents, kld_epsilon, batch_size,
+                                  device, masks)[0]
 
-    Maps are upsampled to ``size`` chunk by chunk, so a study's full-resolution maps never sit in memory.
+
+#: Bytes of upsampled float32 maps one metric chunk may hold (baseline + every model of a group).
+METRIC_CHUNK_BYTES = 512 << 20
+
+
+def baseline_metric_frames(base: dict[str, torch.Tensor], others: list[dict[str, torch.Tensor]],
+                           labels: torch.Tensor, size: int, names: tuple[str, ...],
+                           overlap_percents: tuple[float, ...], kld_epsilon: float, batch_size: int,
+                           device: torch.device, masks: torch.Tensor | None = None) -> list[pd.DataFrame]:
+    """Step 11 for one baseline CAM set against several models' sets: per model, one row per test image.
+
+    Maps are upsampled to ``size`` chunk by chunk (at most ``batch_size`` images, and at most
+    ``METRIC_CHUNK_BYTES`` of maps), so a study's full-resolution maps never sit in memory; within a chunk
+    each baseline map is summarised once for every model (``auglens.metrics.compute_baseline_metrics``).
     ``masks`` (N, size, size) bool: the test images' object masks at the maps' size, for the mask metrics.
     """
     from auglens import cam
-    from auglens.metrics import compute_pair_metrics
+    from auglens.metrics import compute_baseline_metrics
 
     base_probs = torch.softmax(base["logits"].double(), dim=1)
-    other_probs = torch.softmax(other["logits"].double(), dim=1)
-    columns: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(labels), batch_size):
-        part = slice(start, start + batch_size)
+    other_probs = [torch.softmax(other["logits"].double(), dim=1) for other in others]
+    columns: list[dict[str, list[np.ndarray]]] = [{} for _ in others]
+    rows = max(1, min(batch_size, METRIC_CHUNK_BYTES // (4 * size * size * (len(others) + 1))))
+    for start in range(0, len(labels), rows):
+        part = slice(start, start + rows)
         base_maps = cam.upsample_maps(base["maps"][part].to(device).float(), (size, size))
-        other_maps = cam.upsample_maps(other["maps"][part].to(device).float(), (size, size))
+        other_maps = [cam.upsample_maps(other["maps"][part].to(device).float(), (size, size)) for other in others]
         part_masks = None if masks is None else masks[part].to(device)
-        values = compute_pair_metrics(list(names), base_maps, other_maps, base_probs[part].to(device),
-                                      other_probs[part].to(device), overlap_percents, kld_epsilon, part_masks)
-        for column, value in values.items():
-            columns.setdefault(column, []).append(value.double().cpu().numpy())
-    return pd.DataFrame({
+        values = compute_baseline_metrics(list(names), base_maps, other_maps, base_probs[part].to(device),
+                                          [probs[part].to(device) for probs in other_probs], overlap_percents,
+                                          kld_epsilon, part_masks)
+        for model_columns, model_values in zip(columns, values):
+            for column, value in model_values.items():
+                model_columns.setdefault(column, []).append(value.double().cpu().numpy())
+    return [pd.DataFrame({
         "image": np.arange(len(labels)),
         "label": labels.numpy(),
         "baseline_pred": base["logits"].argmax(1).numpy(),
         "model_pred": other["logits"].argmax(1).numpy(),
-        **{column: np.concatenate(parts) for column, parts in columns.items()},
-    })
+        **{column: np.concatenate(parts) for column, parts in model_columns.items()},
+    }) for other, model_columns in zip(others, columns)]
+
+
+def _test_masks(job: MetricJob, data: PreparedData, size: int) -> torch.Tensor | None:
+    """The test images' object masks at the maps' size when ``job`` asks for a mask metric, else None."""
+    from auglens.data import resize_masks
+    from auglens.metrics import MASK_METRIC_NAMES
+
+    wanted = [name for name in job.names if name in MASK_METRIC_NAMES]
+    if not wanted:
+        return None
+    if data.test.masks is None:
+        raise ValueError(f"metrics {', '.join(wanted)} need object masks, and data set "
+                         f"{job.other.train.data.name!r} has none for its test images")
+    return resize_masks(data.test.masks, size)
 
 
 def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -> str:
     """Every configured metric of one augmented model against the baseline, per test image. Idempotent."""
     if store.exists("metrics", job.key, "parquet"):
         return job.key
-    from auglens.data import resize_masks
-    from auglens.metrics import MASK_METRIC_NAMES
-
     data = prepare_data(job.other.train.data)
     size = map_side(job.other.train.spec.input_size, data)
-    masks = None
-    if any(name in MASK_METRIC_NAMES for name in job.names):
-        if data.test.masks is None:
-            raise ValueError(f"metrics {', '.join(n for n in job.names if n in MASK_METRIC_NAMES)} need object "
-                             f"masks, and data set {job.other.train.data.name!r} has none for its test images")
-        masks = resize_masks(data.test.masks, size)
     frame = pair_metric_frame(store.load_tensors("cams", job.baseline.key), store.load_tensors("cams", job.other.key),
                               data.test.labels, size, job.names, job.overlap_percents, job.kld_epsilon,
-                              job.batch_size, device, masks)
+                              job.batch_size, device, _test_masks(job, data, size))
     frame.insert(0, "seed", job.other.train.spec.seed)
     frame.insert(0, "augmentation", job.other.train.spec.augmentation)
     store.save_table("metrics", job.key, frame)
     return job.key
+
+
+def run_metric_group(group: MetricGroupJob, store: ArtifactStore, device: torch.device,
+                     progress: Progress | None = None) -> str:
+    """The pending metric jobs of ``group`` in one pass over the baseline's maps. Idempotent."""
+    pending = [pair for pair in group.pairs if not pair.done(store)]
+    if progress is not None and len(pending) < len(group.pairs):
+        progress(len(group.pairs) - len(pending))
+    if not pending:
+        return group.key
+    first = pending[0]
+    data = prepare_data(first.other.train.data)
+    # Pairs compared alike (same metrics, map size) share one pass; others (rare) get their own.
+    passes: dict[tuple, list[MetricJob]] = {}
+    for pair in pending:
+        shape = (pair.names, pair.overlap_percents, pair.kld_epsilon, pair.batch_size,
+                 map_side(pair.other.train.spec.input_size, prepare_data(pair.other.train.data)))
+        passes.setdefault(shape, []).append(pair)
+    base = store.load_tensors("cams", first.baseline.key)
+    for (names, percents, eps, batch_size, size), members in passes.items():
+        frames = baseline_metric_frames(base, [store.load_tensors("cams", pair.other.key) for pair in members],
+                                        data.test.labels, size, names, percents, eps, batch_size, device,
+                                        _test_masks(members[0], data, size))
+        for pair, frame in zip(members, frames):
+            frame.insert(0, "seed", pair.other.train.spec.seed)
+            frame.insert(0, "augmentation", pair.other.train.spec.augmentation)
+            store.save_table("metrics", pair.key, frame)
+            if progress is not None:
+                progress(1)
+    return group.key

@@ -8,7 +8,7 @@ from typing import Any
 from auglens.analysis.columns import BASELINE
 from auglens.config import Config
 from auglens.data.prepared import DataSpec
-from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob
+from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob, metric_groups
 from auglens.study.runtime import ComputeSpec, compute_spec
 from auglens.train.loop import TrainSpec
 
@@ -23,9 +23,17 @@ class StudyPlan:
 
     @property
     def jobs(self) -> list[Job]:
-        """Every job in dependency order: the trainings, the CAM sets, the metric tables."""
-        trains = list({job.train.key: job.train for job in self.models}.values())
-        return [*trains, *self.models, *self.pairs]
+        """Every job in dependency order: the trainings, the CAM sets, the metric tables (one group per baseline)."""
+        return [*self._trains(), *self.models, *metric_groups(self.pairs)]
+
+    @property
+    def artifact_jobs(self) -> list[Job]:
+        """Every job that writes an artifact under its own key (the metric pairs, not their groups), in
+        dependency order: what checking and healing the store walk through."""
+        return [*self._trains(), *self.models, *self.pairs]
+
+    def _trains(self) -> list[TrainJob]:
+        return list({job.train.key: job.train for job in self.models}.values())
 
 
 def data_spec(config: Config) -> DataSpec:
@@ -42,7 +50,7 @@ def train_spec(config: Config, augmentation: str, params: dict[str, Any], seed: 
                      config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,
                      t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch,
                      t.precision, t.channels_last, t.compile, t.augment_every_sample,
-                     tuple(t.lr_milestones), t.lr_gamma)
+                     tuple(t.lr_milestones), t.lr_gamma, t.lr_schedule)
 
 
 def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:

@@ -79,7 +79,7 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     write_text_atomic(out_dir / "config.toml", dump_toml(config))
     plan = plan_study(config, compute)
     store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
-    heal(plan.jobs, store)
+    heal(plan.artifact_jobs, store)
     board = None
     if config.runtime.tensorboard:
         from auglens.tracking import TensorBoardLog

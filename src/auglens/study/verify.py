@@ -89,9 +89,9 @@ def verify_results(folder: str) -> VerifyReport:
     plan = plan_study(config, compute)
     store = store_of(folder, config)
 
-    statuses, findings, _ = inspect_jobs(plan.jobs, store)
+    statuses, findings, _ = inspect_jobs(plan.artifact_jobs, store)
     planned = set()
-    for job in plan.jobs:
+    for job in plan.artifact_jobs:
         for status in statuses[id(job)]:
             planned.add((status.kind, status.key, status.ext))
             report.checked += 1
