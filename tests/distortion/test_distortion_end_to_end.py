@@ -77,26 +77,52 @@ def test_every_analysis_writes_tables_figure_and_manifest(finished):
     assert (out / "config.toml").exists()
 
 
+def _release_di(clean: np.ndarray, distorted: np.ndarray) -> np.ndarray:
+    """DI.py's get_index on (runs, K) wrong-prediction counts, per run, in percent (numpy, independent)."""
+    k = clean.shape[1]
+
+    def shares(counts):  # no wrong predictions at all: zeros, where the release would divide by zero
+        return counts / np.maximum(counts.sum(1, keepdims=True), 1)
+
+    increase = np.clip(shares(distorted) - shares(clean), 0, None)
+    increase = increase * k / 100
+    c_max = increase.mean(0).argmax()
+    with np.errstate(invalid="ignore"):
+        share = np.nan_to_num(increase[:, c_max] / increase.sum(1))
+    return 100 * share * increase[:, c_max].mean()
+
+
 def test_interference_tables(finished):
-    t = finished[0]["interference"]
-    increases, runs, summary = t["increases"], t["di_runs"], t["di_summary"]
+    t, out = finished[0]["interference"], finished[1] / "interference"
+    wrong, runs, summary = t["wrong_predictions"], t["di_runs"], t["di_summary"]
+    assert list(wrong.columns[:8]) == ["augmentation", "trained_without", "distortion", "seed", "class", "class_name",
+                                       "clean_wrong", "distorted_wrong"]
+    assert (out / "wrong_predictions.csv").exists()
     assert set(summary["augmentation"]) == {"none", "fmix"} and set(summary["distortion"]) == {"grid_shuffle",
                                                                                                "cut_occlusion"}
     assert (summary["runs"] == 2).all()
-    # DI recomputed from the stored increases (Eq. 1 per run)
-    full = increases[increases["trained_without"].fillna("") == ""]
-    for _, row in runs.iterrows():
-        part = full[(full["augmentation"] == row["augmentation"]) & (full["distortion"] == row["distortion"])
-                    & (full["seed"] == row["seed"])].set_index("class")["increase_pct"].clip(lower=0)
-        expected = part[row["c_max"]] ** 2 / part.sum() if part.sum() > 0 else 0.0
-        assert row["di"] == pytest.approx(expected)
-        assert row["di_worst"] >= row["di"] - 1e-9
-    # class removal: retrained without c_max, which then gets no increase of its own
+    # Both DIs recomputed from the written counts alone.
+    full = pd.read_csv(out / "wrong_predictions.csv", keep_default_na=False)
+    full = full[full["trained_without"] == ""]
+    for (label, distortion), part in full.groupby(["augmentation", "distortion"]):
+        clean = part.pivot(index="seed", columns="class", values="clean_wrong").to_numpy(float)
+        distorted = part.pivot(index="seed", columns="class", values="distorted_wrong").to_numpy(float)
+        mine = runs[(runs["augmentation"] == label) & (runs["distortion"] == distortion)].sort_values("seed")
+        assert np.allclose(mine["di_release"], _release_di(clean, distorted))
+        row = summary[(summary["augmentation"] == label) & (summary["distortion"] == distortion)].iloc[0]
+        assert row["di_release_mean"] == pytest.approx(_release_di(clean, distorted).mean())
+        assert row["di_release_std"] == pytest.approx(_release_di(clean, distorted).std(ddof=1))
+        increase = np.clip(100 * (distorted - clean) / part["test_images"].iloc[0], 0, None)
+        c_max = increase.mean(0).argmax()
+        expected = increase[:, c_max] ** 2 / np.maximum(increase.sum(1), 1e-300)  # no increase: DI 0
+        assert np.allclose(mine["di_paper"], expected)
+        assert (mine["di_paper_worst"] >= mine["di_paper"] - 1e-9).all()
+    # class removal: retrained without c_max, which then gets no wrong predictions of its own
     removal = t["class_removal_summary"]
     assert set(removal["augmentation"]) == {"none", "fmix"}
     removed = dict(zip(removal["augmentation"], removal["trained_without"]))
     for label, name in removed.items():
-        rows = increases[(increases["augmentation"] == label) & (increases["trained_without"] == name)]
+        rows = wrong[(wrong["augmentation"] == label) & (wrong["trained_without"] == name)]
         assert len(rows) and name not in set(rows["class_name"])
 
 

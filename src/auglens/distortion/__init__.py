@@ -53,7 +53,7 @@ def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: 
     folder.mkdir(parents=True, exist_ok=True)
     for table, frame in tables.items():
         write_atomic(str(folder / f"{table}.csv"), frame.to_csv(index=False).encode())
-    _write_figure(name, tables, folder)
+    _write_figure(name, tables, config, folder)
     _write_manifest(folder, name, config, runner, tables, elapsed())
     return tables
 
@@ -78,12 +78,12 @@ def _toml(config: DistortionConfig) -> str:
     return tomli_w.dumps(to_dict(config))
 
 
-def _write_figure(name: str, tables: dict[str, pd.DataFrame], folder: Path) -> None:
+def _write_figure(name: str, tables: dict[str, pd.DataFrame], config: DistortionConfig, folder: Path) -> None:
     from auglens.distortion.figures import FIGURES
     from auglens.report.style import save_figure, style
 
     with style():
-        save_figure(FIGURES[name](tables), folder, name)
+        save_figure(FIGURES[name](tables, config), folder, name)
 
 
 def _write_manifest(folder: Path, name: str, config: DistortionConfig, runner: Runner,

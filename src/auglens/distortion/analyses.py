@@ -34,7 +34,12 @@ from auglens.data.transforms import channel_stats
 from auglens.distortion import affinity as aff
 from auglens.distortion.cue_conflict import load_cue_conflict, shape_bias
 from auglens.distortion.distortions import cut_occlusion, grid_shuffle, occlude
-from auglens.distortion.interference import data_interference, misclassification_increase
+from auglens.distortion.interference import (
+    NORMALISATIONS,
+    di_index,
+    misclassification_increase,
+    wrong_prediction_counts,
+)
 from auglens.distortion.occlusion import i_occlusion, occlusion_masks, saliency_maps
 from auglens.distortion.runner import BASELINE, Model, Runner
 from auglens.distortion.simplicity import matched_pairs, pick_classes, random_pairs, stacked_set
@@ -46,7 +51,7 @@ __all__ = ["ANALYSES", "summarise", "without_class"]
 ANALYSES: Registry[Callable[[Runner], dict[str, pd.DataFrame]]] = Registry("distortion analysis")
 
 #: Bump to invalidate cached per-run results when their computation changes.
-_RESULT_VERSION = 1
+_RESULT_VERSION = 2
 _OCCLUDER_STREAM = 410
 _TRAIN_OFFSET = 1 << 40  # training images get keys apart from the test images'
 
@@ -115,7 +120,8 @@ def _distort(runner: Runner, name: str, images: torch.Tensor, keys: torch.Tensor
     return cut_occlusion(images, keys, restricted=cfg.restricted, fill=fill, beta=cfg.occlusion_beta)
 
 
-def _increases(runner: Runner, model: Model, data: PreparedData, data_key: str, distortion: str) -> list[float]:
+def _wrong_counts(runner: Runner, model: Model, data: PreparedData, data_key: str, distortion: str) -> dict:
+    """Wrong predictions per predicted class on the clean and the distorted test (sub)set of one model."""
     cfg = runner.config.interference
     settings = {"grid": cfg.grid} if distortion == "grid_shuffle" else {
         "beta": cfg.occlusion_beta, "restricted": cfg.restricted, "occluder": cfg.occluder,
@@ -125,9 +131,9 @@ def _increases(runner: Runner, model: Model, data: PreparedData, data_key: str, 
         test = runner.subset(data.test, cfg.max_test_images)
         images = _floats(test.images, runner.device)
         distorted = _distort(runner, distortion, images, runner.keys(model.seed, len(test)), data)
-        increase = misclassification_increase(runner.predict(model, images, data),
-                                              runner.predict(model, distorted, data), test.labels, data.num_classes)
-        return increase.tolist()
+        clean = wrong_prediction_counts(runner.predict(model, images, data), test.labels, data.num_classes)
+        wrong = wrong_prediction_counts(runner.predict(model, distorted, data), test.labels, data.num_classes)
+        return {"clean_wrong": clean.tolist(), "distorted_wrong": wrong.tolist(), "test_images": len(test)}
 
     return runner.cached("distortion-interference", {
         "v": _RESULT_VERSION, "model": model.key, "data": data_key, "max_test": cfg.max_test_images,
@@ -135,31 +141,50 @@ def _increases(runner: Runner, model: Model, data: PreparedData, data_key: str, 
     }, compute)
 
 
-def _di_tables(increases: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-run DI (Eq. 1, the release's weighting, worst case) and its mean ± std per group (model type, distortion)."""
+def _di_tables(wrong: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-run DI in both normalisations (own weight and worst case) and mean ± std per group."""
     runs = []
-    for group_values, group in increases.groupby(by, sort=False):
-        matrix = group.pivot(index="seed", columns="class", values="increase_pct")
-        seeds = matrix.index.tolist()
-        values = torch.tensor(matrix.to_numpy(), dtype=torch.float64)
-        results = {weight: data_interference(values, weight) for weight in ("run", "mean", "max")}
+    for group_values, group in wrong.groupby(by, sort=False):
+        clean = group.pivot(index="seed", columns="class", values="clean_wrong")
+        distorted = group.pivot(index="seed", columns="class", values="distorted_wrong").loc[clean.index, clean.columns]
+        test_images = int(group["test_images"].iloc[0])
         names = group.drop_duplicates("class").set_index("class")["class_name"]
-        c_max = results["run"].c_max
-        for i, seed in enumerate(seeds):
-            runs.append({**dict(zip(by, group_values)), "seed": seed,
-                         "c_max": int(matrix.columns[c_max]), "c_max_name": names[matrix.columns[c_max]],
-                         "di": float(results["run"].per_run[i]), "di_release": float(results["mean"].per_run[i]),
-                         "di_worst": float(results["max"].per_run[i])})
+        row_parts: list[dict] = [{**dict(zip(by, group_values)), "seed": seed} for seed in clean.index]
+        for normalisation in NORMALISATIONS:
+            counts = (torch.tensor(clean.to_numpy()), torch.tensor(distorted.to_numpy()), test_images, normalisation)
+            result, worst = di_index(*counts), di_index(*counts, worst=True)
+            c_max = int(clean.columns[result.c_max])
+            for i, part in enumerate(row_parts):
+                part.update({f"c_max_{normalisation}": c_max, f"c_max_{normalisation}_name": names[c_max],
+                             f"di_{normalisation}": float(result.per_run[i]),
+                             f"di_{normalisation}_worst": float(worst.per_run[i])})
+        runs += row_parts
     runs = pd.DataFrame(runs)
-    summary = summarise(runs, [*by, "c_max", "c_max_name"], ["di", "di_worst", "di_release"])
+    c_max = [f"c_max_{n}{suffix}" for n in NORMALISATIONS for suffix in ("", "_name")]
+    summary = summarise(runs, [*by, *c_max], [f"di_{n}{s}" for n in NORMALISATIONS for s in ("", "_worst")])
     return runs, summary
 
 
-def _increase_rows(model: Model, distortion: str, increase: list[float], class_ids: list[int],
-                   class_names: list[str], trained_without: str) -> list[dict]:
-    return [{"augmentation": model.label, "seed": model.seed, "distortion": distortion, "trained_without": trained_without,
-             "class": class_ids[k], "class_name": class_names[class_ids[k]], "increase_pct": value}
-            for k, value in enumerate(increase)]
+def _count_rows(model: Model, distortion: str, counts: dict, class_ids: list[int], class_names: list[str],
+                trained_without: str) -> list[dict]:
+    return [{"augmentation": model.label, "trained_without": trained_without, "distortion": distortion,
+             "seed": model.seed, "class": class_ids[k], "class_name": class_names[class_ids[k]],
+             "clean_wrong": clean, "distorted_wrong": wrong, "test_images": counts["test_images"]}
+            for k, (clean, wrong) in enumerate(zip(counts["clean_wrong"], counts["distorted_wrong"]))]
+
+
+def _increases(wrong: pd.DataFrame) -> pd.DataFrame:
+    """Signed per-class increases of every run in both normalisations, from the wrong-prediction counts."""
+    keys = ["augmentation", "trained_without", "distortion", "seed"]
+    parts = []
+    for _, group in wrong.groupby(keys, sort=False):
+        clean, distorted = torch.tensor(group["clean_wrong"].to_numpy()), torch.tensor(group["distorted_wrong"].to_numpy())
+        part = group[[*keys, "class", "class_name"]].copy()
+        for normalisation in NORMALISATIONS:
+            part[f"increase_{normalisation}"] = misclassification_increase(
+                clean, distorted, int(group["test_images"].iloc[0]), normalisation).numpy()
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 @ANALYSES.register("interference")
@@ -171,33 +196,32 @@ def interference(runner: Runner) -> dict[str, pd.DataFrame]:
     rows = []
     for model in runner.models(data, data_key):
         for distortion in cfg.distortions:
-            increase = _increases(runner, model, data, data_key, distortion)
-            rows += _increase_rows(model, distortion, increase, everything, data.classes, "")
-    increases = pd.DataFrame(rows)
-    di_runs, di_summary = _di_tables(increases, ["augmentation", "distortion"])
-    tables = {"increases": increases, "di_runs": di_runs, "di_summary": di_summary}
-    if not cfg.class_removal:
-        return tables
-
-    # Table 6: retrain each model type without its c_max under the removal distortion, measure again.
-    distortion = cfg.removal_distortion or cfg.distortions[0]
-    removal_rows = []
-    chosen = di_summary[di_summary["distortion"] == distortion]
-    params = {a.name: a.params for a in runner.config.augmentations} | {BASELINE: {}}
-    for label, removed in zip(chosen["augmentation"], chosen["c_max"]):
-        removed = int(removed)
-        reduced, reduced_key = runner.custom_data({"data": data_key, "without": removed},
-                                                  lambda removed=removed: without_class(data, removed))
-        original = [k for k in everything if k != removed]
-        for seed in runner.config.runs.seeds:
-            model = runner.model(runner.train_spec(label, params[label], seed), reduced, reduced_key)
-            increase = _increases(runner, model, reduced, reduced_key, distortion)
-            removal_rows += _increase_rows(model, distortion, increase, original, data.classes, data.classes[removed])
-    removal_increases = pd.DataFrame(removal_rows)
-    removal_runs, removal_summary = _di_tables(removal_increases, ["augmentation", "trained_without", "distortion"])
-    tables["increases"] = pd.concat([increases, removal_increases], ignore_index=True)
-    tables["class_removal_runs"] = removal_runs
-    tables["class_removal_summary"] = removal_summary
+            counts = _wrong_counts(runner, model, data, data_key, distortion)
+            rows += _count_rows(model, distortion, counts, everything, data.classes, "")
+    wrong = pd.DataFrame(rows)
+    di_runs, di_summary = _di_tables(wrong, ["augmentation", "distortion"])
+    tables = {"wrong_predictions": wrong, "di_runs": di_runs, "di_summary": di_summary}
+    if cfg.class_removal:
+        # Table 6: retrain each model type without its c_max under the removal distortion, measure again.
+        distortion = cfg.removal_distortion or cfg.distortions[0]
+        removal_rows = []
+        chosen = di_summary[di_summary["distortion"] == distortion]
+        params = {a.name: a.params for a in runner.config.augmentations} | {BASELINE: {}}
+        for label, removed in zip(chosen["augmentation"], chosen[f"c_max_{cfg.normalisation}"]):
+            removed = int(removed)
+            reduced, reduced_key = runner.custom_data({"data": data_key, "without": removed},
+                                                      lambda removed=removed: without_class(data, removed))
+            original = [k for k in everything if k != removed]
+            for seed in runner.config.runs.seeds:
+                model = runner.model(runner.train_spec(label, params[label], seed), reduced, reduced_key)
+                counts = _wrong_counts(runner, model, reduced, reduced_key, distortion)
+                removal_rows += _count_rows(model, distortion, counts, original, data.classes, data.classes[removed])
+        removal = pd.DataFrame(removal_rows)
+        removal_runs, removal_summary = _di_tables(removal, ["augmentation", "trained_without", "distortion"])
+        tables["wrong_predictions"] = wrong = pd.concat([wrong, removal], ignore_index=True)
+        tables["class_removal_runs"] = removal_runs
+        tables["class_removal_summary"] = removal_summary
+    tables["increases"] = _increases(wrong)
     return tables
 
 

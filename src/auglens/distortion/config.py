@@ -75,6 +75,10 @@ class InterferenceConfig:
     restricted: bool = config_field(False, "CutOcclusion: keep the box inside the image (False: the paper's DI setting)")
     occluder: Occluder = config_field("black", "CutOcclusion fill: black, the data set's mean colour, or images of occluder_dataset")
     occluder_dataset: str | None = config_field(None, "data set whose images fill the boxes when occluder = 'images'")
+    normalisation: Literal["release", "paper"] = config_field(
+        "release", "DI's increase: shares of the wrong predictions x K/100, weighted by the mean over runs (the "
+        "authors' release, which produced the paper's tables) or percent of the test images, each run's own weight "
+        "(Eq. 1 read literally); both are written, this one picks c_max for class removal and the figure")
     class_removal: bool = config_field(True, "retrain without each model type's c_max and measure DI again (Table 6)")
     removal_distortion: str | None = config_field(None, "distortion whose c_max is removed (None: the first listed)")
     max_test_images: int | None = config_field(None, "stratified subset of the test set (None: all)", min=1)

@@ -33,8 +33,9 @@ def _grouped_bars(ax, categories: Sequence[str], series: dict[str, tuple[np.ndar
     ax.set_xticks(x, categories, rotation=35 if rotate else 0, ha="right" if rotate else "center")
 
 
-def interference_figure(tables: dict[str, pd.DataFrame]) -> Figure:
-    """Per-class increase of wrong predictions (percent of test images) per distortion; legend: DI mean ± std."""
+def interference_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
+    """Per-class increase of wrong predictions per distortion, in the configured normalisation; legend: DI mean ± std."""
+    normalisation = config.interference.normalisation
     increases = tables["increases"]
     increases = increases[increases["trained_without"].fillna("") == ""]
     summary = tables["di_summary"]
@@ -45,25 +46,27 @@ def interference_figure(tables: dict[str, pd.DataFrame]) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, len(distortions), squeeze=False)).ravel()
     for ax, distortion in zip(axes, distortions):
         part = increases[increases["distortion"] == distortion]
-        stats = part.groupby(["augmentation", "class", "class_name"], sort=False)["increase_pct"].agg(["mean", "std"])
+        stats = part.groupby(["augmentation", "class", "class_name"], sort=False)[f"increase_{normalisation}"].agg(["mean", "std"])
         stats = stats.reset_index()
         classes = list(dict.fromkeys(stats["class_name"]))
         series, named = {}, {}
         for label in labels:
             rows = stats[stats["augmentation"] == label]
             di = summary[(summary["augmentation"] == label) & (summary["distortion"] == distortion)].iloc[0]
-            name = f"{label} (DI {di['di_mean']:.2f} ± {np.nan_to_num(di['di_std']):.2f})"
+            mean, std = di[f"di_{normalisation}_mean"], np.nan_to_num(di[f"di_{normalisation}_std"])
+            name = f"{label} (DI {mean:.2f} ± {std:.2f} %)"
             series[name] = (rows["mean"].to_numpy(), rows["std"].to_numpy())
             named[name] = colours[label]
         _grouped_bars(ax, classes, series, named)
         ax.axhline(0.0, color="black", linewidth=0.6)
         ax.set_title(distortion.replace("_", " "))
-        ax.set_ylabel("increase in wrong predictions as class\n(% of test images)")
+        ax.set_ylabel("increase in wrong predictions as class\n"
+                      + ("(share of wrong predictions × K/100)" if normalisation == "release" else "(% of test images)"))
         ax.legend(frameon=False)
     return fig
 
 
-def occlusion_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+def occlusion_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
     """CutOcclusion (test accuracy, in-bounds boxes) and iOcclusion per masking over the occluded fraction."""
     summary = tables["occlusion_summary"]
     occluders = list(dict.fromkeys(summary["occluder"]))
@@ -90,7 +93,7 @@ def occlusion_figure(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def affinity_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+def affinity_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
     """Affinity against Diversity and MixDiversity, one point per augmentation (error bars: std over runs)."""
     summary = tables["affinity_summary"]
     colours = augmentation_colours(list(summary["augmentation"]))
@@ -110,7 +113,7 @@ def affinity_figure(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def interdataset_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+def interdataset_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
     """Test accuracy per augmentation when partners come from the same data set or another one."""
     summary = tables["interdataset_summary"]
     augmentations = list(dict.fromkeys(summary["augmentation"]))
@@ -129,7 +132,7 @@ def interdataset_figure(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def simplicity_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+def simplicity_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
     """Accuracy against each half's label on randomly recombined stacked test pairs."""
     summary = tables["simplicity_summary"]
     names = [a if not h else f"{a} ({h} half)" for a, h in zip(summary["augmentation"], summary["mixed_half"])]
@@ -146,7 +149,7 @@ def simplicity_figure(tables: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
-def cue_conflict_figure(tables: dict[str, pd.DataFrame]) -> Figure:
+def cue_conflict_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
     """Shape and texture accuracy (left) and shape bias (right) per model type."""
     summary = tables["cue_conflict_summary"]
     labels = list(summary["augmentation"])
