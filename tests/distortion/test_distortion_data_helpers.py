@@ -69,6 +69,10 @@ def test_summarise_gives_mean_std_and_runs():
     out = summarise(frame, ["a"], ["v"])
     assert out["v_mean"].tolist() == [2.0, 5.0] and out["runs"].tolist() == [2, 1]
     assert out["v_std"].iloc[0] == pytest.approx(2 ** 0.5) and pd.isna(out["v_std"].iloc[1])
+    # runs counts the runs with a value of the first measure; means skip the missing ones
+    gaps = pd.DataFrame({"a": ["x", "x", "x"], "v": [1.0, float("nan"), 3.0], "w": [1.0, 2.0, 3.0]})
+    out = summarise(gaps, ["a"], ["v", "w"])
+    assert out["runs"].tolist() == [2] and out["v_mean"].tolist() == [2.0] and out["w_mean"].tolist() == [2.0]
 
 
 def test_cue_conflict_loader_maps_classes_and_reports_unknown_ones(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,11 @@ TINY = {
     "training": {"optimizer": "adam", "lr": 3e-3, "batch_size": 32, "epochs": 1},
     "runs": {"seeds": [1, 2]},
     "augmentations": [{"name": "fmix"}],
-    "interference": {"grid": 2},
+    "interference": {"grid": 2, "distortions": ["grid_shuffle", "cut_occlusion", "fourier_occlusion"]},
     "occlusion": {"fractions": [0.0, 0.5], "maskings": ["saliency", "fourier"], "occluders": ["black", "images"],
-                  "occluder_dataset": "synthetic", "max_train_images": 40, "max_test_images": 40},
-    "affinity": {"max_train_images": 40},
+                  "occluder_dataset": "synthetic", "max_train_images": 40, "max_test_images": 40,
+                  "table_fraction": 0.5},
+    "affinity": {"max_test_images": 40},
     "interdataset": {"partners": ["synthetic"], "augmentations": ["mixup"]},
     "simplicity": {"simple": "synthetic", "complex": "synthetic", "complex_classes": [3, 2, 1, 0],
                    "train_subset": 80, "test_subset": 40, "augmentations": ["fmix"]},
@@ -98,8 +100,8 @@ def test_interference_tables(finished):
     assert list(wrong.columns[:8]) == ["augmentation", "trained_without", "distortion", "seed", "class", "class_name",
                                        "clean_wrong", "distorted_wrong"]
     assert (out / "wrong_predictions.csv").exists()
-    assert set(summary["augmentation"]) == {"none", "fmix"} and set(summary["distortion"]) == {"grid_shuffle",
-                                                                                               "cut_occlusion"}
+    assert set(summary["augmentation"]) == {"none", "fmix"}
+    assert set(summary["distortion"]) == {"grid_shuffle", "cut_occlusion", "fourier_occlusion"}
     assert (summary["runs"] == 2).all()
     # Both DIs recomputed from the written counts alone.
     full = pd.read_csv(out / "wrong_predictions.csv", keep_default_na=False)
@@ -145,6 +147,13 @@ def test_affinity_tables(finished):
     assert list(runs["augmentation"]) == ["fmix", "fmix"]
     assert np.allclose(runs["affinity"], runs["augmented_accuracy"] - runs["clean_accuracy"])
     assert (runs["mix_diversity"] > 0).all() and (runs["diversity"] > 0).all()
+    # Diversity is the augmented model's final-epoch training loss, from its training history
+    artifacts = finished[1] / "artifacts" / "histories"
+    finals = [json.loads(p.read_text())["history"][-1] for p in artifacts.glob("*.json")]
+    for _, row in runs.iterrows():
+        assert any(f["train_loss_majority"] == row["diversity"] and f["train_loss"] == row["mix_diversity"]
+                   for f in finals)
+        assert row["diversity_ratio"] == pytest.approx(row["diversity"] / row["basic_train_loss"])
 
 
 def test_interdataset_tables(finished):
@@ -166,6 +175,38 @@ def test_cue_conflict_tables(finished):
     assert (runs["shape_accuracy"] + runs["texture_accuracy"] <= 100 + 1e-9).all()
     biased = runs.dropna(subset=["shape_bias"])
     assert biased["shape_bias"].between(0, 1).all()
+
+
+def test_paper_layout_tables(finished):
+    tables, out, _ = finished
+    assert (out / "paper_tables.md").exists()
+    written = {p.stem for p in out.glob("paper_table*.csv")}
+    assert written == {f"paper_table{n}" for n in (1, 3, 4, 5, 6, 7)}
+    di = tables["interference"]["di_summary"].set_index(["augmentation", "distortion"])
+    table1 = pd.read_csv(out / "paper_table1.csv")
+    assert list(table1.columns) == ["data set", "grid", "basic", "FMix"] and list(table1["data set"]) == ["synthetic"]
+    row = di.loc[("none", "grid_shuffle")]
+    assert table1["basic"].iloc[0] == f"{row['di_release_mean']:.2f} ± {row['di_release_std']:.2f}"
+    table4 = pd.read_csv(out / "paper_table4.csv").set_index("measure")
+    occlusion = tables["occlusion"]["occlusion_summary"]
+    box = occlusion[(occlusion["masking"] == "box") & (occlusion["occluder"] == "images")
+                    & (occlusion["fraction"] == 0.5) & (occlusion["augmentation"] == "fmix")].iloc[0]
+    assert table4.loc["CutOcclusion (images, p = 0.5)", "FMix"].startswith(f"{box['test_accuracy_mean']:.2f}")
+    assert {"DI index", "iOcclusion (images, p = 0.5)"} <= set(table4.index)
+    table5 = pd.read_csv(out / "paper_table5.csv")
+    assert list(table5.columns) == ["data set", "model", "Affinity", "Diversity", "MixDiversity"]
+    # two results folders of the same data set combine into one table, told apart by folder
+    combined = distortion.paper_tables([out, out])["table1"]
+    assert len(combined) == 2 and combined["data set"].nunique() == 2
+
+
+def test_paper_table_cells():
+    from auglens.distortion.paper_tables import cell
+
+    assert cell(2.904, 1.1, 5, 5) == "2.90 ± 1.10"
+    assert cell(0.82, float("nan"), 1, 1) == "0.82"  # one run (the paper's ImageNet row)
+    assert cell(1.0, 0.5, 3, 5) == "1.00 ± 0.50 (n=3)"
+    assert cell(float("nan"), float("nan"), 0, 5) == "–"
 
 
 def test_rerun_resumes_without_training_and_gives_the_same_tables(finished):

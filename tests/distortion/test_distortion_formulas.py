@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from auglens.augment.base import AugmentedBatch
-from auglens.distortion.affinity import affinity, diversity, majority_labels
+from auglens.distortion.affinity import affinity, majority_labels
 from auglens.distortion.cue_conflict import parse_cue_conflict_name, shape_bias
 from auglens.distortion.interference import (
     data_interference,
@@ -131,16 +131,10 @@ def test_affinity_difference_and_ratio():
         affinity(1.0, 1.0, "log")
 
 
-def test_diversity_and_mix_diversity_hand_example():
-    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
-    batch = AugmentedBatch(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]), torch.tensor([1, 0]),
-                           torch.tensor([0.75, 0.25]))
-    ce_right = math.log(1 + math.exp(-2))  # CE of logits (2, 0) for class 0
-    ce_wrong = 2 + ce_right  # ... for class 1
-    assert majority_labels(batch).tolist() == [0, 0]
-    div, mix = diversity(logits, batch)
-    assert float(div) == pytest.approx((ce_right + math.log(2)) / 2)
-    assert float(mix) == pytest.approx((0.75 * ce_right + 0.25 * ce_wrong + math.log(2)) / 2)
+def test_majority_label_is_the_label_of_the_larger_share():
+    batch = AugmentedBatch(torch.zeros(3, 1, 2, 2), torch.tensor([0, 1, 2]), torch.tensor([5, 6, 7]),
+                           torch.tensor([0.7, 0.5, 0.2]))
+    assert majority_labels(batch).tolist() == [0, 1, 7]
 
 
 def test_shape_bias_drops_agreeing_trials():

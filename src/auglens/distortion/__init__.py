@@ -15,7 +15,8 @@ from another data set) live in :mod:`auglens.augment.mixed`.
 
 Orchestration: :func:`run_analysis` runs one analysis over several runs, resumably, and writes its tables
 (CSV) and figure (PNG + SVG) to ``out_dir/distortion/<analysis>/``; :func:`run_from_toml` runs the
-analyses a TOML config lists (``examples/distortion-quick.toml``).
+analyses a TOML config lists (``examples/distortion-quick.toml``) and writes the paper-layout tables
+(:mod:`~auglens.distortion.paper_tables`: ``out_dir/distortion/paper_tables.md`` and ``paper_*.csv``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ import pandas as pd
 
 from auglens.distortion.analyses import ANALYSES, summarise
 from auglens.distortion.config import ANALYSIS_NAMES, DistortionConfig, coerce_config, load, to_dict
+from auglens.distortion.paper_tables import paper_tables, write_paper_tables
 from auglens.distortion.runner import Runner, timer
 from auglens.store import write_atomic, write_text_atomic
 
-__all__ = ["ANALYSES", "ANALYSIS_NAMES", "DistortionConfig", "load", "run_analysis", "run_from_toml", "summarise"]
+__all__ = ["ANALYSES", "ANALYSIS_NAMES", "DistortionConfig", "load", "paper_tables", "run_analysis", "run_from_toml",
+           "summarise", "write_paper_tables"]
 
 
 def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: str | Path,
@@ -69,7 +72,9 @@ def run_from_toml(path: str | Path, out_dir: str | Path, overrides: list[str] | 
     if not config.runtime.artifacts:  # our own store: a killed earlier run may have left temporaries
         runner.store.remove_stale_temporaries()
     write_text_atomic(runner.root / "config.toml", _toml(config))
-    return {name: run_analysis(name, config, out_dir, runner) for name in wanted}
+    tables = {name: run_analysis(name, config, out_dir, runner) for name in wanted}
+    write_paper_tables(runner.root, runner.root)
+    return tables
 
 
 def _toml(config: DistortionConfig) -> str:

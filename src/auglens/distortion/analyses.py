@@ -33,7 +33,13 @@ from auglens.data.split import stratified_split, stratified_subset
 from auglens.data.transforms import channel_stats
 from auglens.distortion import affinity as aff
 from auglens.distortion.cue_conflict import load_cue_conflict, shape_bias
-from auglens.distortion.distortions import cut_occlusion, grid_shuffle, occlude
+from auglens.distortion.distortions import (
+    cut_occlusion,
+    fourier_occlusion_masks,
+    grid_shuffle,
+    occlude,
+    occlusion_fractions,
+)
 from auglens.distortion.interference import (
     NORMALISATIONS,
     di_index,
@@ -44,7 +50,6 @@ from auglens.distortion.occlusion import i_occlusion, occlusion_masks, saliency_
 from auglens.distortion.runner import BASELINE, Model, Runner
 from auglens.distortion.simplicity import matched_pairs, pick_classes, random_pairs, stacked_set
 from auglens.registry import Registry
-from auglens.train.loop import predict_logits
 
 __all__ = ["ANALYSES", "summarise", "without_class"]
 
@@ -59,11 +64,15 @@ _TRAIN_OFFSET = 1 << 40  # training images get keys apart from the test images'
 # ---------------------------------------------------------------------------------------------- helpers
 
 def summarise(frame: pd.DataFrame, by: list[str], values: list[str]) -> pd.DataFrame:
-    """Mean and sample std (ddof = 1; NaN for one run) of ``values`` per group, plus the number of runs."""
+    """Mean and sample std (ddof = 1; NaN for one run) of ``values`` per group, NaNs skipped.
+
+    ``runs`` counts the runs with a value of the first (headline) measure, e.g. iOcclusion is undefined for
+    a run without generalisation gap.
+    """
     grouped = frame.groupby(by, sort=False)
     out = grouped[values].agg(["mean", "std"])
     out.columns = [f"{value}_{stat}" for value, stat in out.columns]
-    out["runs"] = grouped.size()
+    out["runs"] = grouped[values[0]].count()
     return out.reset_index()
 
 
@@ -117,15 +126,20 @@ def _distort(runner: Runner, name: str, images: torch.Tensor, keys: torch.Tensor
     if name == "grid_shuffle":
         return grid_shuffle(images, cfg.grid, keys)
     fill = _fill(runner, cfg.occluder, cfg.occluder_dataset, images, keys, data)
-    return cut_occlusion(images, keys, restricted=cfg.restricted, fill=fill, beta=cfg.occlusion_beta)
+    fraction = occlusion_fractions(keys, *cfg.occlusion_beta) if cfg.fraction is None else cfg.fraction
+    if name == "fourier_occlusion":
+        h, w = images.shape[-2:]
+        return occlude(images, fourier_occlusion_masks(fraction, keys, h, w, cfg.decay_power), fill)
+    return cut_occlusion(images, keys, fraction, restricted=cfg.restricted, fill=fill)
 
 
 def _wrong_counts(runner: Runner, model: Model, data: PreparedData, data_key: str, distortion: str) -> dict:
     """Wrong predictions per predicted class on the clean and the distorted test (sub)set of one model."""
     cfg = runner.config.interference
     settings = {"grid": cfg.grid} if distortion == "grid_shuffle" else {
-        "beta": cfg.occlusion_beta, "restricted": cfg.restricted, "occluder": cfg.occluder,
-        "occluder_dataset": cfg.occluder_dataset}
+        "beta": cfg.occlusion_beta, "fraction": cfg.fraction, "occluder": cfg.occluder,
+        "occluder_dataset": cfg.occluder_dataset,
+        **({"decay_power": cfg.decay_power} if distortion == "fourier_occlusion" else {"restricted": cfg.restricted})}
 
     def compute():
         test = runner.subset(data.test, cfg.max_test_images)
@@ -238,13 +252,15 @@ def _occlusion_rows(runner: Runner, model: Model, data: PreparedData, data_key: 
         out = {"clean": _accuracy(runner.predict(model, images, data), images_set.labels)}
         saliency = None
         if "saliency" in maskings:
+            layer = cfg.target_layer or getattr(model.network, "auglens_occlusion_layer", None)
             saliency = saliency_maps(model.network, images, data.mean, data.std, model.spec.input_size,
-                                     cfg.cam_method, cfg.target_layer, model.spec.eval_batch_size)
+                                     cfg.cam_method, layer, model.spec.eval_batch_size)
         for occluder in cfg.occluders:
             fill = _fill(runner, occluder, cfg.occluder_dataset, images, keys, data)
             for masking in maskings:
                 for p in cfg.fractions:
-                    masks = occlusion_masks(masking, p, keys, h, w, saliency, cfg.order, cfg.decay_power)
+                    masks = occlusion_masks(masking, p, keys, h, w, saliency, cfg.order, cfg.decay_power,
+                                            cfg.fourier_fraction)
                     preds = runner.predict(model, occlude(images, masks, fill), data)
                     out[f"{occluder}/{masking}/{p}"] = _accuracy(preds, images_set.labels)
         return out
@@ -294,44 +310,44 @@ def occlusion(runner: Runner) -> dict[str, pd.DataFrame]:
 
 @ANALYSES.register("affinity")
 def affinity(runner: Runner) -> dict[str, pd.DataFrame]:
-    """Affinity (reference model, augmented vs clean test data) and Diversity / MixDiversity (Table 5)."""
+    """Affinity (reference model, augmented vs clean test data) and Diversity / MixDiversity (Table 5).
+
+    Diversity and MixDiversity are read from the training history: the final epoch's mean training loss of
+    the augmented model against the majority label, and its λ-weighted objective; ``*_ratio`` divides them
+    by the basic model's final training loss of the same run.
+    """
     cfg = runner.config.affinity
     data, data_key = runner.data()
-    seeds = runner.config.runs.seeds
     rows = []
     for aug in runner.config.augmentations:
         augmentation = build_augmentation(aug.name, **aug.params)
-        for seed in seeds:
+        for seed in runner.config.runs.seeds:
             reference = runner.model(runner.train_spec(BASELINE, {}, seed), data, data_key)
             model = runner.model(runner.train_spec(aug.name, aug.params, seed), data, data_key)
 
             def compute(reference=reference, model=model, augmentation=augmentation):
                 test = runner.subset(data.test, cfg.max_test_images)
-                train = runner.subset(data.train, cfg.max_train_images)
-                chunk = model.spec.eval_batch_size
                 images = _floats(test.images, runner.device)
                 labels = test.labels.to(runner.device)
-                augmented = _augment(augmentation, images, labels, runner.keys(model.seed, len(test)), chunk)
+                augmented = _augment(augmentation, images, labels, runner.keys(model.seed, len(test)),
+                                     model.spec.eval_batch_size)
                 clean = _accuracy(runner.predict(reference, images, data), test.labels)
                 shifted = _accuracy(runner.predict(reference, augmented.images, data), aff.majority_labels(augmented))
-                train_images = _floats(train.images, runner.device)
-                batch = _augment(augmentation, train_images, train.labels.to(runner.device),
-                                 runner.keys(model.seed, len(train), _TRAIN_OFFSET), chunk)
-                logits = predict_logits(model.network, batch.images, data.mean, data.std, model.spec.input_size,
-                                        chunk, runner.device)
-                div, mix_div = aff.diversity(logits, batch)
-                return {"clean_accuracy": 100 * clean, "augmented_accuracy": 100 * shifted,
-                        "diversity": float(div), "mix_diversity": float(mix_div)}
+                return {"clean_accuracy": 100 * clean, "augmented_accuracy": 100 * shifted}
 
             row = runner.cached("distortion-affinity", {
                 "v": _RESULT_VERSION, "reference": reference.key, "model": model.key, "data": data_key,
-                "max_train": cfg.max_train_images, "max_test": cfg.max_test_images,
-                "distortion_seed": runner.config.runs.distortion_seed}, compute)
+                "max_test": cfg.max_test_images, "distortion_seed": runner.config.runs.distortion_seed}, compute)
+            final, basic = runner.history(model)[-1], runner.history(reference)[-1]
             rows.append({"augmentation": aug.name, "seed": seed, **row,
-                         "affinity": float(aff.affinity(row["augmented_accuracy"], row["clean_accuracy"], cfg.kind))})
+                         "affinity": float(aff.affinity(row["augmented_accuracy"], row["clean_accuracy"], cfg.kind)),
+                         "diversity": final["train_loss_majority"], "mix_diversity": final["train_loss"],
+                         "basic_train_loss": basic["train_loss"],
+                         "diversity_ratio": final["train_loss_majority"] / basic["train_loss"],
+                         "mix_diversity_ratio": final["train_loss"] / basic["train_loss"]})
     runs = pd.DataFrame(rows)
-    summary = summarise(runs, ["augmentation"], ["affinity", "diversity", "mix_diversity", "augmented_accuracy",
-                                                 "clean_accuracy"])
+    summary = summarise(runs, ["augmentation"], ["affinity", "diversity", "mix_diversity", "diversity_ratio",
+                                                 "mix_diversity_ratio", "augmented_accuracy", "clean_accuracy"])
     summary.insert(1, "affinity_kind", cfg.kind)
     return {"affinity_runs": runs, "affinity_summary": summary}
 

@@ -40,6 +40,16 @@ Occluder = Literal["black", "mean", "images"]
 
 
 @dataclass
+class DistortionSplitConfig(SplitConfig):
+    validation_fraction: float = config_field(
+        0.0, "share of the training images held out for validation (stratified); 0: train on the full training "
+        "set, as the paper (training.checkpoint = 'best' needs some)", min=0.0, max=0.9)
+    reshuffle_each_epoch: bool = config_field(True, "draw a new training order every epoch, as the paper (false: one "
+                                              "fixed order, the thesis's control; mixing partners then come only "
+                                              "from a sample's own batch of that order)")
+
+
+@dataclass
 class DistortionModelConfig(ModelConfig):
     architecture: str = config_field("preact_resnet18", "model registry name (the paper: PreAct-ResNet18)")
     input_size: int | None = config_field(None, "side (pixels) images are resized to (None: native size, as the paper)", min=8)
@@ -53,7 +63,9 @@ class DistortionTrainingConfig(TrainingConfig):
                                             "(FMix's recipe)", min=0)
     weight_decay: float = config_field(1e-4, "weight decay", min=0.0)
     batch_size: int = config_field(128, "training batch size (images)", min=1)
-    epochs: int = config_field(200, "training epochs; the best-validation-accuracy epoch is kept", min=1)
+    epochs: int = config_field(200, "training epochs", min=1)
+    checkpoint: Literal["last", "best"] = config_field(
+        "last", "weights kept: the last epoch's (the paper's protocol) or the best validation accuracy's (the thesis's)")
     augment_every_sample: bool = config_field(True, "every sample augmented each epoch, as the paper trains "
                                               "(false: originals plus one augmented copy, the thesis's protocol)")
 
@@ -67,11 +79,17 @@ class RunsConfig:
 
 @dataclass
 class InterferenceConfig:
-    distortions: list[Literal["grid_shuffle", "cut_occlusion"]] = config_field(
-        ["grid_shuffle", "cut_occlusion"], "test-time distortions whose DI index is measured", min_len=1)
+    distortions: list[Literal["grid_shuffle", "cut_occlusion", "fourier_occlusion"]] = config_field(
+        ["grid_shuffle", "cut_occlusion"], "test-time distortions whose DI index is measured (fourier_occlusion: an "
+        "FMix-shaped occluder, Appendix B.4)", min_len=1)
     grid: int = config_field(4, "grid shuffle: tiles per side (the paper: 2 Fashion-MNIST, 4 CIFAR, 8 ImageNet)", min=1)
     occlusion_beta: tuple[float, float] = config_field((2.0, 1.0), "CutOcclusion: occluded fraction ~ Beta(a, b)", min=0.0,
                                                  exclusive_min=True)
+    fraction: float | None = config_field(
+        None, "occluded fraction of every image (None: drawn per image from occlusion_beta, the paper's Tables 1, 3; "
+        "Table 4: 0.3)", min=0.0, max=0.99)
+    decay_power: float = config_field(3.0, "fourier_occlusion: spectrum decay power of the FMix-shaped occluder",
+                                      min=0.0, exclusive_min=True)
     restricted: bool = config_field(False, "CutOcclusion: keep the box inside the image (False: the paper's DI setting)")
     occluder: Occluder = config_field("black", "CutOcclusion fill: black, the data set's mean colour, or images of occluder_dataset")
     occluder_dataset: str | None = config_field(None, "data set whose images fill the boxes when occluder = 'images'")
@@ -95,10 +113,17 @@ class OcclusionConfig:
                                        min_len=1)
     occluder_dataset: str | None = config_field(None, "data set whose images are pasted when 'images' is an occluder")
     cam_method: str = config_field("gradcam", "CAM method of the saliency masks (auglens ls cams)")
-    target_layer: str | None = config_field(None, "CAM target layer (None: the architecture's last conv stage)")
+    target_layer: str | None = config_field(
+        None, "CAM target layer of the saliency masks (None: the architecture's occlusion layer where it declares one — "
+        "layer3 for preact_resnet18, the authors' choice — else its CAM target layer)")
     order: Literal["most", "least", "coin"] = config_field(
         "most", "saliency masks occlude the most salient pixels (paper), the least, or either (release)")
     decay_power: float = config_field(3.0, "Fourier masks: spectrum decay power", min=0.0, exclusive_min=True)
+    fourier_fraction: Literal["exact", "release"] = config_field(
+        "exact", "Fourier masks occlude exactly p (the paper) or a share ~ Beta(p, p) per image (the authors' release, "
+        "which passes p to FMix as alpha)")
+    table_fraction: float = config_field(0.3, "occluded fraction reported in the paper-layout Table 4 (when it is one "
+                                         "of the fractions)", min=0.0, max=0.99)
     max_train_images: int | None = config_field(2000, "stratified subset of the training set (None: all)", min=1)
     max_test_images: int | None = config_field(2000, "stratified subset of the test set (None: all)", min=1)
 
@@ -106,7 +131,6 @@ class OcclusionConfig:
 @dataclass
 class AffinityConfig:
     kind: Literal["difference", "ratio"] = config_field("difference", "affinity as A(aug) - A(clean) (paper) or A(aug) / A(clean)")
-    max_train_images: int | None = config_field(None, "stratified training subset for diversity (None: all)", min=1)
     max_test_images: int | None = config_field(None, "stratified test subset for affinity (None: all)", min=1)
 
 
@@ -151,7 +175,7 @@ class DistortionConfig:
     analyses: list[Literal["interference", "occlusion", "affinity", "interdataset", "simplicity", "cue_conflict"]] = \
         config_field(list(ANALYSIS_NAMES[:5]), "analyses run by run_from_toml, in order", min_len=1)
     data: DataConfig = field(default_factory=DataConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
+    split: DistortionSplitConfig = field(default_factory=DistortionSplitConfig)
     model: DistortionModelConfig = field(default_factory=DistortionModelConfig)
     training: DistortionTrainingConfig = field(default_factory=DistortionTrainingConfig)
     runs: RunsConfig = field(default_factory=RunsConfig)
@@ -222,6 +246,9 @@ def _validate(config: DistortionConfig) -> list[str]:
         check("model.architecture", MODELS, config.model.architecture)
     if config.data.name == "image_folder" and not config.data.root:
         errors.append("data.root: image_folder needs data.root (a folder with train/ and test/ class folders)")
+    if config.training.checkpoint == "best" and config.split.validation_fraction == 0:
+        errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
+                      "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
     if len(set(config.runs.seeds)) != len(config.runs.seeds):
         errors.append(f"runs.seeds: seeds must be distinct, got {config.runs.seeds}")
     if config.runtime.backend != "local":

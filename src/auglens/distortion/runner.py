@@ -84,7 +84,7 @@ class Runner:
             eval_batch_size=t.eval_batch_size, epochs=t.epochs, sampling_seed=c.split.sampling_seed + seed,
             reshuffle_each_epoch=c.split.reshuffle_each_epoch, precision=t.precision,
             channels_last=t.channels_last, compile=t.compile, augment_every_sample=t.augment_every_sample,
-            lr_milestones=tuple(t.lr_milestones), lr_gamma=t.lr_gamma)
+            lr_milestones=tuple(t.lr_milestones), lr_gamma=t.lr_gamma, checkpoint=t.checkpoint)
         return dataclasses.replace(spec, **changes)
 
     def model(self, spec: TrainSpec, data: PreparedData, data_key: str, label: str | None = None) -> Model:
@@ -103,6 +103,10 @@ class Runner:
         network = initial_model(spec, data.num_classes, data.in_channels)
         network.load_state_dict(self.store.load_tensors("checkpoints", key))
         return Model(label or spec.augmentation, spec.seed, key, spec, network.to(self.device).eval())
+
+    def history(self, model: Model) -> list[dict[str, float]]:
+        """The per-epoch training history of a trained model (losses, validation scores, time)."""
+        return self.store.load_json("histories", model.key)["history"]
 
     def models(self, data: PreparedData, data_key: str, **changes: Any) -> list[Model]:
         """The baseline and every configured augmentation, for every seed (baseline first)."""
