@@ -155,3 +155,24 @@ def test_cue_conflict_names(stem, expected):
 def test_cue_conflict_bad_name_says_the_pattern():
     with pytest.raises(ValueError, match="dog10-bird2"):
         parse_cue_conflict_name("dog.png")
+
+
+def test_coarse_predictions_average_the_member_probabilities():
+    from auglens.distortion.cue_conflict import coarse_predictions
+
+    # cue class 0 = model classes {0, 1}, cue class 1 = {2}: means (0.25, 0.5) and (0.45, 0.1)
+    probabilities = torch.tensor([[0.5, 0.0, 0.5], [0.6, 0.3, 0.1]], dtype=torch.float64)
+    assert coarse_predictions(probabilities, [[0, 1], [2]]).tolist() == [1, 0]
+
+
+def test_class_mapping_file_takes_names_or_indices_and_reports_unknown_members(tmp_path):
+    import json
+
+    from auglens.distortion.cue_conflict import load_class_mapping
+
+    path = tmp_path / "mapping.json"
+    path.write_text(json.dumps({"cat": ["Tabby", 2], "dog": ["beagle"]}))
+    assert load_class_mapping(path, ["tabby", "beagle", "siamese"]) == {"cat": [0, 2], "dog": [1]}
+    path.write_text(json.dumps({"cat": ["lion", 7]}))
+    with pytest.raises(ValueError, match=r"unknown members: \['lion', 7\]"):
+        load_class_mapping(path, ["tabby", "beagle", "siamese"])

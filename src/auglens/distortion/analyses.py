@@ -32,7 +32,7 @@ from auglens.data.prepared import PreparedData
 from auglens.data.split import stratified_split, stratified_subset
 from auglens.data.transforms import channel_stats
 from auglens.distortion import affinity as aff
-from auglens.distortion.cue_conflict import load_cue_conflict, shape_bias
+from auglens.distortion.cue_conflict import coarse_predictions, load_class_mapping, load_cue_conflict, shape_bias
 from auglens.distortion.distortions import (
     cut_occlusion,
     fourier_occlusion_masks,
@@ -253,7 +253,7 @@ def _occlusion_rows(runner: Runner, model: Model, data: PreparedData, data_key: 
         saliency = None
         if "saliency" in maskings:
             layer = cfg.target_layer or getattr(model.network, "auglens_occlusion_layer", None)
-            saliency = saliency_maps(model.network, images, data.mean, data.std, model.spec.input_size,
+            saliency = saliency_maps(model.network, images, *runner.stats(model, data), model.spec.input_size,
                                      cfg.cam_method, layer, model.spec.eval_batch_size)
         for occluder in cfg.occluders:
             fill = _fill(runner, occluder, cfg.occluder_dataset, images, keys, data)
@@ -441,13 +441,26 @@ def simplicity(runner: Runner) -> dict[str, pd.DataFrame]:
 def cue_conflict(runner: Runner) -> dict[str, pd.DataFrame]:
     """Shape accuracy, texture accuracy and shape bias of every model on a folder of cue-conflict images."""
     cfg = runner.config.cue_conflict
-    data, data_key = runner.data()
-    _, c, h, w = data.test.images.shape
-    cue = load_cue_conflict(cfg.folder, data.classes, c, h, w, cfg.class_map)
+    if runner.config.model.pretrained:  # an ImageNet model: no data set needed, its own classes and input size
+        from auglens.models.pretrained import pretrained_classes
+
+        data, models = None, [runner.pretrained()]
+        classes = pretrained_classes(runner.config.model.architecture)
+        c, h, w = 3, models[0].spec.input_size, models[0].spec.input_size
+    else:
+        data, data_key = runner.data()
+        models, classes = runner.models(data, data_key), data.classes
+        _, c, h, w = data.test.images.shape
+    mapping = load_class_mapping(cfg.class_mapping, classes) if cfg.class_mapping else None
+    cue = load_cue_conflict(cfg.folder, list(mapping) if mapping else classes, c, h, w, cfg.class_map)
     rows = []
-    for model in runner.models(data, data_key):
-        scores = shape_bias(runner.predict(model, cue.images, data), cue.shape, cue.texture)
-        rows.append({"augmentation": model.label, "seed": model.seed, **scores})
+    for model in models:
+        if mapping:
+            probabilities = torch.softmax(runner.logits(model, cue.images, data).double(), dim=1).cpu()
+            preds = coarse_predictions(probabilities, list(mapping.values()))
+        else:
+            preds = runner.predict(model, cue.images, data)
+        rows.append({"augmentation": model.label, "seed": model.seed, **shape_bias(preds, cue.shape, cue.texture)})
     runs = pd.DataFrame(rows)
     for column in ("shape_accuracy", "texture_accuracy"):
         runs[column] = 100 * runs[column]

@@ -53,6 +53,9 @@ class DistortionSplitConfig(SplitConfig):
 class DistortionModelConfig(ModelConfig):
     architecture: str = config_field("preact_resnet18", "model registry name (the paper: PreAct-ResNet18)")
     input_size: int | None = config_field(None, "side (pixels) images are resized to (None: native size, as the paper)", min=8)
+    pretrained: bool = config_field(
+        False, "evaluate torchvision's pretrained ImageNet model of this architecture (read from the torch cache, "
+        "$TORCH_HOME/hub/checkpoints) instead of training: one run of the basic model, 224x224 unless input_size")
 
 
 @dataclass
@@ -167,6 +170,9 @@ class SimplicityConfig:
 class CueConflictConfig:
     folder: str | None = config_field(None, "folder of cue-conflict images named <shape><n>-<texture><n>.png")
     class_map: dict[str, str] = config_field({}, "file-name class -> model class, where they differ")
+    class_mapping: str | None = config_field(
+        None, "JSON file {cue class: [model class names or indices]}: many model classes make one cue class (e.g. the "
+        "16 coarse classes from ImageNet's 1,000); decisions by the mean probability of each cue class's members")
 
 
 @dataclass
@@ -242,13 +248,25 @@ def _validate(config: DistortionConfig) -> list[str]:
         return True
 
     check("data.name", DATASETS, config.data.name)
-    if ":" not in config.model.architecture:
+    if ":" not in config.model.architecture and not config.model.pretrained:
         check("model.architecture", MODELS, config.model.architecture)
     if config.data.name == "image_folder" and not config.data.root:
         errors.append("data.root: image_folder needs data.root (a folder with train/ and test/ class folders)")
     if config.training.checkpoint == "best" and config.split.validation_fraction == 0:
         errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
                       "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
+    if config.model.pretrained:
+        from auglens.models.pretrained import pretrained_names
+
+        if config.model.architecture not in pretrained_names():
+            errors.append(f"model.architecture: pretrained weights exist for torchvision's ImageNet classifiers only, got "
+                          f"{config.model.architecture!r}; valid: {', '.join(pretrained_names())}")
+        trains = [a for a in config.analyses if a in ("affinity", "interdataset", "simplicity")]
+        if config.interference.class_removal and "interference" in config.analyses:
+            trains.append("interference with class_removal")
+        if trains:
+            errors.append(f"model.pretrained: {', '.join(trains)} train(s) models; with a pretrained model run only "
+                          f"interference (class_removal = false), occlusion or cue_conflict")
     if len(set(config.runs.seeds)) != len(config.runs.seeds):
         errors.append(f"runs.seeds: seeds must be distinct, got {config.runs.seeds}")
     if config.runtime.backend != "local":
@@ -303,6 +321,10 @@ def _validate(config: DistortionConfig) -> list[str]:
                           "<shape><n>-<texture><n>.png; set it or drop 'cue_conflict' from analyses")
         elif not Path(folder).is_dir():
             errors.append(f"cue_conflict.folder: {folder} is not a folder")
+        mapping = config.cue_conflict.class_mapping
+        if mapping and not Path(mapping).is_file():
+            errors.append(f"cue_conflict.class_mapping: {mapping} is not a file; give a JSON file "
+                          f"{{cue class: [model class names or indices]}} or drop the key")
     return errors
 
 

@@ -39,6 +39,9 @@ class Model:
     key: str
     spec: TrainSpec
     network: torch.nn.Module
+    # Input normalisation when it is not the data's (a pretrained ImageNet model's), (C,) each.
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
 
 
 class Runner:
@@ -108,18 +111,45 @@ class Runner:
         """The per-epoch training history of a trained model (losses, validation scores, time)."""
         return self.store.load_json("histories", model.key)["history"]
 
+    def pretrained(self) -> Model:
+        """torchvision's pretrained ImageNet model (``model.pretrained``): one run of the basic model, no training."""
+        from auglens.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, load_pretrained, pretrained_weights_path
+
+        c = self.config
+        path = pretrained_weights_path(c.model.architecture)
+        network = load_pretrained(c.model.architecture)
+        spec = TrainSpec(c.model.architecture, BASELINE, seed=c.runs.seeds[0], input_size=c.model.input_size or 224,
+                         eval_batch_size=c.training.eval_batch_size)
+        key = stable_hash({"pretrained": c.model.architecture, "file": path.name, "bytes": path.stat().st_size})
+        return Model(BASELINE, spec.seed, key, spec, network.to(self.device).eval(),
+                     torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD))
+
     def models(self, data: PreparedData, data_key: str, **changes: Any) -> list[Model]:
-        """The baseline and every configured augmentation, for every seed (baseline first)."""
+        """The baseline and every configured augmentation, for every seed (baseline first).
+
+        With ``model.pretrained``: the pretrained model alone.
+        """
+        if self.config.model.pretrained:
+            return [self.pretrained()]
         wanted = [(BASELINE, {})] + [(a.name, a.params) for a in self.config.augmentations]
         return [self.model(self.train_spec(name, params, seed, **changes), data, data_key)
                 for name, params in wanted for seed in self.config.runs.seeds]
 
     # ------------------------------------------------------------------ evaluation
-    def predict(self, model: Model, images: torch.Tensor, data: PreparedData) -> torch.Tensor:
+    def logits(self, model: Model, images: torch.Tensor, data: PreparedData | None) -> torch.Tensor:
+        """Logits of uint8 or [0, 1] float images in eval mode; (N, C, H, W) -> (N, K) on the device."""
+        mean, std = self.stats(model, data)
+        return predict_logits(model.network, images, mean, std, model.spec.input_size, model.spec.eval_batch_size,
+                              self.device)
+
+    def predict(self, model: Model, images: torch.Tensor, data: PreparedData | None) -> torch.Tensor:
         """Predicted classes of uint8 or [0, 1] float images; (N, C, H, W) -> (N,) int64 on the CPU."""
-        logits = predict_logits(model.network, images, data.mean, data.std, model.spec.input_size,
-                                model.spec.eval_batch_size, self.device)
-        return logits.argmax(1).cpu()
+        return self.logits(model, images, data).argmax(1).cpu()
+
+    @staticmethod
+    def stats(model: Model, data: PreparedData | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's input normalisation: its own (pretrained models) or the training data's."""
+        return (model.mean, model.std) if model.mean is not None else (data.mean, data.std)
 
     def keys(self, run_seed: int, count: int, offset: int = 0) -> torch.Tensor:
         """Keys of one run's test-time distortions: (distortion_seed, run seed, offset + image index).
