@@ -54,6 +54,12 @@ def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("distortion")
     config = copy.deepcopy(TINY)
     config["cue_conflict"] = {"folder": str(_cue_conflict_folder(root))}
+    # index subsets: "same" = every test image (must reproduce "all"), "firsts" = the first 10 train/test images
+    (root / "same.json").write_text(json.dumps({"test": list(range(40))}))
+    (root / "firsts.json").write_text(json.dumps({"train": list(range(10)), "test": list(range(10))}))
+    subsets = {"same": str(root / "same.json"), "firsts": str(root / "firsts.json")}
+    config["occlusion"] = {**config["occlusion"], "subsets": subsets}
+    config["affinity"] = {**config["affinity"], "subsets": {"same": subsets["same"]}}
     path = root / "tiny.toml"
     import tomli_w
 
@@ -142,8 +148,22 @@ def test_occlusion_tables(finished):
     assert {"i_occlusion_mean", "i_occlusion_std", "test_accuracy_mean"} <= set(summary.columns)
 
 
+def test_index_subsets(finished):
+    runs = finished[0]["occlusion"]["occlusion_runs"]
+    assert set(runs["subset"]) == {"all", "same", "firsts"}
+    columns = ["train_accuracy", "test_accuracy", "clean_train_accuracy", "clean_test_accuracy"]
+    every, same = runs[runs["subset"] == "all"], runs[runs["subset"] == "same"]
+    assert np.array_equal(every[columns].to_numpy(), same[columns].to_numpy())
+    firsts = runs[runs["subset"] == "firsts"]
+    assert ((firsts["clean_test_accuracy"] * 10 / 100).round(9) % 1 == 0).all()  # 10 images: multiples of 10 %
+    affinity = finished[0]["affinity"]["affinity_runs"]
+    a, b = affinity[affinity["subset"] == "all"], affinity[affinity["subset"] == "same"]
+    assert np.array_equal(a[["affinity", "clean_accuracy"]].to_numpy(), b[["affinity", "clean_accuracy"]].to_numpy())
+
+
 def test_affinity_tables(finished):
     runs = finished[0]["affinity"]["affinity_runs"]
+    runs = runs[runs["subset"] == "all"]
     assert list(runs["augmentation"]) == ["fmix", "fmix"]
     assert np.allclose(runs["affinity"], runs["augmented_accuracy"] - runs["clean_accuracy"])
     assert (runs["mix_diversity"] > 0).all() and (runs["diversity"] > 0).all()

@@ -30,13 +30,13 @@ from typing import Any
 
 import pandas as pd
 
-from auglens.distortion.analyses import ANALYSES, summarise
-from auglens.distortion.config import ANALYSIS_NAMES, DistortionConfig, coerce_config, load, to_dict
+from auglens.distortion.analyses import ANALYSES, analysis_names, summarise
+from auglens.distortion.config import DistortionConfig, coerce_config, load, to_dict
 from auglens.distortion.paper_tables import paper_tables, write_paper_tables
 from auglens.distortion.runner import Runner, timer
 from auglens.store import write_atomic, write_text_atomic
 
-__all__ = ["ANALYSES", "ANALYSIS_NAMES", "DistortionConfig", "load", "paper_tables", "run_analysis", "run_from_toml",
+__all__ = ["ANALYSES", "analysis_names", "DistortionConfig", "load", "paper_tables", "run_analysis", "run_from_toml",
            "summarise", "write_paper_tables"]
 
 
@@ -84,11 +84,10 @@ def _toml(config: DistortionConfig) -> str:
 
 
 def _write_figure(name: str, tables: dict[str, pd.DataFrame], config: DistortionConfig, folder: Path) -> None:
-    from auglens.distortion.figures import FIGURES
     from auglens.report.style import save_figure, style
 
     with style():
-        save_figure(FIGURES[name](tables, config), folder, name)
+        save_figure(ANALYSES.get(name).figure(tables, config), folder, name)
 
 
 def _write_manifest(folder: Path, name: str, config: DistortionConfig, runner: Runner,

@@ -99,6 +99,8 @@ def _one_folder(folder: Path, taken: set[str]) -> dict[str, tuple[list[dict], li
         out["table6"] = (rows_of(removal, f"di_{norm}"), ["data set"], "model", order)
 
     occlusion = _read(folder, "occlusion", "occlusion_summary")
+    if occlusion is not None:
+        occlusion = occlusion[occlusion["subset"] == "all"]
     fraction = config.occlusion.table_fraction
     if occlusion is not None and np.isclose(occlusion["fraction"], fraction).any():
         at = occlusion[np.isclose(occlusion["fraction"], fraction)]
@@ -114,6 +116,8 @@ def _one_folder(folder: Path, taken: set[str]) -> dict[str, tuple[list[dict], li
         out["table4"] = (rows, ["data set", "measure"], "model", order)
 
     affinity = _read(folder, "affinity", "affinity_summary")
+    if affinity is not None:
+        affinity = affinity[affinity["subset"] == "all"]
     if affinity is not None:  # as the paper: one row per model, one column per measure
         measures = {"Affinity": "affinity", "Diversity": "diversity", "MixDiversity": "mix_diversity"}
         rows = [{**r, "measure": label} for label, value in measures.items() for r in rows_of(affinity, value)]

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,10 +22,12 @@ from auglens.augment import sample_keys
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
-from auglens.distortion.config import DistortionConfig
 from auglens.store import ArtifactStore
 from auglens.study.runtime import configure_runtime
 from auglens.train.loop import TrainSpec, initial_model, predict_logits, train_model
+
+if TYPE_CHECKING:
+    from auglens.distortion.config import DistortionConfig
 
 BASELINE = "none"
 
