@@ -4,7 +4,7 @@
     auglens validate CONFIG [key=value ...]          check a config without running anything
     auglens report DIR                               (re)build DIR/report from DIR's tables
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
-    auglens distortion CONFIG --out DIR [--only NAME]  the distortion paper's analyses
+    auglens distortion CONFIG --out DIR [--only NAME] [--backend ray]  the distortion paper's analyses
     auglens ls [augmentations|models|cams|metrics|datasets]
 """
 
@@ -70,7 +70,7 @@ def _cmd_compare(args) -> int:
 def _cmd_distortion(args) -> int:
     from auglens.distortion import run_from_toml
 
-    tables = run_from_toml(args.config, args.out, args.overrides, args.only)
+    tables = run_from_toml(args.config, args.out, args.overrides, args.only, args.backend)
     for name in tables:
         print(f"{name}: {Path(args.out) / 'distortion' / name}")
     return 0
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     distortion.add_argument("config")
     distortion.add_argument("--out", required=True)
     distortion.add_argument("--only", action="append", help="run only this analysis (repeatable)")
+    distortion.add_argument("--backend", choices=["local", "ray"], help="where models train (default: runtime.backend)")
     distortion.add_argument("overrides", nargs="*", help="key=value config overrides")
     distortion.set_defaults(func=_cmd_distortion)
 

@@ -8,7 +8,8 @@ import torch
 from auglens.augment.mixed import conform_images
 from auglens.data.datasets import ImageSet
 from auglens.data.prepared import PreparedData
-from auglens.distortion.analyses import summarise, without_class
+from auglens.distortion.analyses import summarise
+from auglens.distortion.derived import without_class
 from auglens.distortion.cue_conflict import load_cue_conflict
 from auglens.distortion.simplicity import matched_pairs, pick_classes, random_pairs, stack_halves, stacked_set
 

@@ -62,13 +62,17 @@ def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: 
 
 
 def run_from_toml(path: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
-                  analyses: list[str] | None = None) -> dict[str, dict[str, pd.DataFrame]]:
-    """Load a distortion config (TOML + ``key=value`` overrides) and run its analyses (or the ones named)."""
+                  analyses: list[str] | None = None, backend: str | None = None) -> dict[str, dict[str, pd.DataFrame]]:
+    """Load a distortion config (TOML + ``key=value`` overrides) and run its analyses (or the ones named).
+
+    ``backend``: where the models train, ``"local"`` or ``"ray"`` (default: ``runtime.backend``); the tables
+    are the same either way.
+    """
     config = load(path, overrides)
     wanted = analyses or list(config.analyses)
     for name in wanted:
         ANALYSES.get(name)
-    runner = Runner(config, out_dir)
+    runner = Runner(config, out_dir, backend)
     if not config.runtime.artifacts:  # our own store: a killed earlier run may have left temporaries
         runner.store.remove_stale_temporaries()
     write_text_atomic(runner.root / "config.toml", _toml(config))

@@ -180,8 +180,6 @@ def _validate(config: DistortionConfig) -> list[str]:
                           f"interference (class_removal = false), occlusion or cue_conflict")
     if len(set(config.runs.seeds)) != len(config.runs.seeds):
         errors.append(f"runs.seeds: seeds must be distinct, got {config.runs.seeds}")
-    if config.runtime.backend != "local":
-        errors.append("runtime.backend: the distortion analyses run locally only; set runtime.backend = 'local'")
     if len(set(config.analyses)) != len(config.analyses):
         errors.append(f"analyses: listed twice: {config.analyses}")
 

@@ -29,7 +29,7 @@ from auglens.distortion.analyses import (  # noqa: F401
     simplicity,
     cue_conflict,
 )
-from auglens.distortion.analyses.common import summarise, without_class
+from auglens.distortion.analyses.common import summarise
 from auglens.distortion.analyses.registry import ANALYSES, Analysis, analysis_names, register_analysis
 
-__all__ = ["ANALYSES", "Analysis", "analysis_names", "register_analysis", "summarise", "without_class"]
+__all__ = ["ANALYSES", "Analysis", "analysis_names", "register_analysis", "summarise"]

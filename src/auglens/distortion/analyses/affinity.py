@@ -82,6 +82,9 @@ def affinity(runner: Runner) -> dict[str, pd.DataFrame]:
     tests = {"all": (runner.subset(data.test, cfg.max_test_images), None)}
     tests |= {name: (data.test.subset(index["test"]), index["test"].tolist())
               for name, index in index_subsets(cfg.subsets, data).items()}
+    wanted = [(BASELINE, {})] + [(a.name, a.params) for a in runner.config.augmentations]
+    runner.train([runner.job(runner.train_spec(name, params, seed), data_key)  # all at once: in parallel on Ray
+                  for name, params in wanted for seed in runner.config.runs.seeds])
     rows = []
     for aug in runner.config.augmentations:
         augmentation = build_augmentation(aug.name, **aug.params)

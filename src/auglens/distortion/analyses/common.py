@@ -13,15 +13,13 @@ import torch
 from auglens.augment import random as rnd
 from auglens.augment.base import AugmentedBatch
 from auglens.augment.mixed import conform_images, foreign_images
-from auglens.data.datasets import ImageSet
 from auglens.data.prepared import PreparedData
-from auglens.data.transforms import channel_stats
 
 if TYPE_CHECKING:
     from auglens.distortion.runner import Runner
 
 __all__ = ["Occluder", "RESULT_VERSION", "TRAIN_OFFSET", "accuracy", "augment_in_chunks", "check_occluder", "occluder_fill",
-           "floats", "index_subsets", "summarise", "without_class"]
+           "floats", "index_subsets", "summarise"]
 
 Occluder = Literal["black", "mean", "images"]
 
@@ -73,19 +71,6 @@ def augment_in_chunks(augmentation, images: torch.Tensor, labels: torch.Tensor, 
              for s in range(0, len(images), chunk)]
     return AugmentedBatch(*(torch.cat([getattr(p, f.name) for p in parts])
                             for f in dataclasses.fields(AugmentedBatch)))
-
-
-def without_class(data: PreparedData, removed: int) -> PreparedData:
-    """The same data without one class; the classes above it move down by one (Table 6's retraining)."""
-    def drop(images: ImageSet) -> ImageSet:
-        keep = images.labels != removed
-        labels = images.labels[keep]
-        return ImageSet(images.images[keep], labels - (labels > removed).long(),
-                        [name for i, name in enumerate(images.classes) if i != removed])
-
-    train = drop(data.train)
-    mean, std = channel_stats(train.images)
-    return PreparedData(train, drop(data.validation), drop(data.test), mean, std)
 
 
 def index_subsets(files: dict[str, str], data: PreparedData) -> dict[str, dict[str, torch.Tensor]]:

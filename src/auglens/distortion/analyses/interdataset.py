@@ -71,17 +71,20 @@ def interdataset(runner: Runner) -> dict[str, pd.DataFrame]:
     cfg = runner.config.interdataset
     data, data_key = runner.data()
     root = cfg.partner_root or runner.config.data.root
-    rows = []
+    specs = []
     for name in cfg.augmentations:
         for partner in ["baseline", *cfg.partners]:
             params = {"alpha": cfg.alpha, "objective": "reformulated"}
             if partner != "baseline":
                 params |= {"partner_dataset": partner, "partner_root": root}
-            for seed in runner.config.runs.seeds:
-                model = runner.model(runner.train_spec(name, params, seed), data, data_key)
-                score = runner.cached(
-                    "distortion-accuracy", {"v": RESULT_VERSION, "model": model.key, "data": data_key},
-                    lambda model=model: 100 * accuracy(runner.predict(model, data.test.images, data), data.test.labels))
-                rows.append({"augmentation": name, "partner": partner, "seed": seed, "accuracy": score})
+            specs += [(name, partner, seed, runner.train_spec(name, params, seed)) for seed in runner.config.runs.seeds]
+    runner.train([runner.job(spec, data_key) for *_, spec in specs])  # all at once: in parallel on Ray
+    rows = []
+    for name, partner, seed, spec in specs:
+        model = runner.model(spec, data, data_key)
+        score = runner.cached(
+            "distortion-accuracy", {"v": RESULT_VERSION, "model": model.key, "data": data_key},
+            lambda model=model: 100 * accuracy(runner.predict(model, data.test.images, data), data.test.labels))
+        rows.append({"augmentation": name, "partner": partner, "seed": seed, "accuracy": score})
     runs = pd.DataFrame(rows)
     return {"interdataset_runs": runs, "interdataset_summary": summarise(runs, ["augmentation", "partner"], ["accuracy"])}

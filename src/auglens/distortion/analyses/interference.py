@@ -24,7 +24,6 @@ from auglens.distortion.analyses.common import (
     occluder_fill,
     floats,
     summarise,
-    without_class,
 )
 from auglens.distortion.analyses.registry import register_analysis
 from auglens.distortion.distortions import (
@@ -218,14 +217,17 @@ def interference(runner: Runner) -> dict[str, pd.DataFrame]:
         removal_rows = []
         chosen = di_summary[di_summary["distortion"] == distortion]
         params = {a.name: a.params for a in runner.config.augmentations} | {BASELINE: {}}
-        for label, removed in zip(chosen["augmentation"], chosen[f"c_max_{cfg.normalisation}"]):
-            removed = int(removed)
-            reduced, reduced_key = runner.custom_data({"data": data_key, "without": removed},
-                                                      lambda removed=removed: without_class(data, removed))
+        reduced = {int(removed): runner.derived_data("without_class", data_key, removed=int(removed))
+                   for removed in chosen[f"c_max_{cfg.normalisation}"]}
+        removals = list(zip(chosen["augmentation"], chosen[f"c_max_{cfg.normalisation}"].astype(int)))
+        runner.train([runner.job(runner.train_spec(label, params[label], seed), reduced[removed][1])
+                      for label, removed in removals for seed in runner.config.runs.seeds])  # all at once
+        for label, removed in removals:
+            reduced_data, reduced_key = reduced[removed]
             original = [k for k in everything if k != removed]
             for seed in runner.config.runs.seeds:
-                model = runner.model(runner.train_spec(label, params[label], seed), reduced, reduced_key)
-                counts = _wrong_counts(runner, model, reduced, reduced_key, distortion)
+                model = runner.model(runner.train_spec(label, params[label], seed), reduced_data, reduced_key)
+                counts = _wrong_counts(runner, model, reduced_data, reduced_key, distortion)
                 removal_rows += _count_rows(model, distortion, counts, original, data.classes, data.classes[removed])
         removal = pd.DataFrame(removal_rows)
         removal_runs, removal_summary = _di_tables(removal, ["augmentation", "trained_without", "distortion"])

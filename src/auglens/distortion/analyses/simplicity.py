@@ -4,23 +4,17 @@ mixing one half change it?
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
-import torch
 
 from auglens.config import config_field
-from auglens.data.datasets import ImageSet, load_dataset
-from auglens.data.prepared import PreparedData
-from auglens.data.split import stratified_split, stratified_subset
-from auglens.data.transforms import channel_stats
 from auglens.distortion.analyses.common import RESULT_VERSION, accuracy, summarise
 from auglens.distortion.analyses.interdataset import mixed_family_errors
 from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.derived import stacked_data
 from auglens.distortion.runner import BASELINE
-from auglens.distortion.simplicity import matched_pairs, pick_classes, random_pairs, stacked_set
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -81,56 +75,38 @@ def simplicity_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
     return fig
 
 
-def _stacked_data(runner: Runner) -> tuple[PreparedData, ImageSet, torch.Tensor]:
-    """(class-matched stacked data for training/validation/test, randomly recombined test set, its simple labels)."""
-    cfg, split = runner.config.simplicity, runner.config.split
-    simple = load_dataset(cfg.simple, cfg.simple_root or runner.config.data.root, runner.config.data.download)
-    complex_ = load_dataset(cfg.complex, cfg.complex_root or runner.config.data.root, runner.config.data.download)
-    simple = {k: pick_classes(v, cfg.simple_classes) for k, v in simple.items()}
-    complex_ = {k: pick_classes(v, cfg.complex_classes) for k, v in complex_.items()}
-    if simple["train"].num_classes != complex_["train"].num_classes:
-        raise ValueError(f"simplicity: {cfg.simple} has {simple['train'].num_classes} classes and {cfg.complex} "
-                         f"{complex_['train'].num_classes}; pick the same number with simple_classes/complex_classes")
-    full = complex_["train"].subset(stratified_subset(complex_["train"].labels, cfg.train_subset, 0))
-    test = complex_["test"].subset(stratified_subset(complex_["test"].labels, cfg.test_subset, 0))
-    train_idx, val_idx = stratified_split(full.labels, split.validation_fraction, split.seed)
-    sets = []
-    for i, part in enumerate((full.subset(train_idx), full.subset(val_idx), test)):
-        pairs = matched_pairs(simple["train" if i < 2 else "test"].labels, part.labels, cfg.pairing_seed + i)
-        sets.append(stacked_set(simple["train" if i < 2 else "test"], part, pairs)[0])
-    mean, std = channel_stats(sets[0].images)
-    recombined, simple_labels = stacked_set(simple["test"], test,
-                                            random_pairs(len(test), len(simple["test"]), cfg.pairing_seed + 3))
-    return PreparedData(sets[0], sets[1], sets[2], mean, std), recombined, simple_labels
-
-
 @register_analysis("simplicity", SimplicityConfig, simplicity_figure, validate)
 def simplicity(runner: Runner) -> dict[str, pd.DataFrame]:
     """Accuracy against the simple and the complex half's label on randomly recombined stacked pairs."""
     cfg = runner.config.simplicity
-    key_obj = {"simplicity": {k: v for k, v in dataclasses.asdict(cfg).items()
-                              if k not in ("augmentations", "half", "alpha", "objective")},
-               "split": dataclasses.asdict(runner.config.split), "root": runner.config.data.root}
-    (data, recombined, simple_labels), data_key = runner.custom_data(key_obj, lambda: _stacked_data(runner))
+    root, split = runner.config.data.root, runner.config.split
+    data, data_key = runner.derived_data(
+        "stacked", simple=cfg.simple, simple_root=cfg.simple_root or root, complex=cfg.complex,
+        complex_root=cfg.complex_root or root, simple_classes=cfg.simple_classes, complex_classes=cfg.complex_classes,
+        train_subset=cfg.train_subset, test_subset=cfg.test_subset, pairing_seed=cfg.pairing_seed,
+        validation_fraction=split.validation_fraction, split_seed=split.seed, download=runner.config.data.download)
+    _, recombined, simple_labels = stacked_data(runner.spec(data_key))
     region = "top" if cfg.half == "simple" else "bottom"
     trained = [(BASELINE, {})] + [(name, {"alpha": cfg.alpha, "region": region, "objective": cfg.objective})
                                   for name in cfg.augmentations]
+    # Stacked images are not square: models see them at their own size.
+    specs = [(name, seed, runner.train_spec(name, params, seed, input_size=None))
+             for name, params in trained for seed in runner.config.runs.seeds]
+    runner.train([runner.job(spec, data_key) for _, _, spec in specs])  # all at once: in parallel on Ray
     rows = []
-    for name, params in trained:
-        for seed in runner.config.runs.seeds:
-            # Stacked images are not square: models see them at their own size.
-            model = runner.model(runner.train_spec(name, params, seed, input_size=None), data, data_key)
+    for name, seed, spec in specs:
+        model = runner.model(spec, data, data_key)
 
-            def compute(model=model):
-                preds = runner.predict(model, recombined.images, data)
-                matched = runner.predict(model, data.test.images, data)
-                return {"simple_label_accuracy": 100 * accuracy(preds, simple_labels),
-                        "complex_label_accuracy": 100 * accuracy(preds, recombined.labels),
-                        "matched_accuracy": 100 * accuracy(matched, data.test.labels)}
+        def compute(model=model):
+            preds = runner.predict(model, recombined.images, data)
+            matched = runner.predict(model, data.test.images, data)
+            return {"simple_label_accuracy": 100 * accuracy(preds, simple_labels),
+                    "complex_label_accuracy": 100 * accuracy(preds, recombined.labels),
+                    "matched_accuracy": 100 * accuracy(matched, data.test.labels)}
 
-            row = runner.cached("distortion-simplicity", {"v": RESULT_VERSION, "model": model.key, "data": data_key},
-                                compute)
-            rows.append({"augmentation": name, "mixed_half": "" if name == BASELINE else cfg.half, "seed": seed, **row})
+        row = runner.cached("distortion-simplicity", {"v": RESULT_VERSION, "model": model.key, "data": data_key},
+                            compute)
+        rows.append({"augmentation": name, "mixed_half": "" if name == BASELINE else cfg.half, "seed": seed, **row})
     runs = pd.DataFrame(rows)
     summary = summarise(runs, ["augmentation", "mixed_half"],
                         ["simple_label_accuracy", "complex_label_accuracy", "matched_accuracy"])
