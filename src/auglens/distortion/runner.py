@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -31,9 +31,6 @@ from auglens.store import ArtifactStore
 from auglens.study.runtime import configure_runtime
 from auglens.study.jobs import TrainJob
 from auglens.train.loop import TrainSpec, initial_model, predict_logits
-
-if TYPE_CHECKING:
-    from auglens.distortion.config import DistortionConfig
 
 BASELINE = "none"
 
@@ -55,7 +52,9 @@ class Model:
 class Runner:
     """Trains/loads models and caches per-run results for one :class:`DistortionConfig` and output folder."""
 
-    def __init__(self, config: DistortionConfig, out_dir: str | Path, backend: str | None = None):
+    def __init__(self, config: Any, out_dir: str | Path, backend: str | None = None):
+        # ``config``: a validated DistortionConfig (not imported: the config module imports the analyses,
+        # which import this module)
         self.config = config
         self.root = Path(out_dir) / "distortion"
         self.store = ArtifactStore(config.runtime.artifacts or self.root / "artifacts")
