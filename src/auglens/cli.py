@@ -5,7 +5,7 @@
     auglens report DIR                               (re)build DIR/report from DIR's tables
     auglens verify DIR [--repair]                    check (and recompute) DIR's artifacts and tables
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
-    auglens distortion CONFIG --out DIR [--only NAME]  the distortion paper's analyses
+    auglens distortion CONFIG --out DIR [--only NAME] [--backend ray]  the distortion paper's analyses
     auglens ls [augmentations|models|cams|metrics|datasets]
 
 Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings and errors only),
@@ -141,7 +141,7 @@ def _cmd_distortion(args) -> int:
 
     _check(load(args.config, args.overrides), args.config)
     logs.log_to_folder(args.out)
-    tables = run_from_toml(args.config, args.out, args.overrides, args.only)
+    tables = run_from_toml(args.config, args.out, args.overrides, args.only, args.backend)
     for name in tables:
         print(f"{name}: {Path(args.out) / 'distortion' / name}")
     return 0
@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     distortion.add_argument("config")
     distortion.add_argument("--out", required=True)
     distortion.add_argument("--only", action="append", help="run only this analysis (repeatable)")
+    distortion.add_argument("--backend", choices=["local", "ray"], help="where models train (default: runtime.backend)")
     distortion.add_argument("overrides", nargs="*", help="key=value config overrides")
     distortion.set_defaults(func=_cmd_distortion)
 

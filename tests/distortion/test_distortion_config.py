@@ -19,6 +19,10 @@ def test_defaults_follow_the_paper():
     assert config.interference.occlusion_beta == (2.0, 1.0) and not config.interference.restricted
     assert [a.name for a in config.augmentations] == ["mixup", "fmix", "cutmix"]
     assert config.affinity.kind == "difference" and config.occlusion.order == "most"
+    # the paper's protocol: full training set, reshuffled every epoch, last epoch kept
+    assert config.split.validation_fraction == 0.0 and config.split.reshuffle_each_epoch
+    assert config.training.checkpoint == "last" and config.training.augment_every_sample
+    assert config.interference.normalisation == "release"
 
 
 def test_shipped_example_is_valid_and_round_trips():
@@ -46,6 +50,7 @@ def test_every_problem_is_reported_together():
         "augmentations": [{"name": "fmix", "alpah": 1.0}, {"name": "mixupp"}],
         "analyses": ["cue_conflict"],
         "model": {"architecture": "tiny_cnnn"},
+        "training": {"checkpoint": "best"},
     }
     with pytest.raises(ConfigError) as info:
         dcfg.from_dict(bad)
@@ -54,6 +59,7 @@ def test_every_problem_is_reported_together():
                      "interference.grid: must be >= 1", "interference.distortions[0]",
                      "occlusion.occluder_dataset", "occlusion.cam_method", "affinity.kind",
                      "interdataset.augmentations[0]", "interdataset.partners[0]", "augmentations[0].alpah",
-                     "augmentations[1].name", "cue_conflict.folder", "model.architecture"):
+                     "augmentations[1].name", "cue_conflict.folder", "model.architecture",
+                     "training.checkpoint: 'best' picks the best validation epoch"):
         assert fragment in text, fragment
-    assert len(info.value.errors) == 13
+    assert len(info.value.errors) == 14

@@ -8,7 +8,8 @@ import torch
 from auglens.augment.mixed import conform_images
 from auglens.data.datasets import ImageSet
 from auglens.data.prepared import PreparedData
-from auglens.distortion.analyses import summarise, without_class
+from auglens.distortion.analyses import summarise
+from auglens.distortion.derived import without_class
 from auglens.distortion.cue_conflict import load_cue_conflict
 from auglens.distortion.simplicity import matched_pairs, pick_classes, random_pairs, stack_halves, stacked_set
 
@@ -69,6 +70,10 @@ def test_summarise_gives_mean_std_and_runs():
     out = summarise(frame, ["a"], ["v"])
     assert out["v_mean"].tolist() == [2.0, 5.0] and out["runs"].tolist() == [2, 1]
     assert out["v_std"].iloc[0] == pytest.approx(2 ** 0.5) and pd.isna(out["v_std"].iloc[1])
+    # runs counts the runs with a value of the first measure; means skip the missing ones
+    gaps = pd.DataFrame({"a": ["x", "x", "x"], "v": [1.0, float("nan"), 3.0], "w": [1.0, 2.0, 3.0]})
+    out = summarise(gaps, ["a"], ["v", "w"])
+    assert out["runs"].tolist() == [2] and out["v_mean"].tolist() == [2.0] and out["w_mean"].tolist() == [2.0]
 
 
 def test_cue_conflict_loader_maps_classes_and_reports_unknown_ones(tmp_path):

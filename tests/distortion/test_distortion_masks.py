@@ -137,6 +137,32 @@ def test_fourier_occlusion_removes_the_fraction_exactly():
     assert set(masks.flatten(1).sum(1).tolist()) <= {30}
 
 
+def test_release_fourier_occlusion_draws_the_share_from_beta_p_p():
+    from scipy import stats
+
+    from auglens.distortion.distortions import release_fourier_fractions
+    from auglens.distortion.occlusion import occlusion_masks
+
+    keys = _keys(4000)
+    shares = release_fourier_fractions(0.3, keys)
+    assert stats.kstest(shares.numpy(), stats.beta(0.3, 0.3).cdf).pvalue > 1e-3
+    assert abs(float(shares.mean()) - 0.5) < 0.03  # whatever p: Beta(p, p) is symmetric
+    masks = occlusion_masks("fourier", 0.3, keys[:200], 10, 10, fourier_fraction="release")
+    removed = masks.flatten(1).sum(1).double() / 100
+    assert (removed - shares[:200]).abs().max() <= 0.01 + 1e-9  # the drawn share, up to one pixel
+    exact = occlusion_masks("fourier", 0.3, keys[:200], 10, 10)
+    assert set(exact.flatten(1).sum(1).tolist()) == {30}
+    assert release_fourier_fractions(0.0, keys[:5]).tolist() == [0.0] * 5
+
+
+def test_occlusion_grad_cam_layer_of_preact_resnet18_is_the_releases_layer3():
+    from auglens.models import build_model
+
+    model = build_model("preact_resnet18", num_classes=10)
+    assert model.auglens_occlusion_layer == "layer3"
+    assert dict(model.named_modules())["layer3"] is model.layer3
+
+
 def test_saliency_masks_occlude_the_most_or_least_salient_pixels():
     saliency = torch.arange(16, dtype=torch.float32).view(1, 4, 4).repeat(2, 1, 1)
     keys = _keys(2)

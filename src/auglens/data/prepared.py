@@ -50,9 +50,19 @@ class PreparedData:
         return self.train.images.shape[1]
 
 
-@functools.lru_cache(maxsize=4)
 def prepare_data(spec: DataSpec) -> PreparedData:
-    """Load, subset, split and compute the normalisation statistics (cached per process)."""
+    """Load, subset, split and compute the normalisation statistics (cached per process).
+
+    A spec that is not a :class:`DataSpec` is a derived data set bringing its own ``prepare()`` (e.g. the
+    distortion analyses' class-removed or stacked data), so jobs and workers handle both alike.
+    """
+    if not isinstance(spec, DataSpec):
+        return spec.prepare()
+    return _prepare(spec)
+
+
+@functools.lru_cache(maxsize=4)
+def _prepare(spec: DataSpec) -> PreparedData:
     splits = load_dataset(spec.name, spec.root, spec.download, spec.image_size)
     full_train, test = splits["train"], splits["test"]
     full_train = full_train.subset(stratified_subset(full_train.labels, spec.train_subset, spec.subset_seed))

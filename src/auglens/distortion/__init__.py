@@ -15,7 +15,8 @@ from another data set) live in :mod:`auglens.augment.mixed`.
 
 Orchestration: :func:`run_analysis` runs one analysis over several runs, resumably, and writes its tables
 (CSV) and figure (PNG + SVG) to ``out_dir/distortion/<analysis>/``; :func:`run_from_toml` runs the
-analyses a TOML config lists (``examples/distortion-quick.toml``).
+analyses a TOML config lists (``examples/distortion-quick.toml``) and writes the paper-layout tables
+(:mod:`~auglens.distortion.paper_tables`: ``out_dir/distortion/paper_tables.md`` and ``paper_*.csv``).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from typing import Any
 
 import pandas as pd
 
-from auglens.distortion.analyses import ANALYSES, summarise
-from auglens.distortion.config import ANALYSIS_NAMES, DistortionConfig, coerce_config, load, to_dict
+from auglens.distortion.analyses import ANALYSES, analysis_names, summarise
+from auglens.distortion.config import DistortionConfig, coerce_config, load, to_dict
+from auglens.distortion.paper_tables import paper_tables, write_paper_tables
 from auglens.distortion.runner import Runner, timer
 from auglens.store import write_atomic, write_text_atomic
 
-__all__ = ["ANALYSES", "ANALYSIS_NAMES", "DistortionConfig", "load", "run_analysis", "run_from_toml", "summarise"]
+__all__ = ["ANALYSES", "analysis_names", "DistortionConfig", "load", "paper_tables", "run_analysis", "run_from_toml",
+           "summarise", "write_paper_tables"]
 
 
 def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: str | Path,
@@ -53,23 +56,29 @@ def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: 
     folder.mkdir(parents=True, exist_ok=True)
     for table, frame in tables.items():
         write_atomic(str(folder / f"{table}.csv"), frame.to_csv(index=False).encode())
-    _write_figure(name, tables, folder)
+    _write_figure(name, tables, config, folder)
     _write_manifest(folder, name, config, runner, tables, elapsed())
     return tables
 
 
 def run_from_toml(path: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
-                  analyses: list[str] | None = None) -> dict[str, dict[str, pd.DataFrame]]:
-    """Load a distortion config (TOML + ``key=value`` overrides) and run its analyses (or the ones named)."""
+                  analyses: list[str] | None = None, backend: str | None = None) -> dict[str, dict[str, pd.DataFrame]]:
+    """Load a distortion config (TOML + ``key=value`` overrides) and run its analyses (or the ones named).
+
+    ``backend``: where the models train, ``"local"`` or ``"ray"`` (default: ``runtime.backend``); the tables
+    are the same either way.
+    """
     config = load(path, overrides)
     wanted = analyses or list(config.analyses)
     for name in wanted:
         ANALYSES.get(name)
-    runner = Runner(config, out_dir)
+    runner = Runner(config, out_dir, backend)
     if not config.runtime.artifacts:  # our own store: a killed earlier run may have left temporaries
         runner.store.remove_stale_temporaries()
     write_text_atomic(runner.root / "config.toml", _toml(config))
-    return {name: run_analysis(name, config, out_dir, runner) for name in wanted}
+    tables = {name: run_analysis(name, config, out_dir, runner) for name in wanted}
+    write_paper_tables(runner.root, runner.root)
+    return tables
 
 
 def _toml(config: DistortionConfig) -> str:
@@ -78,12 +87,11 @@ def _toml(config: DistortionConfig) -> str:
     return tomli_w.dumps(to_dict(config))
 
 
-def _write_figure(name: str, tables: dict[str, pd.DataFrame], folder: Path) -> None:
-    from auglens.distortion.figures import FIGURES
+def _write_figure(name: str, tables: dict[str, pd.DataFrame], config: DistortionConfig, folder: Path) -> None:
     from auglens.report.style import save_figure, style
 
     with style():
-        save_figure(FIGURES[name](tables), folder, name)
+        save_figure(ANALYSES.get(name).figure(tables, config), folder, name)
 
 
 def _write_manifest(folder: Path, name: str, config: DistortionConfig, runner: Runner,

@@ -1,7 +1,8 @@
 """Typed configuration of the distortion analyses, in :mod:`auglens.config`'s pattern.
 
 One TOML file describes the data, the models (a baseline plus ``[[augmentations]]``, one per run seed)
-and one section per analysis. Loading applies ``key=value`` overrides and validates everything —
+and one section per analysis; each analysis module declares its section (and its checks) when it
+registers (:mod:`auglens.distortion.analyses.registry`), and :class:`DistortionConfig` is assembled from them. Loading applies ``key=value`` overrides and validates everything —
 unknown keys, wrong types, out-of-range values, unknown registry names, cross-field rules — raising one
 :class:`~auglens.config.ConfigError` that lists every problem before any work starts.
 
@@ -33,16 +34,26 @@ from auglens.config import (
     read_toml,
 )
 
-__all__ = ["ANALYSIS_NAMES", "DistortionConfig", "from_dict", "load", "to_dict"]
+__all__ = ["DistortionConfig", "from_dict", "load", "to_dict"]
 
-ANALYSIS_NAMES = ("interference", "occlusion", "affinity", "interdataset", "simplicity", "cue_conflict")
-Occluder = Literal["black", "mean", "images"]
+
+@dataclass
+class DistortionSplitConfig(SplitConfig):
+    validation_fraction: float = config_field(
+        0.0, "share of the training images held out for validation (stratified); 0: train on the full training "
+        "set, as the paper (training.checkpoint = 'best' needs some)", min=0.0, max=0.9)
+    reshuffle_each_epoch: bool = config_field(True, "draw a new training order every epoch, as the paper (false: one "
+                                              "fixed order, the thesis's control; mixing partners then come only "
+                                              "from a sample's own batch of that order)")
 
 
 @dataclass
 class DistortionModelConfig(ModelConfig):
     architecture: str = config_field("preact_resnet18", "model registry name (the paper: PreAct-ResNet18)")
     input_size: int | None = config_field(None, "side (pixels) images are resized to (None: native size, as the paper)", min=8)
+    pretrained: bool = config_field(
+        False, "evaluate torchvision's pretrained ImageNet model of this architecture (read from the torch cache, "
+        "$TORCH_HOME/hub/checkpoints) instead of training: one run of the basic model, 224x224 unless input_size")
 
 
 @dataclass
@@ -53,7 +64,9 @@ class DistortionTrainingConfig(TrainingConfig):
                                             "(FMix's recipe)", min=0)
     weight_decay: float = config_field(1e-4, "weight decay", min=0.0)
     batch_size: int = config_field(128, "training batch size (images)", min=1)
-    epochs: int = config_field(200, "training epochs; the best-validation-accuracy epoch is kept", min=1)
+    epochs: int = config_field(200, "training epochs", min=1)
+    checkpoint: Literal["last", "best"] = config_field(
+        "last", "weights kept: the last epoch's (the paper's protocol) or the best validation accuracy's (the thesis's)")
     augment_every_sample: bool = config_field(True, "every sample augmented each epoch, as the paper trains "
                                               "(false: originals plus one augmented copy, the thesis's protocol)")
 
@@ -65,102 +78,34 @@ class RunsConfig:
     distortion_seed: int = config_field(0, "seed of the test-time distortions: image i of run s gets key (seed, s, i)")
 
 
-@dataclass
-class InterferenceConfig:
-    distortions: list[Literal["grid_shuffle", "cut_occlusion"]] = config_field(
-        ["grid_shuffle", "cut_occlusion"], "test-time distortions whose DI index is measured", min_len=1)
-    grid: int = config_field(4, "grid shuffle: tiles per side (the paper: 2 Fashion-MNIST, 4 CIFAR, 8 ImageNet)", min=1)
-    occlusion_beta: tuple[float, float] = config_field((2.0, 1.0), "CutOcclusion: occluded fraction ~ Beta(a, b)", min=0.0,
-                                                 exclusive_min=True)
-    restricted: bool = config_field(False, "CutOcclusion: keep the box inside the image (False: the paper's DI setting)")
-    occluder: Occluder = config_field("black", "CutOcclusion fill: black, the data set's mean colour, or images of occluder_dataset")
-    occluder_dataset: str | None = config_field(None, "data set whose images fill the boxes when occluder = 'images'")
-    class_removal: bool = config_field(True, "retrain without each model type's c_max and measure DI again (Table 6)")
-    removal_distortion: str | None = config_field(None, "distortion whose c_max is removed (None: the first listed)")
-    max_test_images: int | None = config_field(None, "stratified subset of the test set (None: all)", min=1)
+def _config_class() -> type:
+    """DistortionConfig: the shared sections, then one section per registered analysis, then the runtime."""
+    from auglens.distortion.analyses import ANALYSES, analysis_names
+
+    names = analysis_names()
+    core = [
+        ("name", str, config_field("distortion", "name shown in the outputs")),
+        ("analyses", list[Literal[tuple(names)]],  # type: ignore[misc]
+         config_field(analysis_names(default_only=True), "analyses run by run_from_toml, in order", min_len=1)),
+        ("data", DataConfig, field(default_factory=DataConfig)),
+        ("split", DistortionSplitConfig, field(default_factory=DistortionSplitConfig)),
+        ("model", DistortionModelConfig, field(default_factory=DistortionModelConfig)),
+        ("training", DistortionTrainingConfig, field(default_factory=DistortionTrainingConfig)),
+        ("runs", RunsConfig, field(default_factory=RunsConfig)),
+        ("augmentations", list[AugmentationConfig], field(default_factory=lambda: [
+            AugmentationConfig("mixup"), AugmentationConfig("fmix"),
+            AugmentationConfig("cutmix", {"label": "mixed"})])),
+    ]
+    sections = [(n, ANALYSES.get(n).config, field(default_factory=ANALYSES.get(n).config)) for n in names]
+    runtime = [("runtime", RuntimeConfig, field(default_factory=RuntimeConfig))]
+    cls = dataclasses.make_dataclass("DistortionConfig", core + sections + runtime)
+    cls.__module__ = __name__
+    cls.__doc__ = ("A distortion config: data, split, model, training, runs, [[augmentations]], one section per "
+                   "analysis (auglens.distortion.analyses) and runtime.")
+    return cls
 
 
-@dataclass
-class OcclusionConfig:
-    fractions: list[float] = config_field([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-                                    "occluded fractions p of each image", min_len=1, min=0.0, max=0.99)
-    maskings: list[Literal["saliency", "box", "fourier"]] = config_field(
-        ["saliency", "box", "fourier"], "iOcclusion masks: most salient pixels, an in-bounds box, an FMix mask "
-        "(box is always computed: it is CutOcclusion)", min_len=1)
-    occluders: list[Occluder] = config_field(["black"], "fills: black (uniform), mean colour, or images (non-uniform)",
-                                       min_len=1)
-    occluder_dataset: str | None = config_field(None, "data set whose images are pasted when 'images' is an occluder")
-    cam_method: str = config_field("gradcam", "CAM method of the saliency masks (auglens ls cams)")
-    target_layer: str | None = config_field(None, "CAM target layer (None: the architecture's last conv stage)")
-    order: Literal["most", "least", "coin"] = config_field(
-        "most", "saliency masks occlude the most salient pixels (paper), the least, or either (release)")
-    decay_power: float = config_field(3.0, "Fourier masks: spectrum decay power", min=0.0, exclusive_min=True)
-    max_train_images: int | None = config_field(2000, "stratified subset of the training set (None: all)", min=1)
-    max_test_images: int | None = config_field(2000, "stratified subset of the test set (None: all)", min=1)
-
-
-@dataclass
-class AffinityConfig:
-    kind: Literal["difference", "ratio"] = config_field("difference", "affinity as A(aug) - A(clean) (paper) or A(aug) / A(clean)")
-    max_train_images: int | None = config_field(None, "stratified training subset for diversity (None: all)", min=1)
-    max_test_images: int | None = config_field(None, "stratified test subset for affinity (None: all)", min=1)
-
-
-@dataclass
-class InterDatasetConfig:
-    partners: list[str] = config_field(["cifar100"], "data sets whose images are mixed in, labels ignored", min_len=1)
-    partner_root: str | None = config_field(None, "folder of the partner data sets (default: as data.root)")
-    augmentations: list[str] = config_field(["mixup", "fmix", "boxmix"],
-                                      "mixed-sample augmentations, run with the reformulated objective", min_len=1)
-    alpha: float = config_field(1.0, "lambda ~ Beta(alpha + 1, alpha)", min=0.0, exclusive_min=True)
-
-
-@dataclass
-class SimplicityConfig:
-    simple: str = config_field("mnist", "data set stacked on top (the paper: MNIST)")
-    simple_classes: list[int] | None = config_field(None, "class indices of the simple set, in pairing order (None: all)")
-    complex: str = config_field("cifar10", "data set below (the paper: CIFAR-10); its label is the training label")
-    complex_classes: list[int] | None = config_field(None, "class indices of the complex set (None: all)")
-    simple_root: str | None = config_field(None, "folder of the simple data set (default: as data.root)")
-    complex_root: str | None = config_field(None, "folder of the complex data set (default: as data.root)")
-    train_subset: int | None = config_field(None, "stratified subset of the complex training set (None: all)", min=10)
-    test_subset: int | None = config_field(None, "stratified subset of the complex test set (None: all)", min=1)
-    augmentations: list[str] = config_field(["fmix"], "mixed-sample augmentations applied to one half", min_len=1)
-    half: Literal["simple", "complex"] = config_field("simple", "the half that is mixed (the paper: the simple one)")
-    objective: Literal["mixed", "reformulated"] = config_field(
-        "reformulated", "loss of the mixed half: reformulated (first label only, as the release's *_simplicity "
-        "trainers) or mixed (both labels; the mixed half then carries the mixing and becomes the informative one)")
-    alpha: float = config_field(1.0, "lambda ~ Beta(alpha + 1, alpha) (reformulated) or Beta(alpha, alpha) (mixed)",
-                          min=0.0, exclusive_min=True)
-    pairing_seed: int = config_field(0, "seed of the class-matched training pairs and the random test pairs")
-
-
-@dataclass
-class CueConflictConfig:
-    folder: str | None = config_field(None, "folder of cue-conflict images named <shape><n>-<texture><n>.png")
-    class_map: dict[str, str] = config_field({}, "file-name class -> model class, where they differ")
-
-
-@dataclass
-class DistortionConfig:
-    name: str = config_field("distortion", "name shown in the outputs")
-    analyses: list[Literal["interference", "occlusion", "affinity", "interdataset", "simplicity", "cue_conflict"]] = \
-        config_field(list(ANALYSIS_NAMES[:5]), "analyses run by run_from_toml, in order", min_len=1)
-    data: DataConfig = field(default_factory=DataConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    model: DistortionModelConfig = field(default_factory=DistortionModelConfig)
-    training: DistortionTrainingConfig = field(default_factory=DistortionTrainingConfig)
-    runs: RunsConfig = field(default_factory=RunsConfig)
-    augmentations: list[AugmentationConfig] = field(default_factory=lambda: [
-        AugmentationConfig("mixup"), AugmentationConfig("fmix"),
-        AugmentationConfig("cutmix", {"label": "mixed"})])
-    interference: InterferenceConfig = field(default_factory=InterferenceConfig)
-    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
-    affinity: AffinityConfig = field(default_factory=AffinityConfig)
-    interdataset: InterDatasetConfig = field(default_factory=InterDatasetConfig)
-    simplicity: SimplicityConfig = field(default_factory=SimplicityConfig)
-    cue_conflict: CueConflictConfig = field(default_factory=CueConflictConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+DistortionConfig = _config_class()
 
 
 def to_dict(config: DistortionConfig) -> dict[str, Any]:
@@ -202,8 +147,8 @@ def coerce_config(config: DistortionConfig | dict[str, Any]) -> DistortionConfig
 
 def _validate(config: DistortionConfig) -> list[str]:
     from auglens.augment import AUGMENTATIONS
-    from auglens.cam import CAM_METHODS
     from auglens.data import DATASETS
+    from auglens.distortion.analyses import ANALYSES, analysis_names
     from auglens.models import MODELS
 
     errors: list[str] = []
@@ -215,14 +160,27 @@ def _validate(config: DistortionConfig) -> list[str]:
         return True
 
     check("data.name", DATASETS, config.data.name)
-    if ":" not in config.model.architecture:
+    if ":" not in config.model.architecture and not config.model.pretrained:
         check("model.architecture", MODELS, config.model.architecture)
     if config.data.name == "image_folder" and not config.data.root:
         errors.append("data.root: image_folder needs data.root (a folder with train/ and test/ class folders)")
+    if config.training.checkpoint == "best" and config.split.validation_fraction == 0:
+        errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
+                      "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
+    if config.model.pretrained:
+        from auglens.models.pretrained import pretrained_names
+
+        if config.model.architecture not in pretrained_names():
+            errors.append(f"model.architecture: pretrained weights exist for torchvision's ImageNet classifiers only, got "
+                          f"{config.model.architecture!r}; valid: {', '.join(pretrained_names())}")
+        trains = [a for a in config.analyses if a in ("affinity", "interdataset", "simplicity")]
+        if config.interference.class_removal and "interference" in config.analyses:
+            trains.append("interference with class_removal")
+        if trains:
+            errors.append(f"model.pretrained: {', '.join(trains)} train(s) models; with a pretrained model run only "
+                          f"interference (class_removal = false), occlusion or cue_conflict")
     if len(set(config.runs.seeds)) != len(config.runs.seeds):
         errors.append(f"runs.seeds: seeds must be distinct, got {config.runs.seeds}")
-    if config.runtime.backend != "local":
-        errors.append("runtime.backend: the distortion analyses run locally only; set runtime.backend = 'local'")
     if len(set(config.analyses)) != len(config.analyses):
         errors.append(f"analyses: listed twice: {config.analyses}")
 
@@ -237,48 +195,8 @@ def _validate(config: DistortionConfig) -> list[str]:
             seen.add(aug.name)
             errors.extend(check_augmentation_params(path, aug))
 
-    inter = config.interference
-    removal = inter.removal_distortion
-    if removal is not None and removal not in inter.distortions:
-        errors.append(f"interference.removal_distortion: {removal!r} is not one of interference.distortions "
-                      f"{inter.distortions}")
-    _check_occluder("interference", [inter.occluder], inter.occluder_dataset, errors, check)
-
-    occ = config.occlusion
-    check("occlusion.cam_method", CAM_METHODS, occ.cam_method)
-    _check_occluder("occlusion", occ.occluders, occ.occluder_dataset, errors, check)
-
-    mixed_family = [n for n in AUGMENTATIONS.names() if "partner_dataset" in AUGMENTATIONS.parameters(n)]
-    for i, partner in enumerate(config.interdataset.partners):
-        check(f"interdataset.partners[{i}]", DATASETS, partner)
-    for section, names in (("interdataset", config.interdataset.augmentations),
-                           ("simplicity", config.simplicity.augmentations)):
-        for i, name in enumerate(names):
-            if name not in mixed_family:
-                errors.append(f"{section}.augmentations[{i}]: {name!r} is not a mixed-sample augmentation with "
-                              f"partner/region options; valid: {', '.join(mixed_family)}")
-
-    simple = config.simplicity
-    check("simplicity.simple", DATASETS, simple.simple)
-    check("simplicity.complex", DATASETS, simple.complex)
-    if (simple.simple_classes is not None and simple.complex_classes is not None
-            and len(simple.simple_classes) != len(simple.complex_classes)):
-        errors.append(f"simplicity: simple_classes and complex_classes must have the same length, got "
-                      f"{len(simple.simple_classes)} and {len(simple.complex_classes)}")
-
-    if "cue_conflict" in config.analyses:
-        folder = config.cue_conflict.folder
-        if not folder:
-            errors.append("cue_conflict.folder: the cue_conflict analysis needs a folder of images named "
-                          "<shape><n>-<texture><n>.png; set it or drop 'cue_conflict' from analyses")
-        elif not Path(folder).is_dir():
-            errors.append(f"cue_conflict.folder: {folder} is not a folder")
+    for name in analysis_names():
+        checks = ANALYSES.get(name).validate
+        if checks is not None:
+            errors.extend(checks(config))
     return errors
-
-
-def _check_occluder(section, occluders, dataset, errors, check) -> None:
-    from auglens.data import DATASETS
-
-    if "images" in occluders and not dataset:
-        errors.append(f"{section}.occluder_dataset: occluding with 'images' needs a data set to cut patches from")
-    check(f"{section}.occluder_dataset", DATASETS, dataset)

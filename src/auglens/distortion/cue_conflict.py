@@ -10,6 +10,11 @@ Images whose shape and texture agree are dropped. Over the remaining trials,
 
 Class names are matched to the model's classes case-insensitively, after an optional ``class_map``
 (file-name class -> model class) for data sets whose class names differ from the file names'.
+
+When many model classes make up one cue class (the 16 coarse classes of the style-transfer images from
+ImageNet's 1,000), a class-mapping file (JSON: ``{"cue class": [model class names or indices], ...}``)
+turns the model's probabilities into cue-class decisions as model-vs-human does: the mean probability of
+each cue class's members, then the most probable cue class (:func:`coarse_predictions`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import torch
 
 from auglens.augment.mixed import conform_images
 
-__all__ = ["CueConflictSet", "load_cue_conflict", "parse_cue_conflict_name", "shape_bias"]
+__all__ = ["CueConflictSet", "coarse_predictions", "load_class_mapping", "load_cue_conflict", "parse_cue_conflict_name",
+           "shape_bias"]
 
 _NAME = re.compile(r"^(?P<shape>.+?)\d+-(?P<texture>.+?)\d+$")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -90,3 +96,33 @@ def shape_bias(preds: torch.Tensor, shape: torch.Tensor, texture: torch.Tensor) 
         "shape_bias": shape_hits / hits if hits else float("nan"),
         "trials": n,
     }
+
+
+def load_class_mapping(path: str | Path, model_classes: list[str]) -> dict[str, list[int]]:
+    """Read ``{"cue class": [model class names or indices]}`` (JSON) -> cue class -> model class indices."""
+    import json
+
+    raw = json.loads(Path(path).read_text())
+    index = {name.lower(): i for i, name in enumerate(model_classes)}
+    mapping, unknown = {}, []
+    for cue, members in raw.items():
+        resolved = []
+        for member in members:
+            if isinstance(member, int) and 0 <= member < len(model_classes):
+                resolved.append(member)
+            elif isinstance(member, str) and member.lower() in index:
+                resolved.append(index[member.lower()])
+            else:
+                unknown.append(member)
+        mapping[cue] = resolved
+    if unknown or not mapping or not all(mapping.values()):
+        raise ValueError(f"class mapping {path}: expected {{cue class: [model class names or indices 0..."
+                         f"{len(model_classes) - 1}]}} with members for every cue class; unknown members: "
+                         f"{unknown[:10]}, empty cue classes: {[c for c, m in mapping.items() if not m]}")
+    return mapping
+
+
+def coarse_predictions(probabilities: torch.Tensor, members: list[list[int]]) -> torch.Tensor:
+    """Cue class of the highest mean member probability; (N, K) probabilities -> (N,) indices into ``members``."""
+    coarse = torch.stack([probabilities[:, m].mean(dim=1) for m in members], dim=1)
+    return coarse.argmax(dim=1)

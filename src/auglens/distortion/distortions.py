@@ -13,7 +13,8 @@ function of (images, keys) on any device.
   variant keeps the box inside the image so the fraction removed is lam up to rounding the side to whole
   pixels (Section 3's CutOcclusion and iOcclusion with rectangles).
 - **Fourier occlusion**: an FMix mask (:func:`auglens.augment.mixed.fourier_masks`) removing exactly a
-  fraction p of the pixels (up to one pixel) — the paper's "Fourier-sampled masks" of Appendix C.4.
+  fraction p of the pixels (up to one pixel) — the paper's "Fourier-sampled masks" of Appendix C.4. The
+  authors' release instead occludes a share drawn from Beta(p, p) (:func:`release_fourier_fractions`).
 - **Saliency occlusion**: the p most salient pixels of a saliency map (the paper's Grad-CAM iOcclusion);
   ties are broken at random from the key (Grad-CAM maps have many exact zeros after the ReLU).
 - **Occluders** (:func:`occlude`): black (the paper), a uniform colour, or patches cut, at the same place,
@@ -34,10 +35,10 @@ from auglens.augment.mixed import fourier_masks
 from auglens.augment.mixing import box_masks
 
 __all__ = ["box_occlusion_masks", "cut_occlusion", "fourier_occlusion_masks", "grid_shuffle", "occlude",
-           "occlusion_fractions", "saliency_occlusion_masks"]
+           "occlusion_fractions", "release_fourier_fractions", "saliency_occlusion_masks"]
 
 # Random streams of this module (auglens.augment.random); distinct from the augmentations' streams.
-_PERMUTATION, _FRACTION, _CORNER, _TIEBREAK, _COIN = 401, 402, 403, 404, 405
+_PERMUTATION, _FRACTION, _CORNER, _TIEBREAK, _COIN, _RELEASE_FRACTION = 401, 402, 403, 404, 405, 406
 
 
 def grid_shuffle(images: torch.Tensor, grid: int, keys: torch.Tensor) -> torch.Tensor:
@@ -89,6 +90,18 @@ def fourier_occlusion_masks(fraction: torch.Tensor | float, keys: torch.Tensor, 
     """FMix masks occluding exactly ``fraction`` of the pixels (up to one); (N,) -> (N, H, W) bool, True = occluded."""
     fraction = torch.as_tensor(fraction, dtype=torch.float64, device=keys.device).expand(len(keys))
     return ~fourier_masks(1.0 - fraction, keys, height, width, decay_power)
+
+
+def release_fourier_fractions(p: float, keys: torch.Tensor) -> torch.Tensor:
+    """The authors' release's Fourier occlusion (``fout``): occluded share ~ Beta(p, p) per image, not p.
+
+    Its ``iOcclusion_random`` hands the fraction p to FMix's ``sample_mask`` as the Beta parameter alpha,
+    so the kept share is lam ~ Beta(p, p) (and the occluded share 1 - lam ~ Beta(p, p) too, symmetric):
+    its mean is 0.5 whatever p. p = 0, where Beta(0, 0) is undefined, occludes nothing. (N,) -> (N,) float64.
+    """
+    if p <= 0:
+        return torch.zeros(len(keys), dtype=torch.float64, device=keys.device)
+    return rnd.beta(keys, _RELEASE_FRACTION, p, p)
 
 
 def saliency_occlusion_masks(saliency: torch.Tensor, fraction: float, keys: torch.Tensor,

@@ -14,7 +14,9 @@ class (the paper uses Grad-CAM; any registered CAM method works), ``"box"`` one 
 removed fraction is exact, as the paper's Section 3), ``"fourier"`` an FMix mask. Saliency masks come from
 the clean image, computed once per model and image set. Where the authors' release (``gradcam.py``)
 occludes, on a coin flip per batch, either the most or the least salient pixels, auglens occludes the most
-salient ones as the paper says; ``order = "coin"`` reproduces the release per image.
+salient ones as the paper says; ``order = "coin"`` reproduces the release per image. The Grad-CAM layer
+defaults to the architecture's ``auglens_occlusion_layer`` where it declares one (PreAct-ResNet18:
+``layer3``, the release's choice), else its CAM target layer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ import torch
 import torch.nn.functional as F
 
 from auglens.data.prepared import model_input
-from auglens.distortion.distortions import box_occlusion_masks, fourier_occlusion_masks, saliency_occlusion_masks
+from auglens.distortion.distortions import (
+    box_occlusion_masks,
+    fourier_occlusion_masks,
+    release_fourier_fractions,
+    saliency_occlusion_masks,
+)
 
 __all__ = ["MASKINGS", "i_occlusion", "occlusion_masks", "saliency_maps"]
 
@@ -62,8 +69,12 @@ def saliency_maps(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tens
 
 def occlusion_masks(masking: str, fraction: float, keys: torch.Tensor, height: int, width: int,
                     saliency: torch.Tensor | None = None, order: str = "most",
-                    decay_power: float = 3.0) -> torch.Tensor:
-    """Masks removing ``fraction`` of each image's pixels by the named masking; -> (N, H, W) bool, True = occluded."""
+                    decay_power: float = 3.0, fourier_fraction: str = "exact") -> torch.Tensor:
+    """Masks removing ``fraction`` of each image's pixels by the named masking; -> (N, H, W) bool, True = occluded.
+
+    ``fourier_fraction = "release"``: Fourier masks occlude a share ~ Beta(fraction, fraction) per image, as
+    the authors' release does, instead of exactly ``fraction`` (the paper).
+    """
     if masking == "saliency":
         if saliency is None:
             raise ValueError("masking 'saliency' needs the saliency maps")
@@ -72,5 +83,8 @@ def occlusion_masks(masking: str, fraction: float, keys: torch.Tensor, height: i
         return box_occlusion_masks(torch.full((len(keys),), fraction, dtype=torch.float64, device=keys.device),
                                    keys, height, width, restricted=True)
     if masking == "fourier":
-        return fourier_occlusion_masks(fraction, keys, height, width, decay_power)
+        if fourier_fraction not in ("exact", "release"):
+            raise ValueError(f"fourier_fraction must be 'exact' or 'release', got {fourier_fraction!r}")
+        shares = release_fourier_fractions(fraction, keys) if fourier_fraction == "release" else fraction
+        return fourier_occlusion_masks(shares, keys, height, width, decay_power)
     raise ValueError(f"unknown masking {masking!r}; valid: {', '.join(MASKINGS)}")

@@ -1,10 +1,14 @@
 """Shared machinery of the distortion analyses: models trained once and reused, results cached per run.
 
-Every trained model and every per-run result is an artifact of the :class:`~auglens.store.ArtifactStore`
-under ``<out>/distortion/artifacts``, keyed by a hash of exactly what it depends on (the data, the
-:class:`~auglens.train.loop.TrainSpec`, the analysis settings). A rerun therefore skips finished work, an
-interrupted training resumes from its last epoch snapshot, and analyses that need the same model (the
-baseline of seed 1, say) share it.
+Models are trained by the study's jobs (:class:`~auglens.study.jobs.TrainJob`) on the study's backends
+(``local`` here, or ``ray``: ``runtime.backend`` or ``auglens distortion --backend``), into the
+:class:`~auglens.store.ArtifactStore` under ``<out>/distortion/artifacts`` (or ``runtime.artifacts``) with
+the study's content keys: a model a study trained with the same data and recipe is reused, not retrained.
+Per-run results are artifacts too, keyed by a hash of exactly what they depend on (the model, the data,
+the analysis settings). A rerun therefore skips finished work, an interrupted training resumes from its
+last epoch snapshot, and analyses that need the same model (the baseline of seed 1, say) share it.
+Analyses hand every training they need to :meth:`Runner.train` at once, so Ray runs them in parallel;
+the evaluation then runs in this process on the stored weights.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from auglens.augment import sample_keys
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
-from auglens.distortion.config import DistortionConfig
+from auglens.distortion.derived import DerivedData, derived
 from auglens.store import ArtifactStore
 from auglens.study.runtime import configure_runtime
-from auglens.train.loop import TrainSpec, initial_model, predict_logits, train_model
+from auglens.study.jobs import TrainJob
+from auglens.train.loop import TrainSpec, initial_model, predict_logits
 
 BASELINE = "none"
 
@@ -39,17 +44,23 @@ class Model:
     key: str
     spec: TrainSpec
     network: torch.nn.Module
+    # Input normalisation when it is not the data's (a pretrained ImageNet model's), (C,) each.
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
 
 
 class Runner:
     """Trains/loads models and caches per-run results for one :class:`DistortionConfig` and output folder."""
 
-    def __init__(self, config: DistortionConfig, out_dir: str | Path):
+    def __init__(self, config: Any, out_dir: str | Path, backend: str | None = None):
+        # ``config``: a validated DistortionConfig (not imported: the config module imports the analyses,
+        # which import this module)
         self.config = config
         self.root = Path(out_dir) / "distortion"
         self.store = ArtifactStore(config.runtime.artifacts or self.root / "artifacts")
         self.device = configure_runtime(config.runtime)
-        self._data: dict[str, PreparedData] = {}
+        self.backend = backend or config.runtime.backend
+        self._specs: dict[str, DataSpec | DerivedData] = {}  # data key -> the spec its jobs carry
 
     # ------------------------------------------------------------------ data
     @property
@@ -59,15 +70,21 @@ class Runner:
                         s.validation_fraction, s.seed)
 
     def data(self) -> tuple[PreparedData, str]:
-        """The study's prepared data and its key."""
-        return prepare_data(self.data_spec), stable_hash(dataclasses.asdict(self.data_spec))
+        """The configured data, prepared, and its key."""
+        return self._register(self.data_spec)
 
-    def custom_data(self, key_obj: Any, build: Callable[[], Any]) -> tuple[Any, str]:
-        """Data derived from the study's (a class removed, stacked pairs), built once per process, and its key."""
-        key = stable_hash(key_obj)
-        if key not in self._data:
-            self._data[key] = build()
-        return self._data[key], key
+    def derived_data(self, recipe: str, base_key: str | None = None, **params: Any) -> tuple[PreparedData, str]:
+        """Data derived from the configured data (:mod:`auglens.distortion.derived`), prepared, and its key."""
+        return self._register(derived(recipe, self._specs[base_key] if base_key else None, **params))
+
+    def spec(self, data_key: str) -> DataSpec | DerivedData:
+        """The data spec registered under ``data_key``."""
+        return self._specs[data_key]
+
+    def _register(self, spec: DataSpec | DerivedData) -> tuple[PreparedData, str]:
+        key = stable_hash(dataclasses.asdict(spec))
+        self._specs[key] = spec
+        return prepare_data(spec), key
 
     # ------------------------------------------------------------------ models
     def train_spec(self, augmentation: str, params: dict[str, Any], seed: int, **changes: Any) -> TrainSpec:
@@ -84,38 +101,81 @@ class Runner:
             eval_batch_size=t.eval_batch_size, epochs=t.epochs, sampling_seed=c.split.sampling_seed + seed,
             reshuffle_each_epoch=c.split.reshuffle_each_epoch, precision=t.precision,
             channels_last=t.channels_last, compile=t.compile, augment_every_sample=t.augment_every_sample,
-            lr_milestones=tuple(t.lr_milestones), lr_gamma=t.lr_gamma)
+            lr_milestones=tuple(t.lr_milestones), lr_gamma=t.lr_gamma, checkpoint=t.checkpoint)
         return dataclasses.replace(spec, **changes)
+
+    def job(self, spec: TrainSpec, data_key: str) -> TrainJob:
+        """The study's training job of one model on registered data (same content key as a study's)."""
+        return TrainJob(self._specs[data_key], spec)
+
+    def train(self, jobs: list[TrainJob]) -> None:
+        """Run the pending trainings on the configured backend: here, or as Ray tasks in parallel."""
+        pending = list({job.key: job for job in jobs if not job.done(self.store)}.values())
+        if not pending:
+            return
+        self.log(f"training {len(pending)} model(s) on the {self.backend} backend")
+        if self.backend == "ray":
+            from auglens.study.backends.ray import run_ray
+
+            run_ray(pending, self.store, self.config.runtime, self.config.runtime.progress)
+        else:
+            from auglens.study.backends.local import run_local
+
+            run_local(pending, self.store, self.device, self.config.runtime.progress)
 
     def model(self, spec: TrainSpec, data: PreparedData, data_key: str, label: str | None = None) -> Model:
         """Train (or resume, or load) one model; weights are stored under ``checkpoints/<key>``."""
-        key = stable_hash({"data": data_key, "train": dataclasses.asdict(spec)})
-        if not self.store.sound("checkpoints", key, "safetensors"):
-            self.log(f"training {spec.augmentation} (seed {spec.seed}, {spec.epochs} epochs)")
-            snapshot = self.store.load_torch("snapshots", key) if self.store.sound("snapshots", key, "pt") else None
-            result = train_model(spec, data, self.device, snapshot=snapshot,
-                                 on_epoch_end=lambda state: self.store.save_torch("snapshots", key, state))
-            self.store.save_json("histories", key, {"history": result.history, "best_epoch": result.best_epoch,
-                                                    "train_seconds": result.train_seconds,
-                                                    "spec": dataclasses.asdict(spec)})
-            self.store.save_tensors("checkpoints", key, result.state_dict)  # written last: marks completion
-            self.store.delete("snapshots", key, "pt")
+        job = self.job(spec, data_key)
+        self.train([job])
         network = initial_model(spec, data.num_classes, data.in_channels)
-        network.load_state_dict(self.store.load_tensors("checkpoints", key))
-        return Model(label or spec.augmentation, spec.seed, key, spec, network.to(self.device).eval())
+        network.load_state_dict(self.store.load_tensors("checkpoints", job.key))
+        return Model(label or spec.augmentation, spec.seed, job.key, spec, network.to(self.device).eval())
+
+    def history(self, model: Model) -> list[dict[str, float]]:
+        """The per-epoch training history of a trained model (losses, validation scores, time)."""
+        return self.store.load_json("histories", model.key)["history"]
+
+    def pretrained(self) -> Model:
+        """torchvision's pretrained ImageNet model (``model.pretrained``): one run of the basic model, no training."""
+        from auglens.models.pretrained import IMAGENET_MEAN, IMAGENET_STD, load_pretrained, pretrained_weights_path
+
+        c = self.config
+        path = pretrained_weights_path(c.model.architecture)
+        network = load_pretrained(c.model.architecture)
+        spec = TrainSpec(c.model.architecture, BASELINE, seed=c.runs.seeds[0], input_size=c.model.input_size or 224,
+                         eval_batch_size=c.training.eval_batch_size)
+        key = stable_hash({"pretrained": c.model.architecture, "file": path.name, "bytes": path.stat().st_size})
+        return Model(BASELINE, spec.seed, key, spec, network.to(self.device).eval(),
+                     torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD))
 
     def models(self, data: PreparedData, data_key: str, **changes: Any) -> list[Model]:
-        """The baseline and every configured augmentation, for every seed (baseline first)."""
+        """The baseline and every configured augmentation, for every seed (baseline first).
+
+        With ``model.pretrained``: the pretrained model alone.
+        """
+        if self.config.model.pretrained:
+            return [self.pretrained()]
         wanted = [(BASELINE, {})] + [(a.name, a.params) for a in self.config.augmentations]
-        return [self.model(self.train_spec(name, params, seed, **changes), data, data_key)
-                for name, params in wanted for seed in self.config.runs.seeds]
+        specs = [self.train_spec(name, params, seed, **changes) for name, params in wanted
+                 for seed in self.config.runs.seeds]
+        self.train([self.job(spec, data_key) for spec in specs])  # all at once: in parallel on Ray
+        return [self.model(spec, data, data_key) for spec in specs]
 
     # ------------------------------------------------------------------ evaluation
-    def predict(self, model: Model, images: torch.Tensor, data: PreparedData) -> torch.Tensor:
+    def logits(self, model: Model, images: torch.Tensor, data: PreparedData | None) -> torch.Tensor:
+        """Logits of uint8 or [0, 1] float images in eval mode; (N, C, H, W) -> (N, K) on the device."""
+        mean, std = self.stats(model, data)
+        return predict_logits(model.network, images, mean, std, model.spec.input_size, model.spec.eval_batch_size,
+                              self.device)
+
+    def predict(self, model: Model, images: torch.Tensor, data: PreparedData | None) -> torch.Tensor:
         """Predicted classes of uint8 or [0, 1] float images; (N, C, H, W) -> (N,) int64 on the CPU."""
-        logits = predict_logits(model.network, images, data.mean, data.std, model.spec.input_size,
-                                model.spec.eval_batch_size, self.device)
-        return logits.argmax(1).cpu()
+        return self.logits(model, images, data).argmax(1).cpu()
+
+    @staticmethod
+    def stats(model: Model, data: PreparedData | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's input normalisation: its own (pretrained models) or the training data's."""
+        return (model.mean, model.std) if model.mean is not None else (data.mean, data.std)
 
     def keys(self, run_seed: int, count: int, offset: int = 0) -> torch.Tensor:
         """Keys of one run's test-time distortions: (distortion_seed, run seed, offset + image index).

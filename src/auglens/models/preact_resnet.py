@@ -36,6 +36,9 @@ class PreActBlock(nn.Module):
 
 class PreActResNet18(nn.Module):
     auglens_target_layer = "final"
+    # The distortion paper's release takes its iOcclusion Grad-CAM after the third stage (layer_k = 6 of
+    # conv1, bn1, relu, layer1, layer2, layer3): a 8x8 map on CIFAR rather than layer4's 4x4.
+    auglens_occlusion_layer = "layer3"
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3):
         super().__init__()

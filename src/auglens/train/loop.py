@@ -6,7 +6,12 @@ Controls (thesis Appendix B, and what we add to make them hold on any device):
 - augmented copy i is made from image i, with randomness from (starting state, epoch, i) only;
 - other randomness (dropout, stochastic depth) is reseeded from (starting state, epoch) at each epoch, so
   a run resumed from an epoch snapshot continues exactly as an uninterrupted one;
-- the epoch with the highest validation accuracy is kept (the earliest on ties).
+- the epoch with the highest validation accuracy is kept (the earliest on ties), or the last epoch
+  (``checkpoint = "last"``, the usual protocol when training on the full training set, without validation).
+
+Each epoch's history records the mean training loss (the objective: lam-weighted cross-entropy of both
+labels) and the mean cross-entropy against the label of the majority image of each sample (``lam >= 0.5``:
+the first) — the distortion paper's MixDiversity and Diversity when read at the final epoch.
 
 Augmentations run at the data set's native resolution on [0, 1] images, before resizing and
 normalisation, which is cheaper and matches applying them to the stored images.
@@ -58,6 +63,7 @@ class TrainSpec:
     lr_milestones: tuple[int, ...] = ()  # epochs at which the learning rate is multiplied by lr_gamma
     lr_gamma: float = 0.1
     lr_schedule: str = "step"  # "step": lr_milestones / lr_gamma; "one_cycle": warm-up then linear decay, per batch
+    checkpoint: str = "best"  # "best": highest validation accuracy; "last": the final epoch
 
 
 @dataclass
@@ -174,6 +180,12 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     ``progress(k)`` is called after each batch with the number of images processed.
     """
     device = torch.device(device)
+    if spec.checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got {spec.checkpoint!r}")
+    validate = len(data.validation) > 0
+    if spec.checkpoint == "best" and not validate:
+        raise ValueError("checkpoint = 'best' needs a validation set, but it is empty; set a validation fraction "
+                         "> 0 or keep the last epoch (checkpoint = 'last')")
     model = initial_model(spec, data.num_classes, data.in_channels).to(device)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -206,6 +218,7 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
             order = order + len(data.train)  # positions >= N are augmented copies: here, all of them
         model.train()
         total_loss, seen = torch.zeros((), dtype=torch.float64, device=device), 0
+        majority_loss = torch.zeros((), dtype=torch.float64, device=device)
         for start in range(0, len(order), spec.batch_size):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(spec, epoch, start / len(order))
@@ -219,19 +232,25 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
             loss.backward()
             optimizer.step()
             total_loss += loss.detach() * len(positions)  # stays on the device: no sync per batch
+            majority_loss += torch.where(lam >= 0.5, loss_a, loss_b).detach().sum()
             seen += len(positions)
             if progress is not None:
                 progress(len(positions))
         val = evaluate(model, data.validation.images, data.validation.labels, data.mean, data.std,
-                       spec.input_size, spec.eval_batch_size, device, data.num_classes)
+                       spec.input_size, spec.eval_batch_size, device, data.num_classes) if validate else {}
         elapsed += time.perf_counter() - started
         history.append({"epoch": epoch, "train_loss": float(total_loss) / max(seen, 1),
-                        **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed})
-        if val["accuracy"] > best_accuracy:
+                        **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed,
+                        "train_loss_majority": float(majority_loss) / max(seen, 1)})
+        if spec.checkpoint == "last":
+            best_epoch = epoch  # the state is taken once, after the last epoch
+        elif val["accuracy"] > best_accuracy:
             best_accuracy, best_epoch = val["accuracy"], epoch
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if on_epoch_end is not None and epoch < spec.epochs - 1:
             on_epoch_end({"model": copy.deepcopy(model.state_dict()), "optimizer": optimizer.state_dict(),
                           "history": history, "best_accuracy": best_accuracy, "best_epoch": best_epoch,
                           "best_state": best_state, "epoch": epoch, "elapsed": elapsed})
+    if spec.checkpoint == "last":
+        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return TrainResult(best_state, best_epoch, history, elapsed)

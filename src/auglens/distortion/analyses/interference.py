@@ -1,0 +1,238 @@
+"""Data Interference (Tables 1, 3 and 6): DI of each model type under test-time distortions, and after
+retraining without the class the distortion pushes predictions to.
+
+Per model and distortion, the wrong predictions per predicted class on the clean and the distorted test
+set (``wrong_predictions.csv``) give DI in both normalisations (:mod:`auglens.distortion.interference`,
+Eq. 1). With ``class_removal``, every model type is retrained without its c_max and measured again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from auglens.config import config_field
+from auglens.data.prepared import PreparedData
+from auglens.distortion.analyses.common import (
+    RESULT_VERSION,
+    Occluder,
+    check_occluder,
+    occluder_fill,
+    floats,
+    summarise,
+)
+from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.distortions import (
+    cut_occlusion,
+    fourier_occlusion_masks,
+    grid_shuffle,
+    occlude,
+    occlusion_fractions,
+)
+from auglens.distortion.interference import (
+    NORMALISATIONS,
+    di_index,
+    misclassification_increase,
+    wrong_prediction_counts,
+)
+from auglens.distortion.runner import BASELINE, Model
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from auglens.distortion.runner import Runner
+
+
+@dataclass
+class InterferenceConfig:
+    distortions: list[Literal["grid_shuffle", "cut_occlusion", "fourier_occlusion"]] = config_field(
+        ["grid_shuffle", "cut_occlusion"], "test-time distortions whose DI index is measured (fourier_occlusion: an "
+        "FMix-shaped occluder, Appendix B.4)", min_len=1)
+    grid: int = config_field(4, "grid shuffle: tiles per side (the paper: 2 Fashion-MNIST, 4 CIFAR, 8 ImageNet)", min=1)
+    occlusion_beta: tuple[float, float] = config_field((2.0, 1.0), "CutOcclusion: occluded fraction ~ Beta(a, b)", min=0.0,
+                                                 exclusive_min=True)
+    fraction: float | None = config_field(
+        None, "occluded fraction of every image (None: drawn per image from occlusion_beta, the paper's Tables 1, 3; "
+        "Table 4: 0.3)", min=0.0, max=0.99)
+    decay_power: float = config_field(3.0, "fourier_occlusion: spectrum decay power of the FMix-shaped occluder",
+                                      min=0.0, exclusive_min=True)
+    restricted: bool = config_field(False, "CutOcclusion: keep the box inside the image (False: the paper's DI setting)")
+    occluder: Occluder = config_field("black", "CutOcclusion fill: black, the data set's mean colour, or images of occluder_dataset")
+    occluder_dataset: str | None = config_field(None, "data set whose images fill the boxes when occluder = 'images'")
+    normalisation: Literal["release", "paper"] = config_field(
+        "release", "DI's increase: shares of the wrong predictions x K/100, weighted by the mean over runs (the "
+        "authors' release, which produced the paper's tables) or percent of the test images, each run's own weight "
+        "(Eq. 1 read literally); both are written, this one picks c_max for class removal and the figure")
+    class_removal: bool = config_field(True, "retrain without each model type's c_max and measure DI again (Table 6)")
+    removal_distortion: str | None = config_field(None, "distortion whose c_max is removed (None: the first listed)")
+    max_test_images: int | None = config_field(None, "stratified subset of the test set (None: all)", min=1)
+
+
+def validate(config) -> list[str]:
+    inter, errors = config.interference, []
+    removal = inter.removal_distortion
+    if removal is not None and removal not in inter.distortions:
+        errors.append(f"interference.removal_distortion: {removal!r} is not one of interference.distortions "
+                      f"{inter.distortions}")
+    check_occluder("interference", [inter.occluder], inter.occluder_dataset, errors)
+    return errors
+
+
+def interference_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
+    """Per-class increase of wrong predictions per distortion, in the configured normalisation; legend: DI mean ± std."""
+    from auglens.distortion.figures import grouped_bars, new_figure, augmentation_colours
+
+    normalisation = config.interference.normalisation
+    increases = tables["increases"]
+    increases = increases[increases["trained_without"].fillna("") == ""]
+    summary = tables["di_summary"]
+    distortions = list(dict.fromkeys(increases["distortion"]))
+    labels = list(dict.fromkeys(increases["augmentation"]))
+    colours = augmentation_colours(labels)
+    fig = new_figure(max(6.0, 4.2 * len(distortions)), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(distortions), squeeze=False)).ravel()
+    for ax, distortion in zip(axes, distortions):
+        part = increases[increases["distortion"] == distortion]
+        stats = part.groupby(["augmentation", "class", "class_name"], sort=False)[f"increase_{normalisation}"].agg(["mean", "std"])
+        stats = stats.reset_index()
+        classes = list(dict.fromkeys(stats["class_name"]))
+        series, named = {}, {}
+        for label in labels:
+            rows = stats[stats["augmentation"] == label]
+            di = summary[(summary["augmentation"] == label) & (summary["distortion"] == distortion)].iloc[0]
+            mean, std = di[f"di_{normalisation}_mean"], np.nan_to_num(di[f"di_{normalisation}_std"])
+            name = f"{label} (DI {mean:.2f} ± {std:.2f} %)"
+            series[name] = (rows["mean"].to_numpy(), rows["std"].to_numpy())
+            named[name] = colours[label]
+        grouped_bars(ax, classes, series, named)
+        ax.axhline(0.0, color="black", linewidth=0.6)
+        ax.set_title(distortion.replace("_", " "))
+        ax.set_ylabel("increase in wrong predictions as class\n"
+                      + ("(share of wrong predictions × K/100)" if normalisation == "release" else "(% of test images)"))
+        ax.legend(frameon=False)
+    return fig
+
+
+def _distort(runner: Runner, name: str, images: torch.Tensor, keys: torch.Tensor, data: PreparedData) -> torch.Tensor:
+    cfg = runner.config.interference
+    if name == "grid_shuffle":
+        return grid_shuffle(images, cfg.grid, keys)
+    fill = occluder_fill(runner, cfg.occluder, cfg.occluder_dataset, images, keys, data)
+    fraction = occlusion_fractions(keys, *cfg.occlusion_beta) if cfg.fraction is None else cfg.fraction
+    if name == "fourier_occlusion":
+        h, w = images.shape[-2:]
+        return occlude(images, fourier_occlusion_masks(fraction, keys, h, w, cfg.decay_power), fill)
+    return cut_occlusion(images, keys, fraction, restricted=cfg.restricted, fill=fill)
+
+
+def _wrong_counts(runner: Runner, model: Model, data: PreparedData, data_key: str, distortion: str) -> dict:
+    """Wrong predictions per predicted class on the clean and the distorted test (sub)set of one model."""
+    cfg = runner.config.interference
+    settings = {"grid": cfg.grid} if distortion == "grid_shuffle" else {
+        "beta": cfg.occlusion_beta, "fraction": cfg.fraction, "occluder": cfg.occluder,
+        "occluder_dataset": cfg.occluder_dataset,
+        **({"decay_power": cfg.decay_power} if distortion == "fourier_occlusion" else {"restricted": cfg.restricted})}
+
+    def compute():
+        test = runner.subset(data.test, cfg.max_test_images)
+        images = floats(test.images, runner.device)
+        distorted = _distort(runner, distortion, images, runner.keys(model.seed, len(test)), data)
+        clean = wrong_prediction_counts(runner.predict(model, images, data), test.labels, data.num_classes)
+        wrong = wrong_prediction_counts(runner.predict(model, distorted, data), test.labels, data.num_classes)
+        return {"clean_wrong": clean.tolist(), "distorted_wrong": wrong.tolist(), "test_images": len(test)}
+
+    return runner.cached("distortion-interference", {
+        "v": RESULT_VERSION, "model": model.key, "data": data_key, "max_test": cfg.max_test_images,
+        "distortion": distortion, "settings": settings, "distortion_seed": runner.config.runs.distortion_seed,
+    }, compute)
+
+
+def _di_tables(wrong: pd.DataFrame, by: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-run DI in both normalisations (own weight and worst case) and mean ± std per group."""
+    runs = []
+    for group_values, group in wrong.groupby(by, sort=False):
+        clean = group.pivot(index="seed", columns="class", values="clean_wrong")
+        distorted = group.pivot(index="seed", columns="class", values="distorted_wrong").loc[clean.index, clean.columns]
+        test_images = int(group["test_images"].iloc[0])
+        names = group.drop_duplicates("class").set_index("class")["class_name"]
+        row_parts: list[dict] = [{**dict(zip(by, group_values)), "seed": seed} for seed in clean.index]
+        for normalisation in NORMALISATIONS:
+            counts = (torch.tensor(clean.to_numpy()), torch.tensor(distorted.to_numpy()), test_images, normalisation)
+            result, worst = di_index(*counts), di_index(*counts, worst=True)
+            c_max = int(clean.columns[result.c_max])
+            for i, part in enumerate(row_parts):
+                part.update({f"c_max_{normalisation}": c_max, f"c_max_{normalisation}_name": names[c_max],
+                             f"di_{normalisation}": float(result.per_run[i]),
+                             f"di_{normalisation}_worst": float(worst.per_run[i])})
+        runs += row_parts
+    runs = pd.DataFrame(runs)
+    c_max = [f"c_max_{n}{suffix}" for n in NORMALISATIONS for suffix in ("", "_name")]
+    summary = summarise(runs, [*by, *c_max], [f"di_{n}{s}" for n in NORMALISATIONS for s in ("", "_worst")])
+    return runs, summary
+
+
+def _count_rows(model: Model, distortion: str, counts: dict, class_ids: list[int], class_names: list[str],
+                trained_without: str) -> list[dict]:
+    return [{"augmentation": model.label, "trained_without": trained_without, "distortion": distortion,
+             "seed": model.seed, "class": class_ids[k], "class_name": class_names[class_ids[k]],
+             "clean_wrong": clean, "distorted_wrong": wrong, "test_images": counts["test_images"]}
+            for k, (clean, wrong) in enumerate(zip(counts["clean_wrong"], counts["distorted_wrong"]))]
+
+
+def _increases(wrong: pd.DataFrame) -> pd.DataFrame:
+    """Signed per-class increases of every run in both normalisations, from the wrong-prediction counts."""
+    keys = ["augmentation", "trained_without", "distortion", "seed"]
+    parts = []
+    for _, group in wrong.groupby(keys, sort=False):
+        clean, distorted = torch.tensor(group["clean_wrong"].to_numpy()), torch.tensor(group["distorted_wrong"].to_numpy())
+        part = group[[*keys, "class", "class_name"]].copy()
+        for normalisation in NORMALISATIONS:
+            part[f"increase_{normalisation}"] = misclassification_increase(
+                clean, distorted, int(group["test_images"].iloc[0]), normalisation).numpy()
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+@register_analysis("interference", InterferenceConfig, interference_figure, validate)
+def interference(runner: Runner) -> dict[str, pd.DataFrame]:
+    """DI index per model type and distortion (Eq. 1), worst case, class removal (Table 6)."""
+    cfg = runner.config.interference
+    data, data_key = runner.data()
+    everything = list(range(data.num_classes))
+    rows = []
+    for model in runner.models(data, data_key):
+        for distortion in cfg.distortions:
+            counts = _wrong_counts(runner, model, data, data_key, distortion)
+            rows += _count_rows(model, distortion, counts, everything, data.classes, "")
+    wrong = pd.DataFrame(rows)
+    di_runs, di_summary = _di_tables(wrong, ["augmentation", "distortion"])
+    tables = {"wrong_predictions": wrong, "di_runs": di_runs, "di_summary": di_summary}
+    if cfg.class_removal:
+        # Table 6: retrain each model type without its c_max under the removal distortion, measure again.
+        distortion = cfg.removal_distortion or cfg.distortions[0]
+        removal_rows = []
+        chosen = di_summary[di_summary["distortion"] == distortion]
+        params = {a.name: a.params for a in runner.config.augmentations} | {BASELINE: {}}
+        reduced = {int(removed): runner.derived_data("without_class", data_key, removed=int(removed))
+                   for removed in chosen[f"c_max_{cfg.normalisation}"]}
+        removals = list(zip(chosen["augmentation"], chosen[f"c_max_{cfg.normalisation}"].astype(int)))
+        runner.train([runner.job(runner.train_spec(label, params[label], seed), reduced[removed][1])
+                      for label, removed in removals for seed in runner.config.runs.seeds])  # all at once
+        for label, removed in removals:
+            reduced_data, reduced_key = reduced[removed]
+            original = [k for k in everything if k != removed]
+            for seed in runner.config.runs.seeds:
+                model = runner.model(runner.train_spec(label, params[label], seed), reduced_data, reduced_key)
+                counts = _wrong_counts(runner, model, reduced_data, reduced_key, distortion)
+                removal_rows += _count_rows(model, distortion, counts, original, data.classes, data.classes[removed])
+        removal = pd.DataFrame(removal_rows)
+        removal_runs, removal_summary = _di_tables(removal, ["augmentation", "trained_without", "distortion"])
+        tables["wrong_predictions"] = wrong = pd.concat([wrong, removal], ignore_index=True)
+        tables["class_removal_runs"] = removal_runs
+        tables["class_removal_summary"] = removal_summary
+    tables["increases"] = _increases(wrong)
+    return tables

@@ -1,0 +1,80 @@
+"""Checkpoint selection (best validation epoch or last epoch, training without validation) and the per-epoch
+training losses recorded in the history (objective and majority-label cross-entropy)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from auglens.augment import build_augmentation, sample_keys
+from auglens.data.prepared import DataSpec, model_input, prepare_data
+from auglens.train.loop import TrainSpec, train_model
+from auglens.train.order import training_order
+
+
+def linear_model(num_classes: int, in_channels: int) -> nn.Module:
+    """No batch statistics: the loss of a sample does not depend on its batch."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 16 * 16, num_classes))
+
+
+def _data(validation_fraction: float):
+    return prepare_data(DataSpec("synthetic", train_subset=64, test_subset=16, image_size=16,
+                                 validation_fraction=validation_fraction))
+
+
+SPEC = TrainSpec("tiny_cnn", "none", optimizer="sgd", lr=0.05, batch_size=16, epochs=2, reshuffle_each_epoch=True)
+
+
+def test_last_checkpoint_is_the_final_epochs_weights():
+    data = _data(0.25)
+    snapshots = []
+    two = train_model(dataclasses.replace(SPEC, checkpoint="last"), data, on_epoch_end=snapshots.append)
+    one = train_model(dataclasses.replace(SPEC, epochs=1, checkpoint="last"), data)
+    assert two.best_epoch == 1 and one.best_epoch == 0
+    for name, value in one.state_dict.items():  # 1 epoch "last" == the 2-epoch run after its first epoch
+        assert torch.equal(value, snapshots[0]["model"][name].cpu()), name
+    assert any(not torch.equal(one.state_dict[k], two.state_dict[k]) for k in one.state_dict)
+
+
+def test_training_without_validation_needs_the_last_checkpoint():
+    data = _data(0.0)
+    assert len(data.validation) == 0
+    result = train_model(dataclasses.replace(SPEC, checkpoint="last"), data)
+    assert result.best_epoch == 1 and "val_accuracy" not in result.history[-1]
+    with pytest.raises(ValueError, match="checkpoint = 'last'"):
+        train_model(SPEC, data)
+
+
+@pytest.mark.parametrize("name", ["none", "mixup", "fmix"])
+def test_history_losses_are_the_objective_and_the_majority_label_cross_entropy(name):
+    # lr = 0 and a model without batch statistics: the losses are those of the initial model on the
+    # augmented samples, which we rebuild here from the (documented) order and keys in one batch.
+    data = _data(0.25)
+    spec = TrainSpec(f"{__name__}:linear_model", name, lr=0.0, optimizer="sgd", momentum=0.0, weight_decay=0.0,
+                     batch_size=len(data.train), epochs=1, augment_every_sample=True, checkpoint="last")
+    history = train_model(spec, data).history[0]
+    order = training_order(len(data.train), False, spec.sampling_seed)
+    images = data.train.images[order].float() / 255.0
+    labels = data.train.labels[order]
+    augmentation = build_augmentation(name)
+    if augmentation is None:
+        first, second, lam = labels, labels, torch.ones(len(labels))
+    else:
+        batch = augmentation(images, labels, sample_keys(spec.seed, 0, order))
+        images, first, second, lam = batch.images, batch.labels, batch.partner_labels, batch.lam.float()
+    torch.manual_seed(spec.init_seed)
+    model = linear_model(data.num_classes, data.in_channels)
+    with torch.no_grad():
+        logits = model(model_input(images, data.mean, data.std, None)).double()
+    ce_first = F.cross_entropy(logits, first, reduction="none")
+    ce_second = F.cross_entropy(logits, second, reduction="none")
+    objective = (lam * ce_first + (1 - lam) * ce_second).mean()
+    majority = torch.where(lam >= 0.5, ce_first, ce_second).mean()
+    assert history["train_loss"] == pytest.approx(float(objective), rel=1e-5)
+    assert history["train_loss_majority"] == pytest.approx(float(majority), rel=1e-5)
+    if name != "none":
+        assert abs(float(objective) - float(majority)) > 1e-4  # the two readings differ once samples are mixed
