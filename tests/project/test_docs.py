@@ -183,23 +183,19 @@ def test_every_config_key_named_in_the_docs_exists():
     assert not unknown, f"config keys named in the docs that no config has: {unknown}"
 
 
-def _toml_blocks() -> list[tuple[str, str]]:
+def _blocks(language: str) -> list[tuple[str, str]]:
+    """(doc, body) of every fenced block of ``language`` in the docs."""
     return [(_relative(doc), body) for doc in DOCS for lang, body in FENCE.findall(doc.read_text())
-            if lang == "toml"]
+            if lang == language]
 
 
-@pytest.mark.parametrize("source, body", _toml_blocks(), ids=lambda v: v if v.endswith(".md") else "")
+@pytest.mark.parametrize("source, body", _blocks("toml"), ids=lambda v: v if v.endswith(".md") else "")
 def test_toml_blocks_in_the_docs_are_valid_configs(source: str, body: str):
     data = tomllib.loads(body)
     study_config.from_dict(data, source=source)
 
 
-def _python_blocks() -> list[tuple[str, str]]:
-    return [(_relative(doc), body) for doc in DOCS for lang, body in FENCE.findall(doc.read_text())
-            if lang == "python"]
-
-
-@pytest.mark.parametrize("source, body", _python_blocks(), ids=lambda v: v if v.endswith(".md") else "")
+@pytest.mark.parametrize("source, body", _blocks("python"), ids=lambda v: v if v.endswith(".md") else "")
 def test_python_api_names_in_the_docs_exist(source: str, body: str):
     """Every ``module.name`` used from an ``from auglens import module`` exists (the code itself is not run)."""
     import importlib
