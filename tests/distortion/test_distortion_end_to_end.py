@@ -14,6 +14,8 @@ import torch
 from auglens import distortion
 from auglens.data import load_dataset
 
+pytestmark = pytest.mark.slow  # every analysis trains models
+
 TINY = {
     "name": "tiny-distortion",
     "analyses": ["interference", "occlusion", "affinity", "interdataset", "simplicity", "cue_conflict"],

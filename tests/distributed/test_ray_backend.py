@@ -15,6 +15,8 @@ from tests.distributed import kill_once  # noqa: E402
 from tests.conftest import TINY_STUDY  # noqa: E402
 from tests.tables import assert_same_tables  # noqa: E402
 
+pytestmark = pytest.mark.slow  # whole studies on a local Ray
+
 
 def _tiny_config() -> cfg.Config:
     data = tomllib.loads(TINY_STUDY)

@@ -35,6 +35,7 @@ def finished(tmp_path_factory):
     return config, result, root
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_tables_have_the_documented_shape(finished):
     config, result, root = finished
     out = root / "out"
@@ -54,11 +55,13 @@ def test_tables_have_the_documented_shape(finished):
     assert cfg.load(out / "config.toml").to_dict() == config.to_dict()
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_trained_models_learn_the_synthetic_task(finished):
     _, result, _ = finished
     assert (result.performance["accuracy"] > 0.6).all()
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_seed_average_is_the_mean_over_seeds(finished):
     _, result, _ = finished
     cm, aug = result.cam_metrics, result.aug_metrics
@@ -67,6 +70,7 @@ def test_seed_average_is_the_mean_over_seeds(finished):
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_metric_rows_recompute_from_stored_cam_sets(finished):
     """Independent recomputation of one model pair from the CAM sets on disk."""
     from safetensors.torch import load_file
@@ -86,12 +90,14 @@ def test_metric_rows_recompute_from_stored_cam_sets(finished):
     assert (rows["model_pred"].to_numpy() == other["logits"].argmax(1).numpy()).all()
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_same_config_gives_identical_tables(finished, tmp_path):
     config, _, root = finished
     study.run_study(config, tmp_path / "again")
     assert_same_tables(root / "out", tmp_path / "again")
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_rerunning_a_finished_study_trains_and_computes_nothing(finished, monkeypatch):
     config, _, root = finished
 
@@ -103,6 +109,7 @@ def test_rerunning_a_finished_study_trains_and_computes_nothing(finished, monkey
     study.run_study(config, root / "out")
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_changing_a_setting_retrains_only_what_depends_on_it(finished):
     config, _, _ = finished
     plan = study.plan_study(config)
@@ -112,6 +119,7 @@ def test_changing_a_setting_retrains_only_what_depends_on_it(finished):
     assert not set(m.key for m in plan.models) & set(m.key for m in plan2.models)
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_per_seed_baselines_pair_each_model_with_its_seed(finished):
     config, _, _ = finished
     data = config.to_dict()
@@ -122,6 +130,7 @@ def test_per_seed_baselines_pair_each_model_with_its_seed(finished):
         assert pair.baseline.train.spec.seed == pair.other.train.spec.seed
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_every_model_starts_from_the_same_weights(finished):
     config, _, _ = finished
     from auglens.train.loop import initial_model
@@ -159,6 +168,7 @@ def test_killed_run_resumes_to_identical_tables(tiny_config_path, tmp_path, fini
     assert [p for p in out.rglob("*") if ".tmp-" in p.name] == []
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_compare_brought_checkpoints_reproduces_the_study_tables(finished, tmp_path):
     """``auglens compare`` on the study's own checkpoints gives the study's metric rows, without training."""
     from auglens.cli import main
@@ -194,6 +204,7 @@ def test_compare_refuses_pickled_objects(tmp_path):
         load_state_dict(path)
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_artifacts_in_an_fsspec_store_give_the_same_tables(finished, tmp_path):
     """runtime.artifacts accepts any fsspec URL; memory:// stands in for s3:// here."""
     config, _, root = finished
@@ -206,6 +217,7 @@ def test_artifacts_in_an_fsspec_store_give_the_same_tables(finished, tmp_path):
         pd.testing.assert_frame_equal(ours[name], theirs[name], check_exact=True, obj=name)
 
 
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
 def test_metric_group_recomputes_only_missing_members_identically(finished):
     from auglens.store import ArtifactStore
     from auglens.study.jobs import metric_groups

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from auglens import config as cfg
 from auglens import study
@@ -24,6 +25,7 @@ def _write_folder(root, size=12, per_class=12, seed=0):
                 Image.fromarray(pixels).save(root / split / name / f"{i}.png")
 
 
+@pytest.mark.slow  # a whole study
 def test_colour_folder_study_with_resizing(tmp_path):
     _write_folder(tmp_path / "images")
     config = cfg.from_dict({
