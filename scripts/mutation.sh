@@ -32,7 +32,7 @@ declare -A MODULES=(
     [train]="src/auglens/train/*|tests/train|"
     [augment]="src/auglens/augment/*|tests/augment|"
     [seed_average]="src/auglens/study*|tests/study/test_seed_average.py|*seed_average*"
-    [distortion]="src/auglens/distortion/analyses.py src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py|"
+    [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py|"
     [analysis]="src/auglens/analysis/*|tests/analysis|"
 )
 ORDER=(metrics cam train augment seed_average distortion analysis)
