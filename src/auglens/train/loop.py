@@ -144,9 +144,15 @@ def mixed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, partner_labe
                         lam: torch.Tensor) -> torch.Tensor:
     """Mean of lam * CE(labels) + (1 - lam) * CE(partner_labels): plain CE where lam = 1 (unmixed samples,
     CutMix with the receiver's label); (N, K), (N,), (N,), (N,) -> scalar."""
-    loss_a = F.cross_entropy(logits, labels, reduction="none")
-    loss_b = F.cross_entropy(logits, partner_labels, reduction="none")
+    loss_a, loss_b = cross_entropy_pair(logits, labels, partner_labels)
     return (lam * loss_a + (1 - lam) * loss_b).mean()
+
+
+def cross_entropy_pair(logits: torch.Tensor, labels: torch.Tensor,
+                       partner_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample cross-entropy on the first and on the second label; (N, K), (N,), (N,) -> (N,), (N,)."""
+    return (F.cross_entropy(logits, labels, reduction="none"),
+            F.cross_entropy(logits, partner_labels, reduction="none"))
 
 
 def _batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device):
@@ -227,7 +233,8 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
                                              augmentation, device)
             with autocast:
                 logits = forward(x).float()
-            loss = mixed_cross_entropy(logits, labels, partner, lam)
+            loss_a, loss_b = cross_entropy_pair(logits, labels, partner)
+            loss = (lam * loss_a + (1 - lam) * loss_b).mean()  # as mixed_cross_entropy, keeping both terms
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
