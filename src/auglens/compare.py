@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from auglens import config as cfg
+from auglens.augment.base import BASELINE
 from auglens.data.prepared import prepare_data
 from auglens.errors import UserError
 from auglens.store import ArtifactStore, write_text_atomic
@@ -204,7 +205,7 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
     for path, name in zip(paths, names):
         key, cam_set = cam_sets[name]
         report = classification_report(cam_set["logits"].argmax(1), prepared.test.labels, prepared.num_classes)
-        performance.append({"model": name, "augmentation": "none" if name == names[0] else name, "seed": 0,
+        performance.append({"model": name, "augmentation": BASELINE if name == names[0] else name, "seed": 0,
                             **{k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
                             "checkpoint": str(path),
                             "cam_set": str(Path(store.path("cams", key, "safetensors")).relative_to(out))})

@@ -355,7 +355,7 @@ def from_dict(data: dict[str, Any], source: str | None = None) -> Config:
 
 def validate_semantics(config: Config) -> list[str]:
     """Checks beyond types: registry names, augmentation parameters, cross-field rules."""
-    from auglens.augment import AUGMENTATIONS
+    from auglens.augment import AUGMENTATIONS, BASELINE
     from auglens.cam import CAM_METHODS
     from auglens.data import DATASETS, DATASETS_WITH_MASKS, has_masks
     from auglens.metrics import CAM_METRICS, MASK_METRIC_NAMES
@@ -395,8 +395,8 @@ def validate_semantics(config: Config) -> list[str]:
     seen = set()
     for i, aug in enumerate(config.augmentations):
         path = f"augmentations[{i}]"
-        if aug.name == "none":
-            errors.append(f"{path}: 'none' is the baseline, which every study trains; list only augmentations")
+        if aug.name == BASELINE:
+            errors.append(f"{path}: {BASELINE!r} is the baseline, which every study trains; list only augmentations")
             continue
         if aug.name not in AUGMENTATIONS:
             errors.append(f"{path}.name: {AUGMENTATIONS.unknown_message(aug.name)}")

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from auglens.augment.base import BASELINE
 from auglens.metrics import column_higher_is_better
 from auglens.registry import UnknownNameError
 
 __all__ = ["AUG_KEYS", "BASELINE", "PER_IMAGE_KEYS", "metric_columns_of", "higher_is_better"]
-
-#: Augmentation name of the baseline model (no augmentation); matches ``auglens.study.BASELINE``.
-BASELINE = "none"
 
 #: Key columns of ``cam_metrics.parquet`` (one row per augmentation x seed x test image).
 PER_IMAGE_KEYS: tuple[str, ...] = ("augmentation", "seed", "image", "label", "baseline_pred", "model_pred")

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from auglens.augment.base import BASELINE
+
 __all__ = ["PERFORMANCE_METRICS", "VALIDATION_METRICS", "augmentation_order", "performance_summary",
            "training_time_summary"]
 
@@ -21,7 +23,7 @@ PERFORMANCE_METRICS: tuple[str, ...] = ("accuracy", "precision_macro", "recall_m
 VALIDATION_METRICS: tuple[str, ...] = ("val_accuracy", "val_precision_macro", "val_recall_macro", "val_f1_macro")
 
 
-def augmentation_order(*frames: pd.DataFrame, baseline: str = "none") -> list[str]:
+def augmentation_order(*frames: pd.DataFrame, baseline: str = BASELINE) -> list[str]:
     """Augmentation names in order of first appearance (the config's order), the baseline first if present."""
     seen: dict[str, None] = {}
     for frame in frames:
@@ -33,7 +35,7 @@ def augmentation_order(*frames: pd.DataFrame, baseline: str = "none") -> list[st
 
 def performance_summary(performance: pd.DataFrame,
                         metrics: Sequence[str] = PERFORMANCE_METRICS,
-                        baseline: str = "none") -> pd.DataFrame:
+                        baseline: str = BASELINE) -> pd.DataFrame:
     """Mean and std over seeds of each test-set metric per augmentation (Figures 5.6-5.9).
 
     Args:
@@ -58,6 +60,6 @@ def performance_summary(performance: pd.DataFrame,
     return out.reset_index()
 
 
-def training_time_summary(performance: pd.DataFrame, baseline: str = "none") -> pd.DataFrame:
+def training_time_summary(performance: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     """Training time and best (checkpoint) epoch per augmentation, mean and std over seeds (Figure 5.5)."""
     return performance_summary(performance, ("train_seconds", "best_epoch"), baseline)

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from auglens.augment.base import BASELINE
+
 __all__ = ["BASELINE_GAP", "CHANCE_MARGIN", "sanity_problems"]
 
 CHANCE_MARGIN = 0.1
 BASELINE_GAP = 0.10
 
 
-def sanity_problems(performance: pd.DataFrame, num_classes: int, baseline: str = "none") -> list[str]:
+def sanity_problems(performance: pd.DataFrame, num_classes: int, baseline: str = BASELINE) -> list[str]:
     """One sentence per model near chance level and per augmentation far below the baseline.
 
     Args:

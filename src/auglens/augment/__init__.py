@@ -5,13 +5,14 @@ Each family lives in its own module; importing them here (explicitly, not by ``i
 """
 
 from auglens.augment import compose, filters, geometric, mixed, mixing, policies  # noqa: F401  (registration)
-from auglens.augment.base import AUGMENTATIONS, AugmentedBatch, Augmentation, build_augmentation
+from auglens.augment.base import AUGMENTATIONS, BASELINE, AugmentedBatch, Augmentation, build_augmentation
 from auglens.augment.random import sample_keys
 
 THESIS_AUGMENTATIONS = ("affine", "cutmix", "color_jitter", "elastic", "equalize", "gaussian_blur", "random_crop")
 
 __all__ = [
     "AUGMENTATIONS",
+    "BASELINE",
     "AugmentedBatch",
     "Augmentation",
     "THESIS_AUGMENTATIONS",

@@ -53,9 +53,12 @@ class Augmentation:
 
 AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation")
 
+#: The augmentation name of the baseline model, trained without augmentation: the one place it is written.
+BASELINE = "none"
+
 
 def build_augmentation(name: str, **params) -> Augmentation | None:
-    """Build a registered augmentation; ``"none"`` (the baseline) gives None."""
-    if name == "none":
+    """Build a registered augmentation; :data:`BASELINE` (``"none"``) gives None."""
+    if name == BASELINE:
         return None
     return AUGMENTATIONS.build(name, **params)

@@ -23,6 +23,7 @@ import torch
 
 from auglens.augment import random as rnd
 from auglens.augment.base import AUGMENTATIONS, AugmentedBatch, Augmentation
+from auglens.augment.base import BASELINE
 from auglens.registry import UnknownNameError
 
 # Random streams: step s uses keys derived with stream _STEP_KEYS + s and its coin flip is on stream _APPLY + s.
@@ -38,7 +39,7 @@ def _build_step(i: int, step: Any) -> tuple[Augmentation, float]:
     name, p = step["name"], step.get("p", 1.0)
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
         raise ValueError(f"{where}.p: the step's probability must be a number in [0, 1], got {p!r}")
-    if name == "none":
+    if name == BASELINE:
         raise ValueError(f"{where}: 'none' is not an augmentation; leave the step out")
     try:
         factory = AUGMENTATIONS.get(name)

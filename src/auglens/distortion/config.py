@@ -146,7 +146,7 @@ def coerce_config(config: DistortionConfig | dict[str, Any]) -> DistortionConfig
 
 
 def _validate(config: DistortionConfig) -> list[str]:
-    from auglens.augment import AUGMENTATIONS
+    from auglens.augment import AUGMENTATIONS, BASELINE
     from auglens.data import DATASETS
     from auglens.distortion.analyses import ANALYSES, analysis_names
     from auglens.models import MODELS
@@ -187,8 +187,8 @@ def _validate(config: DistortionConfig) -> list[str]:
     seen = set()
     for i, aug in enumerate(config.augmentations):
         path = f"augmentations[{i}]"
-        if aug.name == "none":
-            errors.append(f"{path}: 'none' is the baseline, which every analysis trains; list only augmentations")
+        if aug.name == BASELINE:
+            errors.append(f"{path}: {BASELINE!r} is the baseline, which every analysis trains; list only augmentations")
         elif check(f"{path}.name", AUGMENTATIONS, aug.name):
             if aug.name in seen:
                 errors.append(f"{path}.name: {aug.name!r} is listed twice")

@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auglens.augment.base import BASELINE
+
 __all__ = ["paper_tables", "write_paper_tables"]
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "FashionMNIST", "mnist": "MNIST",
                  "synthetic": "synthetic"}
-MODEL_NAMES = {"none": "basic", "mixup": "MixUp", "fmix": "FMix", "cutmix": "CutMix", "random_masks": "RM",
+MODEL_NAMES = {BASELINE: "basic", "mixup": "MixUp", "fmix": "FMix", "cutmix": "CutMix", "random_masks": "RM",
                "boxmix": "BoxMix"}
 TITLES = {
     "table1": "Table 1: DI index (%) on grid-shuffled images",
@@ -64,7 +66,7 @@ def _wide(rows: list[dict], index: list[str], columns: str, order: list[str]) ->
 
 
 def _models(config) -> list[str]:
-    return ["none", *[a.name for a in config.augmentations]]
+    return [BASELINE, *[a.name for a in config.augmentations]]
 
 
 def _one_folder(folder: Path, taken: set[str]) -> dict[str, tuple[list[dict], list[str], str, list[str]]]:

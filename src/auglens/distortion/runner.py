@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from auglens.augment import sample_keys
+from auglens.augment import BASELINE, sample_keys
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
@@ -32,14 +32,13 @@ from auglens.study.runtime import configure_runtime
 from auglens.study.jobs import TrainJob
 from auglens.train.loop import TrainSpec, initial_model, predict_logits
 
-BASELINE = "none"
 
 
 @dataclasses.dataclass(frozen=True)
 class Model:
     """One model of an analysis: what it was trained with, and the loaded network."""
 
-    label: str  # augmentation name ("none" for the baseline)
+    label: str  # augmentation name (BASELINE for the baseline)
     seed: int
     key: str
     spec: TrainSpec

@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
+from auglens.augment.base import BASELINE
 from auglens.store import write_atomic
 
 __all__ = ["BASELINE_COLOUR", "CAM_CMAP", "CORRELATION_CMAP", "OKABE_ITO", "SEGMENT_COLOURS",
@@ -79,7 +80,7 @@ def _mix(colour: str, other: str, share: float) -> str:
     return "#" + "".join(f"{round(x + (y - x) * share):02x}" for x, y in zip(a, b))
 
 
-def augmentation_colours(names: Sequence[str], baseline: str = "none") -> dict[str, str]:
+def augmentation_colours(names: Sequence[str], baseline: str = BASELINE) -> dict[str, str]:
     """A fixed colour per augmentation name: baseline grey, the rest Okabe-Ito in order.
 
     Studies of more than seven augmentations (single augmentations beside policies and pipelines) would

@@ -42,7 +42,7 @@ class TrainSpec:
 
     architecture: str
     augmentation: str
-    architecture_params: tuple[tuple[str, Any], ...] = ()  # "none" for the baseline
+    architecture_params: tuple[tuple[str, Any], ...] = ()
     augmentation_params: tuple[tuple[str, Any], ...] = ()
     seed: int = 1  # the starting state
     init_seed: int = 0

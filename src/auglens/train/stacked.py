@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from auglens.augment import build_augmentation
+from auglens.augment.base import BASELINE
 from auglens.data.prepared import PreparedData, model_input
 from auglens.metrics.performance import classification_report
 from auglens.train.loop import (
@@ -48,8 +49,8 @@ def group_key(spec: TrainSpec) -> tuple:
     """Models with equal keys can be trained together: same everything but augmentation and starting state,
     and the same batch layout (baseline: originals only; augmented: originals plus copies)."""
     shared = {k: v for k, v in vars(spec).items() if k not in _PER_MODEL_FIELDS}
-    layout = "all" if spec.augment_every_sample and spec.augmentation != "none" else (
-        "originals" if spec.augmentation == "none" else "originals+copies")
+    layout = "all" if spec.augment_every_sample and spec.augmentation != BASELINE else (
+        "originals" if spec.augmentation == BASELINE else "originals+copies")
     return (layout, tuple(sorted(shared.items())))
 
 
