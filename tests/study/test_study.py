@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+import auglens
 from auglens import config as cfg
 from auglens import study
 from auglens.metrics import mad, pearson
@@ -145,7 +146,7 @@ def test_every_model_starts_from_the_same_weights(finished):
 def test_killed_run_resumes_to_identical_tables(tiny_config_path, tmp_path, finished):
     _, _, root = finished
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(Path(study.__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(auglens.__file__).parents[1])}  # the code under test
     command = [sys.executable, "-m", "auglens.cli", "run", str(tiny_config_path), "--out", str(out),
                "--no-progress", "--no-report"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
