@@ -311,7 +311,9 @@ def test_class_kld_identity_and_guards():
     p, _ = random_probs(2, zeros=True)
     t = torch.from_numpy(p)
     same = F.class_kld(t, t)
-    torch.testing.assert_close(same, torch.full_like(same, math.log1p(F.DEFAULT_KLD_EPS)), rtol=0, atol=1e-15)
+    # sum_i Q_i log(1 + eps): log1p(eps) times each row's mass (rows with zeroed classes need not sum to 1)
+    # (1 + eps is rounded to float64 before the log: an absolute error up to one ulp of 1, 2.2e-16)
+    torch.testing.assert_close(same, math.log1p(F.DEFAULT_KLD_EPS) * t.sum(1), rtol=0, atol=2.3e-16)
     # eps = 0 and Q_i = 0: the 0 * log(0) term is 0, not NaN
     assert F.class_kld(torch.tensor([[0.5, 0.5]]), torch.tensor([[1.0, 0.0]]), eps=0.0).item() == pytest.approx(
         math.log(2)
@@ -351,3 +353,16 @@ def test_overlap_region_equals_numpy_default_percentile_region_at_cam_sizes(side
         ours = a >= np.sort(a)[::-1][k - 1]
         numpy_default = a >= np.percentile(a, 100 - y)
         np.testing.assert_array_equal(ours, numpy_default)
+
+
+def test_class_kld_has_one_default_for_direct_calls_and_the_study_column():
+    """A direct ``class_kld`` call and the study's class_kld column use the same epsilon unless told otherwise."""
+    from auglens import config as cfg
+    from auglens.metrics import compute_pair_metrics
+
+    assert cfg.MetricsConfig().kld_epsilon == F.DEFAULT_KLD_EPS
+    p = torch.softmax(torch.randn(6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64), 1)
+    q = torch.softmax(torch.randn(6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64), 1)
+    column = compute_pair_metrics(["class_kld"], base_probs=p, other_probs=q,
+                                  kld_eps=cfg.MetricsConfig().kld_epsilon)["class_kld"]
+    torch.testing.assert_close(column, F.class_kld(p, q), rtol=0, atol=0)

@@ -41,13 +41,13 @@ __all__ = [
     "top_region",
 ]
 
-#: Default regularisation constant of ``class_kld``. The thesis writes ``log(eps + Q_i / P_i)`` without a
-#: value; its source for the formula (Bylinskii et al., "What do different evaluation metrics tell us about
-#: saliency models?") uses MATLAB's ``eps`` in its reference code, i.e. float64 machine epsilon
-#: 2.220446049250313e-16. For any eps the result exceeds the plain KL(Q || P) by
-#: sum_i Q_i log(1 + eps P_i / Q_i) <= eps * sum_i P_i <= eps, so this default leaves it exact to ~2e-16
-#: (KLD(P, P) = log(1 + eps) instead of 0).
-DEFAULT_KLD_EPS: float = float(torch.finfo(torch.float64).eps)
+#: Default regularisation constant of ``class_kld``, and of the study's ``metrics.kld_epsilon`` (one value for
+#: direct calls and table columns alike). The thesis writes ``log(eps + Q_i / P_i)`` without a value; its
+#: source for the formula (Bylinskii et al., "What do different evaluation metrics tell us about saliency
+#: models?") uses MATLAB's ``eps`` (2.2e-16) in its reference code. auglens uses 1e-10: for any eps the
+#: result exceeds the plain KL(Q || P) by sum_i Q_i log(1 + eps P_i / Q_i) <= eps * sum_i P_i <= eps, so
+#: either value leaves it exact far below any difference a study reports (KLD(P, P) = log(1 + eps), not 0).
+DEFAULT_KLD_EPS: float = 1e-10
 
 # Replacement for P_i == 0 in class_kld: the smallest positive normal float64, the dtype the sum is computed
 # in. It is used whatever the input dtype, so the same probabilities give the same Class-KLD whether they
@@ -326,8 +326,8 @@ def class_kld(p: Any, q: Any, eps: float = DEFAULT_KLD_EPS) -> Tensor:
     Args:
         p: baseline class probabilities, ``(N, C)``.
         q: augmented-model class probabilities, ``(N, C)``.
-        eps: regularisation constant inside the log, ``>= 0``; default ``DEFAULT_KLD_EPS`` (float64 machine
-            epsilon, 2.22e-16, as in Bylinskii et al.'s reference code -- see its comment).
+        eps: regularisation constant inside the log, ``>= 0``; default ``DEFAULT_KLD_EPS`` (1e-10, the study's
+            default too -- see its comment).
 
     Returns:
         ``(N,)`` float64. ~0 for identical predictions; lower = more similar.
