@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                   "please include that file when reporting the problem")
         return 1
     finally:
-        logs.close()
+        logs.reset()  # in-process callers get logging as it was
 
 
 if __name__ == "__main__":

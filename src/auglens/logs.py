@@ -117,3 +117,14 @@ def close() -> None:
             LOGGER.removeHandler(handler)
             handler.close()
     _state.update(file=None, buffer=None)
+
+
+def reset() -> None:
+    """Hand ``auglens`` records back to the root logger (as before :func:`setup`): for a library caller (or a
+    test) that runs a command in-process and then uses the library."""
+    close()
+    for handler in list(LOGGER.handlers):
+        LOGGER.removeHandler(handler)
+        handler.close()
+    LOGGER.propagate = True
+    LOGGER.setLevel(logging.NOTSET)

@@ -15,6 +15,7 @@ from auglens.distortion.runner import Runner
 from auglens.store import ArtifactStore
 from auglens.study.backends.local import run_local
 from auglens.study.jobs import TrainJob
+from auglens.study.runtime import compute_spec
 
 CONFIG = {
     "name": "tiny-ray-distortion",
@@ -82,7 +83,7 @@ def test_a_model_trained_by_the_study_jobs_is_reused(config_path, tmp_path):
     runner = Runner(config, tmp_path / "out")
     data, key = runner.data()
     spec = runner.train_spec("none", {}, 1)
-    job = TrainJob(runner.data_spec, spec)  # the study's job, built by hand
+    job = TrainJob(runner.data_spec, spec, compute_spec(config.runtime))  # the study's job, built by hand
     assert runner.job(spec, key).key == job.key
     store = ArtifactStore(tmp_path / "store")
     run_local([job], store, torch.device("cpu"), progress=False)

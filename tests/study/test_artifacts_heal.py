@@ -70,10 +70,15 @@ def test_damaged_checkpoint_and_cam_set_are_reported_and_recomputed_with_their_d
     cams.write_bytes(os.urandom(len(cams.read_bytes())))  # garbage of the same size
 
     trained, cam_sets, metric_rows = [], [], []
-    train_job, cam_job, metric_job = study.jobs.run_train_job, study.jobs.run_cam_job, study.jobs.run_metric_job
+    train_job, cam_job, metric_group = study.jobs.run_train_job, study.jobs.run_cam_job, study.jobs.run_metric_group
+
+    def record_metric_group(group, store, *a):  # the pairs of a group that this run computes
+        metric_rows.extend(pair.label for pair in group.pairs if not pair.done(store))
+        return metric_group(group, store, *a)
+
     monkeypatch.setattr(study.jobs, "run_train_job", lambda job, *a: trained.append(job.model_id) or train_job(job, *a))
     monkeypatch.setattr(study.jobs, "run_cam_job", lambda job, *a: cam_sets.append(job.label) or cam_job(job, *a))
-    monkeypatch.setattr(study.jobs, "run_metric_job", lambda job, *a: metric_rows.append(job.label) or metric_job(job, *a))
+    monkeypatch.setattr(study.jobs, "run_metric_group", record_metric_group)
     with caplog.at_level(logging.WARNING, logger="auglens"):
         study.run_study(cfg.load(reference / "tiny.toml"), copy)
 
@@ -221,7 +226,9 @@ def test_two_runs_on_one_folder_train_each_model_once(reference, tmp_path):
         _, err = run.communicate(timeout=900)
         assert run.returncode == 0, err
         logs.append(err)
-    trained = [[line.split()[-1] for line in log.splitlines() if line.startswith("computing train ")] for log in logs]
+    # The console writes "auglens: computing train <model>" for each training a run computes.
+    trained = [[line.split()[-1] for line in log.splitlines()
+                if line.removeprefix("auglens: ").startswith("computing train ")] for log in logs]
     everything = sorted(trained[0] + trained[1])
     assert everything == sorted(["none-s1", "affine-s1", "affine-s2", "cutmix-s1", "cutmix-s2"])  # each once
     assert trained[0] and trained[1]  # and the work was shared

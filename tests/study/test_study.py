@@ -198,10 +198,11 @@ def test_compare_brought_checkpoints_reproduces_the_study_tables(finished, tmp_p
 
 def test_compare_refuses_pickled_objects(tmp_path):
     from auglens.compare import load_state_dict
+    from auglens.errors import UserError
 
     path = tmp_path / "evil.pt"
     torch.save({"weights": torch.zeros(2), "callback": print}, path)
-    with pytest.raises(ValueError, match="not loadable as plain weights"):
+    with pytest.raises(UserError, match="evil.pt: not loadable as plain weights"):
         load_state_dict(path)
 
 

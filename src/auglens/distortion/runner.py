@@ -28,7 +28,7 @@ from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
 from auglens.distortion.derived import DerivedData, derived
 from auglens.store import ArtifactStore
-from auglens.study.runtime import configure_runtime
+from auglens.study.runtime import compute_spec, configure_runtime
 from auglens.study.jobs import TrainJob
 from auglens.train.loop import TrainSpec, initial_model, predict_logits
 
@@ -59,6 +59,13 @@ class Runner:
         self.store = ArtifactStore(config.runtime.artifacts or self.root / "artifacts")
         self.device = configure_runtime(config.runtime)
         self.backend = backend or config.runtime.backend
+        # The resolved runtime settings that change results: part of every training key, as in a study.
+        if self.backend == "ray":
+            from auglens.study.backends.ray import device_type
+
+            self.compute = compute_spec(config.runtime, device_type(config.runtime))
+        else:
+            self.compute = compute_spec(config.runtime, self.device.type)
         self._specs: dict[str, DataSpec | DerivedData] = {}  # data key -> the spec its jobs carry
 
     # ------------------------------------------------------------------ data
@@ -105,7 +112,7 @@ class Runner:
 
     def job(self, spec: TrainSpec, data_key: str) -> TrainJob:
         """The study's training job of one model on registered data (same content key as a study's)."""
-        return TrainJob(self._specs[data_key], spec)
+        return TrainJob(self._specs[data_key], spec, self.compute)
 
     def train(self, jobs: list[TrainJob]) -> None:
         """Run the pending trainings on the configured backend: here, or as Ray tasks in parallel."""
