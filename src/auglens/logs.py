@@ -71,7 +71,11 @@ def log_to_folder(folder: str | Path) -> Path | None:
         return None
     logs = Path(folder) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"{_state['command']}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+    return _start_file(logs / f"{_state['command']}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log")
+
+
+def _start_file(path: Path) -> Path:
+    """Log every record to ``path`` from now on, after the ones buffered since :func:`setup`."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(_FILE_FORMAT)
@@ -99,15 +103,7 @@ def crash_log() -> Path:
         return path
     handle = tempfile.NamedTemporaryFile("w", prefix=f"auglens-{_state['command']}-", suffix=".log", delete=False)
     handle.close()
-    handler = logging.FileHandler(handle.name, encoding="utf-8")
-    handler.setFormatter(_FILE_FORMAT)
-    buffer = _state["buffer"]
-    if isinstance(buffer, _Buffer):
-        for record in buffer.records:
-            handler.handle(record)
-    LOGGER.addHandler(handler)
-    _state["file"] = Path(handle.name)
-    return Path(handle.name)
+    return _start_file(Path(handle.name))
 
 
 def close() -> None:
