@@ -31,9 +31,9 @@ from _common import best_wall_and_cpu, describe_device, pick_device, print_table
 from auglens.cam import upsample_maps  # noqa: E402
 from auglens.metrics import compute_baseline_metrics  # noqa: E402
 
-NAMES = ["mad", "msd", "pearson", "spearman", "overlap", "class_kld"]
 PERCENTS = (20.0, 10.0, 5.0)
 EPS = 1e-10
+NAMES = ["mad", "msd", "pearson", "spearman", ("overlap", {"percents": PERCENTS}), ("class_kld", {"epsilon": EPS})]
 
 
 def reference(p: np.ndarray, q: np.ndarray, pp: np.ndarray, qq: np.ndarray) -> list[float]:
@@ -74,7 +74,7 @@ def main() -> None:
             base = upsample_maps(low_dev[0, part], size)
             others = [upsample_maps(low_dev[m, part], size) for m in range(1, args.models + 1)]
             compute_baseline_metrics(NAMES, base, others, probs_dev[0, part],
-                                     [probs_dev[m, part] for m in range(1, args.models + 1)], PERCENTS, EPS)
+                                     [probs_dev[m, part] for m in range(1, args.models + 1)])
 
     # The reference's pairs: model m vs the baseline on image i, cycling over models, on upsampled maps.
     n_ref = min(args.reference_pairs, args.images * args.models)
@@ -92,7 +92,7 @@ def main() -> None:
     # Same values: every reference pair against auglens's value for it.
     checked = compute_baseline_metrics(NAMES, upsample_maps(low[0], size),
                                        [upsample_maps(low[m], size) for m in range(1, args.models + 1)],
-                                       probs[0], list(probs[1:]), PERCENTS, EPS)
+                                       probs[0], list(probs[1:]))
     ours_values = np.array([[float(v[i]) for v in checked[m - 1].values()] for m, i in pairs])
     max_diff = float(np.nanmax(np.abs(ours_values - np.array(theirs()))))
 

@@ -161,10 +161,13 @@ def _cmd_ls(args) -> int:
         registry = registries[what]
         print(f"{what}:")
         for name in registry.names():
-            params = ", ".join(f"{k}={p.default!r}" for k, p in registry.parameters(name).items()
-                               if p.default is not p.empty and k not in ("num_classes", "in_channels"))
+            if what == "metrics":  # the parameters a [[metrics]] table takes, declared in the metric's entry
+                params = ", ".join(f"{k}={v!r}" for k, v in registry.get(name).defaults().items())
+            else:
+                params = ", ".join(f"{k}={p.default!r}" for k, p in registry.parameters(name).items()
+                                   if p.default is not p.empty and k not in ("num_classes", "in_channels"))
             line = f"  {name:<16} {registry.describe(name)}"
-            print(line + (f"  [{params}]" if params and what == "augmentations" else ""))
+            print(line + (f"  [{params}]" if params and what in ("augmentations", "metrics") else ""))
     return 0
 
 

@@ -28,6 +28,7 @@ import torch
 from auglens import config as cfg
 from auglens.augment.base import BASELINE
 from auglens.data.prepared import prepare_data
+from auglens.metrics import resolve_metrics
 from auglens.errors import UserError
 from auglens.store import ArtifactStore, write_text_atomic
 from auglens.study.jobs import compute_cam_set, map_side, pair_metric_frame
@@ -161,7 +162,8 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
     prepared = prepare_data(spec)
     if source is None or not (source.num_classes and source.in_channels):
         check_checkpoints(paths, arch, config.model.params, prepared.num_classes, prepared.in_channels)
-    c, m = config.cam, config.metrics
+    c = config.cam
+    metrics = resolve_metrics(config.metrics)
     input_size = config.model.input_size
     size = map_side(input_size, prepared)
 
@@ -180,8 +182,8 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
         cam_sets[name] = (key, store.load_tensors("cams", key))
 
     def pair(a, b):
-        return pair_metric_frame(cam_sets[a][1], cam_sets[b][1], prepared.test.labels, size, tuple(m.names),
-                                 tuple(m.overlap_percents), m.kld_epsilon, m.batch_size, device)
+        return pair_metric_frame(cam_sets[a][1], cam_sets[b][1], prepared.test.labels, size, metrics,
+                                 config.runtime.metric_batch_size, device)
 
     rows = []
     for name in names[1:]:

@@ -1,13 +1,19 @@
-"""Typed study configuration: load TOML, apply ``key=value`` overrides, validate everything at once.
+"""Typed configuration: the config core every top-level config shares, and the study's config.
 
-A study config is grouped by pipeline stage; every field documents its meaning and unit, and the
-defaults are the thesis's values (Dorneles 2024, Section 5.1: EfficientNet-B0 at 224x224, Adam,
+A config is grouped by pipeline stage; every field documents its meaning and unit. The shared sections
+(data, split, model, training, ``[[augmentations]]``, runtime) are defined once here, and so are the dict
+round trip, TOML loading, ``key=value`` overrides and validation, in :class:`ConfigBase`. The study's
+:class:`Config` and the distortion analyses' config (:mod:`auglens.distortion.config`) extend it with their
+own sections and checks.
+
+The study's defaults are the thesis's values (Dorneles 2024, Section 5.1: EfficientNet-B0 at 224x224, Adam,
 lr 1e-3, weight decay 1e-5, batch 32, 30 epochs, 3 starting states, stratified 90/10 split, Grad-CAM at
-the last convolutional layer for the predicted class).
+the last convolutional layer for the predicted class). Its ``[[metrics]]`` tables take the parameters each
+metric declares in its registry entry (:mod:`auglens.metrics`); the older ``[metrics]`` table is still read.
 
 Validation collects *every* problem — unknown keys, wrong types, out-of-range values, unknown registry
-names, bad augmentation parameters — and raises one :class:`ConfigError` listing them with their key
-paths, before any work starts.
+names, bad augmentation or metric parameters — and raises one :class:`ConfigError` listing them with their
+key paths, before any work starts.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from auglens._tomllib import tomllib
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class ConfigError(ValueError):
@@ -127,12 +136,23 @@ class CamConfig:
 
 
 @dataclass
-class MetricsConfig:
-    names: list[str] = config_field(["mad", "msd", "pearson", "spearman", "overlap", "class_kld"],
-                              "metrics between each augmented model and the baseline (auglens ls metrics)", min_len=1)
-    overlap_percents: list[float] = config_field([20.0, 10.0, 5.0], "top-Y% thresholds of the overlap rate", min_len=1)
-    kld_epsilon: float = config_field(1e-10, "epsilon inside Class-KLD's log(eps + q/p)", min=0.0)
-    batch_size: int = config_field(1000, "image pairs per metric chunk (bounds memory)", min=1)
+class MetricConfig:
+    """One ``[[metrics]]`` table: a metric and its parameters, declared with their defaults in its registry entry."""
+
+    name: str = config_field("mad", "metric registry name (auglens ls metrics)")
+    params: dict[str, Any] = config_field({}, "the metric's parameters, e.g. percents = [20, 10, 5] for overlap")
+
+
+def default_metrics() -> list[MetricConfig]:
+    """The thesis's six metrics, each with every parameter at its registry default."""
+    from auglens.metrics import ALL_METRIC_NAMES, get_metric
+
+    return [MetricConfig(name, _plain(get_metric(name).resolve())) for name in ALL_METRIC_NAMES]
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """Tuples as lists, so a resolved entry reads and writes as TOML."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
 @dataclass
@@ -149,36 +169,12 @@ class RuntimeConfig:
                                       min=0.0, exclusive_min=True, max=1.0)
     artifacts: str | None = config_field(None, "artifact store location, a path or fsspec URL every Ray node can reach "
                                    "(None: <out>/artifacts)")
+    metric_batch_size: int = config_field(1000, "image pairs per metric chunk (bounds memory; the values do not depend "
+                                          "on it)", min=1)
     progress: bool = config_field(True, "show progress bars")
     report: bool = config_field(True, "write the HTML report at the end of auglens run")
     tensorboard: bool = config_field(False, "auglens run: also log each model's training curves and CAM overlays to "
                                      "<out>/tensorboard (pip install \"auglens[tensorboard]\")")
-
-
-@dataclass
-class Config:
-    name: str = config_field("study", "study name, shown in the report")
-    data: DataConfig = field(default_factory=DataConfig)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    study: StudyConfig = field(default_factory=StudyConfig)
-    augmentations: list[AugmentationConfig] = field(default_factory=list)
-    cam: CamConfig = field(default_factory=CamConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict in the TOML layout (None values dropped): ``from_dict(c.to_dict())`` == c."""
-        data = drop_none(dataclasses.asdict(self))
-        data["augmentations"] = [{"name": a["name"], **a["params"]} for a in data["augmentations"]]
-        return data
-
-    def fingerprint(self, *sections: str) -> str:
-        """Stable hash of the named sections (all when none), for content-keyed artifacts."""
-        data = self.to_dict()
-        picked = {s: data.get(s) for s in sections} if sections else data
-        return stable_hash(picked)
 
 
 def stable_hash(obj: Any) -> str:
@@ -323,89 +319,271 @@ def build_section(cls: type, data: dict[str, Any], path: str, errors: list[str])
     return cls(**kwargs)
 
 
-def parse_augmentations(entries: Any, errors: list[str]) -> list[AugmentationConfig]:
+# ------------------------------------------------------------------------------------------ top-level configs
+
+class ConfigBase:
+    """What every top-level config shares: the TOML-shaped dict round trip, loading, overrides, validation.
+
+    A top-level config is a dataclass subclassing this one and listing its sections. The shared sections
+    (``data``, ``split``, ``model``, ``training``, ``[[augmentations]]``, ``runtime``) are the classes above,
+    defined once; a config that needs other defaults subclasses a section and changes only its defaults (as
+    the distortion config does). A subclass adds its own checks by extending :meth:`validate`.
+    """
+
+    #: Dotted key of the config's list of seeds (one model per augmentation and seed); they must be distinct.
+    seeds_key: ClassVar[str]
+    #: What the baseline is trained for, in the "list only augmentations" error.
+    baseline_trained_by: ClassVar[str]
+    #: Heading of this config's table in docs/configuration.md, and a line about its defaults.
+    doc_title: ClassVar[str]
+    doc_intro: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict in the TOML layout (None values dropped): ``from_dict(c.to_dict())`` == c."""
+        data = drop_none(dataclasses.asdict(self))
+        for key in entry_lists(type(self)):
+            data[key] = [{"name": entry["name"], **entry["params"]} for entry in data[key]]
+        return data
+
+    def fingerprint(self, *sections: str) -> str:
+        """Stable hash of the named sections (all when none), for content-keyed artifacts."""
+        data = self.to_dict()
+        picked = {s: data.get(s) for s in sections} if sections else data
+        return stable_hash(picked)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Self:
+        """Build and validate; raises :class:`ConfigError` listing every problem.
+
+        An absent array of ``[[tables]]`` (``augmentations``, ``metrics``) keeps the config's default list.
+        """
+        errors: list[str] = []
+        data = cls.upgrade(dict(data), errors)
+        # Arrays of [[tables]]: a registry name plus that entry's own parameters.
+        entries = {key: parse_entries(key, data.pop(key), entry_type, errors)
+                   for key, entry_type in entry_lists(cls).items() if key in data}
+        config = build_section(cls, data, "", errors)
+        for key, value in entries.items():
+            setattr(config, key, value)
+        errors.extend(config.validate())
+        if errors:
+            raise ConfigError(errors, source)
+        return config
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+        """Older layouts a config still reads, rewritten to the current one (none here)."""
+        return data
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> Self:
+        """Read a TOML file, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
+        return cls.from_dict(read_toml(path, overrides), str(path))
+
+    def checked(self) -> Self:
+        """This config, validated (for configs built in code); raises :class:`ConfigError`."""
+        errors = self.validate()
+        if errors:
+            raise ConfigError(errors)
+        return self
+
+    def validate(self) -> list[str]:
+        """Checks beyond types of the shared sections: registry names, augmentation parameters, cross-field rules."""
+        from auglens.augment import AUGMENTATIONS, BASELINE
+        from auglens.data import DATASETS
+
+        errors = []
+        if self.data.name not in DATASETS:
+            errors.append(f"data.name: {DATASETS.unknown_message(self.data.name)}")
+        if self.data.name == "image_folder" and not self.data.root:
+            errors.append("data.root: image_folder needs data.root (a folder with train/ and test/ class folders)")
+        errors.extend(self.validate_model())
+        section, key = self.seeds_key.split(".")
+        seeds = getattr(getattr(self, section), key)
+        if len(set(seeds)) != len(seeds):
+            errors.append(f"{self.seeds_key}: seeds must be distinct, got {seeds}")
+
+        seen = set()
+        for i, aug in enumerate(self.augmentations):
+            path = f"augmentations[{i}]"
+            if aug.name == BASELINE:
+                errors.append(f"{path}: {BASELINE!r} is the baseline, which {self.baseline_trained_by} trains; "
+                              "list only augmentations")
+                continue
+            if aug.name not in AUGMENTATIONS:
+                errors.append(f"{path}.name: {AUGMENTATIONS.unknown_message(aug.name)}")
+                continue
+            if aug.name in seen:
+                errors.append(f"{path}.name: {aug.name!r} is listed twice")
+            seen.add(aug.name)
+            errors.extend(check_augmentation_params(path, aug))
+        return errors
+
+    def validate_model(self) -> list[str]:
+        """``model.architecture`` is registered (or ``package.module:factory``) and takes ``model.params``."""
+        from auglens.models import MODELS
+
+        model = self.model
+        if ":" in model.architecture:
+            return []
+        if model.architecture not in MODELS:
+            return [f"model.architecture: {MODELS.unknown_message(model.architecture)}"]
+        accepted = set(MODELS.parameters(model.architecture)) - {"num_classes", "in_channels"}
+        return [_unknown_key("model.params.", key, sorted(accepted)) if accepted
+                else f"model.params.{key}: {model.architecture} takes no extra parameters"
+                for key in model.params if key not in accepted]
+
+
+@dataclass
+class Config(ConfigBase):
+    """A study of the thesis: ``auglens run``."""
+
+    name: str = config_field("study", "study name, shown in the report")
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    augmentations: list[AugmentationConfig] = field(default_factory=list)
+    cam: CamConfig = field(default_factory=CamConfig)
+    metrics: list[MetricConfig] = field(default_factory=default_metrics)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    seeds_key: ClassVar[str] = "study.seeds"
+    baseline_trained_by: ClassVar[str] = "every study"
+    doc_title: ClassVar[str] = "Study (`auglens run`, `auglens validate`, `auglens compare`)"
+    doc_intro: ClassVar[str] = ("Defaults are the thesis's values, e.g. `auglens run study.toml --out DIR "
+                                "training.epochs=2 study.seeds=[1,2]`.")
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+        """The older ``[metrics]`` table (``names``, ``overlap_percents``, ...) as ``[[metrics]]`` tables."""
+        if isinstance(data.get("metrics"), dict):
+            data = legacy_metrics(data, errors)
+        return data
+
+    def validate(self) -> list[str]:
+        from auglens.cam import CAM_METHODS
+        from auglens.data import DATASETS, DATASETS_WITH_MASKS, has_masks
+        from auglens.metrics import CAM_METRICS
+
+        errors = super().validate()
+        if self.cam.method not in CAM_METHODS:
+            errors.append(f"cam.method: {CAM_METHODS.unknown_message(self.cam.method)}")
+        if not self.metrics:
+            errors.append("metrics: needs at least one [[metrics]] table (auglens ls metrics)")
+        seen, masked = set(), []
+        for i, metric in enumerate(self.metrics):
+            if metric.name not in CAM_METRICS:
+                errors.append(f"metrics[{i}].name: {CAM_METRICS.unknown_message(metric.name)}")
+                continue
+            if metric.name in seen:
+                errors.append(f"metrics[{i}].name: {metric.name!r} is listed twice")
+            seen.add(metric.name)
+            spec = CAM_METRICS.get(metric.name)
+            if spec.input == "mask":
+                masked.append(metric.name)
+            try:
+                resolved = spec.resolve(metric.params)
+            except ValueError as error:
+                errors.append(f"metrics[{i}]: {error}")
+            else:  # every value recorded, so the resolved config shows all the tables depend on
+                metric.params = _plain(resolved)
+        if masked and self.data.name in DATASETS and not has_masks(self.data.name, self.data.root):
+            errors.append(f"metrics: {', '.join(masked)} score CAMs against object masks, which data set "
+                          f"{self.data.name!r} does not have; use {', '.join(DATASETS_WITH_MASKS)} or an "
+                          "image_folder with a masks/ tree, or remove them")
+        return errors
+
+
+#: Keys of the older ``[metrics]`` table besides the metric parameters' ``legacy_key``: the metric names, and
+#: the chunk size, now ``runtime.metric_batch_size``.
+_LEGACY_METRICS_KEYS = ("names", "batch_size")
+
+
+def legacy_metrics(data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    """``[metrics] names = [...] overlap_percents = [...] kld_epsilon = ... batch_size = ...`` as ``[[metrics]]``.
+
+    Each metric parameter's ``legacy_key`` (declared in its registry entry) names its key in this form, where one
+    key may feed several metrics (``overlap_percents``: overlap and mask_iou). A sub-table named after a metric
+    (``metrics.overlap.percents=[10]`` given as an override) sets that metric's parameters.
+    """
+    from auglens.metrics import ALL_METRIC_NAMES, CAM_METRICS
+
+    data = copy.deepcopy(data)
+    old = data.pop("metrics")
+    legacy: dict[str, list[tuple[str, str]]] = {}
+    for name in CAM_METRICS.names():
+        for param in CAM_METRICS.get(name).params:
+            if param.legacy_key:
+                legacy.setdefault(param.legacy_key, []).append((name, param.name))
+    named = {key: value for key, value in old.items() if key in CAM_METRICS and isinstance(value, dict)}
+    for key in old:
+        if key not in legacy and key not in _LEGACY_METRICS_KEYS and key not in named:
+            errors.append(_unknown_key("metrics.", key, [*_LEGACY_METRICS_KEYS, *legacy]))
+    names = old.get("names", list(ALL_METRIC_NAMES))
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        errors.append(f"metrics.names: expected a list of metric names, got {names!r}")
+        names = []
+    entries = [{"name": name} for name in names]
+    for entry in entries:
+        for key, targets in legacy.items():
+            for name, param in targets:
+                if key in old and name == entry["name"]:
+                    entry[param] = copy.deepcopy(old[key])
+        entry.update(named.get(entry["name"], {}))
+    for name in named:
+        if name not in names:
+            errors.append(f"metrics.{name}: {name!r} is not among metrics.names {names}")
+    data["metrics"] = entries
+    if "batch_size" in old:
+        runtime = data.setdefault("runtime", {})
+        if isinstance(runtime, dict):
+            runtime.setdefault("metric_batch_size", old["batch_size"])
+    return data
+
+
+#: Types of the arrays of ``[[tables]]`` a config may hold: a registry name plus that entry's parameters.
+ENTRY_TYPES = (AugmentationConfig, MetricConfig)
+
+
+def entry_lists(cls: type) -> dict[str, type]:
+    """``{field: entry type}`` of the fields of ``cls`` that are arrays of ``[[tables]]``."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: typing.get_args(hints[f.name])[0] for f in dataclasses.fields(cls)
+            if typing.get_origin(hints[f.name]) is list and typing.get_args(hints[f.name])[0] in ENTRY_TYPES}
+
+
+def parse_entries(key: str, entries: Any, entry_type: type, errors: list[str]) -> list[Any]:
+    """``[[key]]`` tables (or bare names) as ``entry_type(name, params)``."""
     if not isinstance(entries, list):
-        errors.append(f"augmentations: expected an array of tables ([[augmentations]]), got {entries!r}")
+        errors.append(f"{key}: expected an array of tables ([[{key}]]), got {entries!r}")
         return []
     out = []
     for i, entry in enumerate(entries):
-        path = f"augmentations[{i}]"
+        path = f"{key}[{i}]"
         if isinstance(entry, str):
             entry = {"name": entry}
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             errors.append(f"{path}: expected a table with a string 'name', got {entry!r}")
             continue
         params = {k: v for k, v in entry.items() if k != "name"}
-        out.append(AugmentationConfig(name=entry["name"], params=params))
+        out.append(entry_type(name=entry["name"], params=params))
     return out
 
 
+def parse_augmentations(entries: Any, errors: list[str]) -> list[AugmentationConfig]:
+    return parse_entries("augmentations", entries, AugmentationConfig, errors)
+
+
 def from_dict(data: dict[str, Any], source: str | None = None) -> Config:
-    """Build and validate a :class:`Config`; raises :class:`ConfigError` listing every problem."""
-    errors: list[str] = []
-    data = dict(data)
-    augmentations = parse_augmentations(data.pop("augmentations", []), errors)
-    config = build_section(Config, data, "", errors)
-    config.augmentations = augmentations
-    errors.extend(validate_semantics(config))
-    if errors:
-        raise ConfigError(errors, source)
-    return config
+    """Build and validate a study :class:`Config`; raises :class:`ConfigError` listing every problem."""
+    return Config.from_dict(data, source)
 
 
-def validate_semantics(config: Config) -> list[str]:
-    """Checks beyond types: registry names, augmentation parameters, cross-field rules."""
-    from auglens.augment import AUGMENTATIONS, BASELINE
-    from auglens.cam import CAM_METHODS
-    from auglens.data import DATASETS, DATASETS_WITH_MASKS, has_masks
-    from auglens.metrics import CAM_METRICS, MASK_METRIC_NAMES
-    from auglens.models import MODELS
-
-    errors = []
-
-    def check_name(path, registry, name):
-        if name not in registry:
-            errors.append(f"{path}: {registry.unknown_message(name)}")
-
-    check_name("data.name", DATASETS, config.data.name)
-    if ":" not in config.model.architecture:
-        check_name("model.architecture", MODELS, config.model.architecture)
-        if config.model.architecture in MODELS:
-            accepted = set(MODELS.parameters(config.model.architecture)) - {"num_classes", "in_channels"}
-            for key in config.model.params:
-                if key not in accepted:
-                    errors.append(_unknown_key("model.params.", key, sorted(accepted)) if accepted
-                                  else f"model.params.{key}: {config.model.architecture} takes no extra parameters")
-    check_name("cam.method", CAM_METHODS, config.cam.method)
-    for i, name in enumerate(config.metrics.names):
-        check_name(f"metrics.names[{i}]", CAM_METRICS, name)
-    masked = [name for name in config.metrics.names if name in MASK_METRIC_NAMES]
-    if masked and config.data.name in DATASETS and not has_masks(config.data.name, config.data.root):
-        errors.append(f"metrics.names: {', '.join(masked)} score CAMs against object masks, which data set "
-                      f"{config.data.name!r} does not have; use {', '.join(DATASETS_WITH_MASKS)} or an image_folder "
-                      "with a masks/ tree, or remove them")
-    for p in config.metrics.overlap_percents:
-        if not 0 < p <= 100:
-            errors.append(f"metrics.overlap_percents: each must be in (0, 100], got {p}")
-    if len(set(config.study.seeds)) != len(config.study.seeds):
-        errors.append(f"study.seeds: seeds must be distinct, got {config.study.seeds}")
-    if config.data.name == "image_folder" and not config.data.root:
-        errors.append("data.root: image_folder needs data.root (a folder with train/ and test/ class folders)")
-
-    seen = set()
-    for i, aug in enumerate(config.augmentations):
-        path = f"augmentations[{i}]"
-        if aug.name == BASELINE:
-            errors.append(f"{path}: {BASELINE!r} is the baseline, which every study trains; list only augmentations")
-            continue
-        if aug.name not in AUGMENTATIONS:
-            errors.append(f"{path}.name: {AUGMENTATIONS.unknown_message(aug.name)}")
-            continue
-        if aug.name in seen:
-            errors.append(f"{path}.name: {aug.name!r} is listed twice")
-        seen.add(aug.name)
-        errors.extend(check_augmentation_params(path, aug))
-    return errors
+def validate_semantics(config: ConfigBase) -> list[str]:
+    """Checks beyond types: registry names, augmentation and metric parameters, cross-field rules."""
+    return config.validate()
 
 
 def check_augmentation_params(path: str, aug: AugmentationConfig) -> list[str]:
@@ -445,12 +623,16 @@ def read_toml(path: str | Path, overrides: list[str] | None = None) -> dict[str,
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a TOML config, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
-    return from_dict(read_toml(path, overrides), str(path))
+    """Read a study TOML config, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
+    return Config.load(path, overrides)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``training.epochs=2`` style overrides; values parse as TOML (``[1,2]``, ``true``), else as strings."""
+    """``training.epochs=2`` style overrides; values parse as TOML (``[1,2]``, ``true``), else as strings.
+
+    An entry of an array of ``[[tables]]`` is named by its ``name``: ``metrics.overlap.percents=[10]``,
+    ``augmentations.affine.degrees=5``.
+    """
     data = copy.deepcopy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -462,51 +644,102 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = raw
         node = data
         parts = key.strip().split(".")
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
+            if isinstance(node, list):  # an array of [[tables]]: the entry with this name
+                named = [entry for entry in node if isinstance(entry, dict) and entry.get("name") == part]
+                if not named:
+                    listed = [entry.get("name") for entry in node if isinstance(entry, dict)]
+                    raise ConfigError([f"override {item!r}: {'.'.join(parts[:depth])} has no entry named "
+                                       f"{part!r}; its entries: {', '.join(map(str, listed)) or 'none'}"])
+                node = named[0]
+                continue
             node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+            if not isinstance(node, (dict, list)):
                 raise ConfigError([f"override {item!r}: {part} is not a table"])
+        if isinstance(node, list):
+            raise ConfigError([f"override {item!r}: {'.'.join(parts[:-1])} is an array of tables; name an entry "
+                               f"and its parameter, e.g. {'.'.join(parts[:-1])}.<name>.<parameter>=..."])
         node[parts[-1]] = value
     return data
 
 
-def dump_toml(config: Config) -> str:
-    """The resolved config as TOML (augmentation params flattened back into their tables)."""
+def dump_toml(config: ConfigBase) -> str:
+    """The resolved config as TOML (the parameters of each ``[[table]]`` entry flattened back into it)."""
     import tomli_w
 
     return tomli_w.dumps(config.to_dict())
 
 
 def describe_fields(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any]]:
-    """(key, help, default) for every field, for docs and ``auglens validate``."""
+    """(key, help, default) for every field, for docs and ``auglens validate``.
+
+    An array of ``[[tables]]`` gets one row, and for ``[[metrics]]`` one row per metric parameter (declared in
+    the metric registry, as ``metrics.<name>.<parameter>``) and one per key of the older ``[metrics]`` table.
+    """
     rows = []
     hints = typing.get_type_hints(cls)
+    entries = entry_lists(cls) if not prefix else {}
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(hints[f.name]):
             rows.extend(describe_fields(hints[f.name], f"{key}."))
             continue
-        if f.name == "augmentations" and not prefix:  # the top-level [[augmentations]] tables
+        if entries.get(f.name) is AugmentationConfig:
             rows.append(("[[augmentations]]", "one table per augmentation: name = registry name, then its "
-                         "parameters (auglens ls augmentations)", []))
+                         "parameters (auglens ls augmentations)",
+                         [{"name": a.name, **a.params} for a in f.default_factory()]))
+            continue
+        if entries.get(f.name) is MetricConfig:
+            rows.extend(_metric_rows(f.default_factory()))
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         rows.append((key, f.metadata.get("help", ""), default))
     return rows
 
 
-def reference_markdown() -> str:
-    """docs/configuration.md, generated from the dataclasses so it cannot drift from the code."""
+def _metric_rows(default: list[MetricConfig]) -> list[tuple[str, str, Any]]:
+    from auglens.metrics import CAM_METRICS
+
+    rows = [("[[metrics]]", "one table per metric between each augmented model and the baseline: name = registry "
+             "name, then its parameters (auglens ls metrics)", [m.name for m in default])]
+    legacy: dict[str, list[str]] = {}
+    for name in CAM_METRICS.names():
+        for param in CAM_METRICS.get(name).params:
+            rows.append((f"metrics.{name}.{param.name}", param.help, _plain({"v": param.default})["v"]))
+            if param.legacy_key:
+                legacy.setdefault(param.legacy_key, []).append(f"`metrics.{name}.{param.name}`")
+    older = "older `[metrics]` table form, still read:"
+    rows.append(("metrics.names", f"{older} the metric names, one [[metrics]] table each", [m.name for m in default]))
+    for key, targets in legacy.items():
+        param = next(p for n in CAM_METRICS.names() for p in CAM_METRICS.get(n).params if p.legacy_key == key)
+        rows.append((f"metrics.{key}", f"{older} {' and '.join(targets)}", _plain({"v": param.default})["v"]))
+    rows.append(("metrics.batch_size", f"{older} `runtime.metric_batch_size`", RuntimeConfig.metric_batch_size))
+    return rows
+
+
+def reference_markdown(*configs: type[ConfigBase]) -> str:
+    """docs/configuration.md: one table per top-level config (default: the study's and the distortion
+    analyses'), generated from the config classes so it cannot drift from the code."""
+    if not configs:
+        from auglens.distortion.config import DistortionConfig
+
+        configs = (Config, DistortionConfig)
     lines = ["# Configuration reference", "",
-             "Generated from `auglens.config` (`python -m auglens.config > docs/configuration.md`). "
-             "Defaults are the thesis's values. Override any key on the command line as `key=value`, "
-             "e.g. `auglens run study.toml --out DIR training.epochs=2 study.seeds=[1,2]`.", "",
-             "| key | default | meaning |", "| --- | --- | --- |"]
-    for key, help_text, default in describe_fields():
-        shown = "none" if default is None else json.dumps(default)
-        lines.append(f"| `{key}` | `{shown}` | {help_text} |")
-    return "\n".join(lines) + "\n"
+             "Generated from the config classes (`python -m auglens.config > docs/configuration.md`). "
+             "Override any key on the command line as `key=value`; an entry of an array of tables is named by "
+             "its name, e.g. `metrics.overlap.percents=[10]`.", ""]
+    for config in configs:
+        lines += [f"## {config.doc_title}", "", config.doc_intro, "",
+                  "| key | default | meaning |", "| --- | --- | --- |"]
+        for key, help_text, default in describe_fields(config):
+            shown = "none" if default is None else json.dumps(default)
+            lines.append(f"| `{key}` | `{shown}` | {help_text} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(reference_markdown(), end="")
+    # Through the package module: run as __main__, this file's classes are copies the distortion config lacks.
+    from auglens.config import reference_markdown as _reference_markdown
+
+    print(_reference_markdown(), end="")

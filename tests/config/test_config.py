@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import typing
+from pathlib import Path
+
 import pytest
 
 from auglens import config as cfg
@@ -68,7 +71,7 @@ def test_unknown_registry_names_list_valid_ones(tmp_path):
     assert "data.name: unknown dataset 'cifar11'" in joined and "cifar10" in joined
     assert "model.architecture" in joined and "resnet18" in joined
     assert "cam.method" in joined and "'gradcam'" in joined
-    assert "metrics.names[1]" in joined and "pearson" in joined
+    assert "metrics[1].name" in joined and "pearson" in joined
     assert "augmentations[0].name" in joined and "'affine'" in joined
 
 
@@ -118,3 +121,112 @@ def test_configuration_reference_is_up_to_date():
 
     path = Path(__file__).parents[2] / "docs" / "configuration.md"
     assert path.read_text() == cfg.reference_markdown(), "regenerate: python -m auglens.config > docs/configuration.md"
+
+
+def test_configuration_reference_covers_both_configs_and_the_metric_parameters():
+    from auglens.distortion.config import DistortionConfig
+
+    text = cfg.reference_markdown()
+    assert text == cfg.reference_markdown(cfg.Config, DistortionConfig)
+    study, distortion = text.split("## Distortion analyses")
+    assert "## Study" in study and "`study.seeds`" in study and "`runs.seeds`" not in study
+    assert "`runs.seeds`" in distortion and "`occlusion." in distortion and "`study.seeds`" not in distortion
+    # The distortion config's own defaults, not the study's: the shared section, documented with each default.
+    assert '| `training.optimizer` | `"sgd"` |' in distortion and '| `training.optimizer` | `"adam"` |' in study
+    # Metric parameters come from the registry entries; the older [metrics] keys are documented as such.
+    assert "| `metrics.overlap.percents` | `[20.0, 10.0, 5.0]` |" in study
+    assert "| `metrics.class_kld.epsilon` | `1e-10` |" in study
+    assert "| `metrics.overlap_percents` |" in study and "| `metrics.kld_epsilon` |" in study
+
+
+def _example(name):
+    return Path(__file__).parents[2] / "examples" / name
+
+
+@pytest.mark.parametrize("config_class, example", [(cfg.Config, "fashion-mnist-quick.toml"),
+                                                   ("distortion", "distortion-quick.toml")])
+def test_round_trip_of_both_configs(config_class, example):
+    from auglens.distortion.config import DistortionConfig
+
+    config_class = DistortionConfig if config_class == "distortion" else config_class
+    for config in (config_class.from_dict({}), config_class.load(_example(example))):
+        assert isinstance(config, cfg.ConfigBase)
+        assert config_class.from_dict(config.to_dict()) == config
+    assert config_class.from_dict({}) == config_class()
+
+
+def test_every_shipped_example_loads_with_its_config():
+    from auglens.distortion.config import DistortionConfig
+
+    examples = sorted(_example("").glob("*.toml"))
+    assert len(examples) >= 10
+    for path in examples:
+        text = path.read_text()
+        loader = DistortionConfig if "auglens distortion" in text else cfg.Config
+        loader.load(path)
+
+
+def test_shared_sections_are_defined_and_checked_once():
+    from auglens.distortion.config import DistortionConfig
+
+    for section in ("data", "split", "model", "training", "runtime"):
+        study_section = typing.get_type_hints(cfg.Config)[section]
+        distortion_section = typing.get_type_hints(DistortionConfig)[section]
+        assert issubclass(distortion_section, study_section), section
+    bad = {"data": {"name": "cifar11"}, "model": {"architecture": "small_cnn", "params": {"widht": 3}},
+           "augmentations": [{"name": "none"}, {"name": "afine"}]}
+    for config_class in (cfg.Config, DistortionConfig):
+        with pytest.raises(ConfigError) as info:
+            config_class.from_dict(bad)
+        joined = "\n".join(info.value.errors)
+        assert "data.name: unknown dataset 'cifar11'" in joined
+        assert "model.params.widht: unknown key" in joined
+        assert "augmentations[0]: 'none' is the baseline" in joined and "augmentations[1].name" in joined
+
+
+def test_older_and_newer_metrics_forms_give_the_same_config():
+    older = cfg.from_dict({"metrics": {"names": ["mad", "overlap", "class_kld", "mask_iou"],
+                                       "overlap_percents": [10, 2.5], "kld_epsilon": 1e-6, "batch_size": 64},
+                           "data": {"name": "synthetic"}})
+    newer = cfg.from_dict({"metrics": [{"name": "mad"}, {"name": "overlap", "percents": [10.0, 2.5]},
+                                       {"name": "class_kld", "epsilon": 1e-6},
+                                       {"name": "mask_iou", "percents": [10, 2.5]}],
+                           "runtime": {"metric_batch_size": 64}, "data": {"name": "synthetic"}})
+    assert older == newer
+    assert [(m.name, m.params) for m in newer.metrics] == [
+        ("mad", {}), ("overlap", {"percents": [10.0, 2.5]}), ("class_kld", {"epsilon": 1e-6}),
+        ("mask_iou", {"percents": [10.0, 2.5]})]
+    # No [metrics] at all: the thesis's six metrics with their registry defaults, as the older form's defaults.
+    assert cfg.from_dict({}).metrics == cfg.from_dict({"metrics": {"batch_size": 1000}}).metrics
+    assert cfg.dump_toml(newer).count("[[metrics]]") == 4
+
+
+def test_unknown_metric_parameter_names_the_metric_and_its_parameters(tmp_path):
+    text = ('[[metrics]]\nname = "overlap"\npercent = [10]\n'
+            '[[metrics]]\nname = "class_kld"\nepsilon = -1.0\n'
+            '[[metrics]]\nname = "mad"\nepsilon = 1.0\n'
+            '[[metrics]]\nname = "overlap"\n')
+    errors = _errors(text, tmp_path)
+    assert errors == [
+        "metrics[0]: metric 'overlap' has no parameter 'percent'; its parameters: percents",
+        "metrics[1]: metric 'class_kld', epsilon: must be a finite number >= 0, got -1.0",
+        "metrics[2]: metric 'mad' has no parameter 'epsilon'; its parameters: none",
+        "metrics[3].name: 'overlap' is listed twice",
+    ]
+    older = "\n".join(_errors("[metrics]\nnames = [\"mad\"]\noverlap_percent = [10]\n", tmp_path))
+    assert "metrics.overlap_percent: unknown key (did you mean 'overlap_percents'?)" in older
+
+
+def test_overrides_name_an_entry_of_an_array_of_tables(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[[metrics]]\nname = "mad"\n[[metrics]]\nname = "overlap"\n')
+    config = cfg.load(path, ["metrics.overlap.percents=[10, 5]"])
+    assert config.metrics[1].params == {"percents": [10.0, 5.0]}
+    with pytest.raises(ConfigError, match="metrics has no entry named 'class_kld'; its entries: mad, overlap"):
+        cfg.load(path, ["metrics.class_kld.epsilon=1e-6"])
+    with pytest.raises(ConfigError, match="metrics is an array of tables; name an entry"):
+        cfg.load(path, ['metrics.names=["mad"]'])
+    # Over the older form, or no [metrics] at all, the older keys and named entries both work.
+    assert cfg.load(tiny := _example("fashion-mnist-quick.toml"),
+                    ["metrics.overlap.percents=[10]"]).metrics[4].params == {"percents": [10.0]}
+    assert [m.name for m in cfg.load(tiny, ['metrics.names=["mad"]']).metrics] == ["mad"]

@@ -63,10 +63,10 @@ def test_complex_inputs_are_rejected_naming_the_argument():
         F.class_kld(real, real.to(torch.complex64))
 
 
-def test_the_kld_eps_reaches_class_kld():
+def test_the_epsilon_parameter_reaches_class_kld():
     p = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=torch.float64)
     q = torch.tensor([[0.5, 0.4, 0.1], [0.3, 0.3, 0.4]], dtype=torch.float64)
-    got = compute_pair_metrics(["class_kld"], base_probs=p, other_probs=q, kld_eps=0.5)["class_kld"]
+    got = compute_pair_metrics([("class_kld", {"epsilon": 0.5})], base_probs=p, other_probs=q)["class_kld"]
     assert torch.equal(got, F.class_kld(p, q, eps=0.5))
     assert not torch.allclose(got, F.class_kld(p, q))
 

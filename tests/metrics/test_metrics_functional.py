@@ -358,11 +358,13 @@ def test_overlap_region_equals_numpy_default_percentile_region_at_cam_sizes(side
 def test_class_kld_has_one_default_for_direct_calls_and_the_study_column():
     """A direct ``class_kld`` call and the study's class_kld column use the same epsilon unless told otherwise."""
     from auglens import config as cfg
-    from auglens.metrics import compute_pair_metrics
+    from auglens.metrics import compute_pair_metrics, get_metric
 
-    assert cfg.MetricsConfig().kld_epsilon == F.DEFAULT_KLD_EPS
+    default = {m.name: m.params for m in cfg.Config().metrics}["class_kld"]["epsilon"]
+    assert default == get_metric("class_kld").defaults()["epsilon"] == F.DEFAULT_KLD_EPS
+    legacy = cfg.from_dict({"metrics": {"names": ["class_kld"]}}).metrics[0].params["epsilon"]
+    assert legacy == F.DEFAULT_KLD_EPS
     p = torch.softmax(torch.randn(6, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64), 1)
     q = torch.softmax(torch.randn(6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64), 1)
-    column = compute_pair_metrics(["class_kld"], base_probs=p, other_probs=q,
-                                  kld_eps=cfg.MetricsConfig().kld_epsilon)["class_kld"]
+    column = compute_pair_metrics(["class_kld"], base_probs=p, other_probs=q)["class_kld"]
     torch.testing.assert_close(column, F.class_kld(p, q), rtol=0, atol=0)

@@ -16,6 +16,7 @@ from auglens.metrics import (
     functional as F,
     get_metric,
     metric_columns,
+    resolve_metrics,
     spec_for_column,
 )
 from auglens.registry import UnknownNameError
@@ -49,26 +50,89 @@ def test_unknown_name_lists_valid_names():
         compute_pair_metrics(["nope"], torch.rand(2, 3, 3), torch.rand(2, 3, 3))
 
 
+def _overlap(*percents):
+    return ("overlap", {"percents": list(percents)})
+
+
 def test_metric_columns_expansion():
-    assert metric_columns(ALL, [20, 10, 5]) == [
+    assert metric_columns(ALL) == [
         "mad", "msd", "pearson", "spearman", "overlap_20", "overlap_10", "overlap_5", "class_kld",
     ]
-    assert metric_columns(["overlap", "mad"], [20.0, 12.5, 0.5]) == ["overlap_20", "overlap_12.5", "overlap_0.5", "mad"]
-    assert metric_columns(["pearson"], []) == ["pearson"]  # percents only matter when overlap is requested
+    assert metric_columns([_overlap(20.0, 12.5, 0.5), "mad"]) == ["overlap_20", "overlap_12.5", "overlap_0.5", "mad"]
+    assert metric_columns([("mask_iou", {"percents": [20, 5]})]) == [
+        "mask_iou_20", "mask_iou_20_change", "mask_iou_5", "mask_iou_5_change"]
+    with pytest.raises(ValueError, match="non-empty list"):
+        metric_columns([_overlap()])
     with pytest.raises(ValueError):
-        metric_columns(["overlap"], [])
-    with pytest.raises(ValueError):
-        metric_columns(["overlap"], [20, 20.0])  # duplicate column
+        metric_columns([_overlap(20, 20.0)])  # duplicate column
     with pytest.raises(ValueError):
         metric_columns(["mad", "mad"])
-    with pytest.raises(ValueError):
-        metric_columns(["overlap"], [150])
+    with pytest.raises(ValueError, match=r"metric 'overlap', percents: .*\(0, 100\]"):
+        metric_columns([_overlap(150)])
     with pytest.raises(TypeError):
         metric_columns("mad")
 
 
+def test_parameters_are_declared_in_the_registry_entries():
+    assert get_metric("overlap").defaults() == {"percents": (20.0, 10.0, 5.0)}
+    assert get_metric("mask_iou").defaults() == {"percents": (20.0, 10.0, 5.0)}
+    assert get_metric("class_kld").defaults() == {"epsilon": F.DEFAULT_KLD_EPS}
+    assert all(not get_metric(name).params for name in ("mad", "msd", "pearson", "spearman", "mask_energy"))
+    # Each declared parameter feeds an argument the metric's function takes.
+    for name in CAM_METRICS.names():
+        for param in get_metric(name).params:
+            assert param.argument in CAM_METRICS.parameters(name), (name, param.name)
+    # Canonical values: ints and floats alike, so [20, 10, 5] and [20.0, 10.0, 5.0] are one job key.
+    assert get_metric("overlap").resolve({"percents": [20, 10, 5]}) == get_metric("overlap").resolve()
+    assert resolve_metrics([_overlap(20, 10, 5), "class_kld"]) == resolve_metrics(
+        [_overlap(20.0, 10.0, 5.0), ("class_kld", {"epsilon": 1e-10})])
+
+
+def test_an_unknown_or_bad_parameter_names_the_metric_and_its_parameters():
+    with pytest.raises(ValueError, match="metric 'overlap' has no parameter 'percent'; its parameters: percents"):
+        metric_columns([("overlap", {"percent": [10]})])
+    with pytest.raises(ValueError, match="metric 'mad' has no parameter 'epsilon'; its parameters: none"):
+        metric_columns([("mad", {"epsilon": 1.0})])
+    with pytest.raises(ValueError, match="metric 'class_kld', epsilon: must be a finite number >= 0"):
+        metric_columns([("class_kld", {"epsilon": -1.0})])
+    with pytest.raises(ValueError, match="metric 'overlap', percents"):
+        metric_columns([("overlap", {"percents": ["20"]})])
+
+
+def test_a_new_metric_with_a_parameter_needs_only_its_registry_entry():
+    """Config validation, columns, computation and the config's docs read the new entry; nothing else changes."""
+    from auglens import config as cfg
+    from auglens.metrics import MetricParam, _register
+
+    def shifted_mad(p, q, shift=0.0):
+        return F.mad(p, q) + shift
+
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number, got {value!r}")
+        return float(value)
+
+    _register(MetricSpec("shifted_mad", shifted_mad, "cam", False, "MAD plus a shift.",
+                         params=(MetricParam("shifts", (0.0, 1.0), "shift", "shifts, one column each", check,
+                                             per_column=True),)))
+    try:
+        config = cfg.from_dict({"metrics": [{"name": "shifted_mad", "shifts": [2, 0.5]}]})
+        assert config.metrics[0].params == {"shifts": [2.0, 0.5]}
+        with pytest.raises(cfg.ConfigError, match="metric 'shifted_mad' has no parameter 'shift'; its parameters: "
+                                                  "shifts"):
+            cfg.from_dict({"metrics": [{"name": "shifted_mad", "shift": 2}]})
+        a, b = torch.rand(3, 4, 4), torch.rand(3, 4, 4)
+        out = compute_pair_metrics(config.metrics, a, b)
+        assert list(out) == ["shifted_mad_2", "shifted_mad_0.5"]
+        torch.testing.assert_close(out["shifted_mad_0.5"], F.mad(a, b).double() + 0.5)
+        assert spec_for_column("shifted_mad_2").name == "shifted_mad"
+        assert ("metrics.shifted_mad.shifts", "shifts, one column each", [0.0, 1.0]) in cfg.describe_fields()
+    finally:
+        del CAM_METRICS._entries["shifted_mad"]
+
+
 def test_column_higher_is_better():
-    assert [column_higher_is_better(c) for c in metric_columns(ALL, [20, 10, 5])] == [
+    assert [column_higher_is_better(c) for c in metric_columns(ALL)] == [
         False, False, True, True, True, True, True, False,
     ]
     assert column_higher_is_better("overlap_12.5") is True
@@ -84,8 +148,8 @@ def test_compute_pair_metrics_matches_functional():
     other_maps = torch.from_numpy(rng.integers(0, 8, size=(5, 7, 7)) / 7).float()
     base_probs = torch.softmax(torch.from_numpy(rng.normal(size=(5, 10))), dim=1)
     other_probs = torch.softmax(torch.from_numpy(rng.normal(size=(5, 10))), dim=1)
-    out = compute_pair_metrics(ALL, base_maps, other_maps, base_probs, other_probs, [20, 10, 5], kld_eps=1e-10)
-    assert list(out) == metric_columns(ALL, [20, 10, 5])
+    out = compute_pair_metrics(ALL, base_maps, other_maps, base_probs, other_probs)
+    assert list(out) == metric_columns(ALL)
     for column, values in out.items():
         assert values.shape == (5,) and values.dtype == torch.float64, column
     torch.testing.assert_close(out["mad"], F.mad(base_maps, other_maps))

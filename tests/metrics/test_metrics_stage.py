@@ -16,6 +16,7 @@ from auglens.metrics import stage
 
 ALL = ["mad", "msd", "pearson", "spearman", "overlap", "class_kld"]
 PERCENTS = (20, 10, 5)
+WITH_PARAMS = [("overlap", {"percents": PERCENTS}) if n == "overlap" else n for n in ALL]
 
 
 def cam_like(seed: int, models: int, n: int = 11, side: int = 9) -> torch.Tensor:
@@ -89,10 +90,10 @@ def test_compute_baseline_metrics_equals_compute_pair_metrics_per_model():
     maps = cam_like(3, models=3)
     g = torch.Generator().manual_seed(3)
     probs = torch.softmax(torch.randn(4, maps.shape[1], 10, generator=g), dim=-1)
-    many = compute_baseline_metrics(ALL, maps[0], list(maps[1:]), probs[0], list(probs[1:]), PERCENTS, 1e-10)
+    many = compute_baseline_metrics(WITH_PARAMS, maps[0], list(maps[1:]), probs[0], list(probs[1:]))
     for m, result in enumerate(many, start=1):
-        assert list(result) == metric_columns(ALL, PERCENTS)
-        single = compute_pair_metrics(ALL, maps[0], maps[m], probs[0], probs[m], PERCENTS, 1e-10)
+        assert list(result) == metric_columns(WITH_PARAMS)
+        single = compute_pair_metrics(WITH_PARAMS, maps[0], maps[m], probs[0], probs[m])
         for column in single:
             torch.testing.assert_close(result[column], single[column], rtol=0, atol=0, equal_nan=True)
         torch.testing.assert_close(result["overlap_10"], F.overlap_rate(maps[0], maps[m], 10), equal_nan=True)

@@ -96,11 +96,11 @@ def write_synthetic_study(root: Path, *, augmentations: Sequence[str] = ("affine
         for s in seeds:
             base, other = cams[("none", s)], cams[(augmentation, s)]
             size = (image_size, image_size)
-            values = compute_pair_metrics(list(metrics), upsample_maps(base["maps"].float(), size),
+            requests = [(m, {"percents": list(overlap_percents)}) if m == "overlap" else m for m in metrics]
+            values = compute_pair_metrics(requests, upsample_maps(base["maps"].float(), size),
                                           upsample_maps(other["maps"].float(), size),
                                           torch.softmax(base["logits"].double(), 1),
-                                          torch.softmax(other["logits"].double(), 1), tuple(overlap_percents),
-                                          1e-10)
+                                          torch.softmax(other["logits"].double(), 1))
             frames.append(pd.DataFrame({
                 "augmentation": augmentation, "seed": s, "image": np.arange(n_images), "label": labels.numpy(),
                 "baseline_pred": base["logits"].argmax(1).numpy(), "model_pred": other["logits"].argmax(1).numpy(),

@@ -269,16 +269,17 @@ def test_a_folder_of_other_settings_is_refused_naming_the_setting(reference, cop
 
 
 def test_metric_chunk_size_does_not_change_results(reference):
-    """metrics.batch_size is left out of the keys: it must not change a single bit."""
+    """runtime.metric_batch_size is left out of the keys: it must not change a single bit."""
     import torch
 
     from auglens.data.prepared import prepare_data
+    from auglens.metrics import resolve_metrics
 
     plan, model = _jobs(reference)
     store = store_module.ArtifactStore(reference / "out" / "artifacts")
     labels = prepare_data(plan.data).test.labels
     base, other = (store.load_tensors("cams", job.key) for job in (plan.models[0], model))
-    frames = [study.pair_metric_frame(base, other, labels, 16, ("mad", "msd", "pearson", "spearman", "overlap",
-                                                                 "class_kld"), (20.0, 10.0, 5.0), 1e-10, size,
-                                      torch.device("cpu")) for size in (7, 13, 1000)]
+    metrics = resolve_metrics(["mad", "msd", "pearson", "spearman", "overlap", "class_kld"])
+    frames = [study.pair_metric_frame(base, other, labels, 16, metrics, size, torch.device("cpu"))
+              for size in (7, 13, 1000)]
     assert frames[0].equals(frames[1]) and frames[0].equals(frames[2])

@@ -236,3 +236,61 @@ def test_metric_group_recomputes_only_missing_members_identically(finished):
     group.run(store, torch.device("cpu"), done.append)
     assert sum(done) == 4 and group.done(store)
     pd.testing.assert_frame_equal(store.load_table("metrics", victim.key), before)
+
+
+_OLDER_METRICS = """[metrics]
+names = ["mad", "pearson", "overlap", "class_kld"]
+overlap_percents = [10.0, 2.5]
+kld_epsilon = 1e-6
+batch_size = 40
+"""
+_NEWER_METRICS = """[[metrics]]
+name = "mad"
+[[metrics]]
+name = "pearson"
+[[metrics]]
+name = "overlap"
+percents = [10, 2.5]
+[[metrics]]
+name = "class_kld"
+epsilon = 1e-6
+"""
+
+
+@pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
+def test_older_and_newer_metrics_forms_give_identical_metric_tables(finished, tmp_path):
+    """``[metrics] names/overlap_percents/kld_epsilon`` and ``[[metrics]]`` tables with the same values: the same
+    config, the same job keys, and metric tables computed afresh (from the shared trainings and CAM sets) equal."""
+    import shutil
+
+    from tests.conftest import TINY_STUDY
+
+    config, _, root = finished
+    assert "[metrics]\nbatch_size = 40\n" in TINY_STUDY
+    runtime = "[runtime]\nmetric_batch_size = 40\n"
+    newer_defaults = TINY_STUDY.replace("[metrics]\nbatch_size = 40\n", "".join(
+        f'[[metrics]]\nname = "{name}"\n' for name in ("mad", "msd", "pearson", "spearman"))
+        + '[[metrics]]\nname = "overlap"\npercents = [20, 10, 5]\n[[metrics]]\nname = "class_kld"\nepsilon = 1e-10\n'
+    ).replace("[runtime]\n", runtime)
+    (tmp_path / "defaults.toml").write_text(newer_defaults)
+    assert cfg.load(tmp_path / "defaults.toml") == config
+    assert [p.key for p in study.plan_study(cfg.load(tmp_path / "defaults.toml")).pairs] == \
+        [p.key for p in study.plan_study(config).pairs]
+
+    outs = []
+    for name, metrics, extra in (("older", _OLDER_METRICS, "[runtime]\n"), ("newer", _NEWER_METRICS, runtime)):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(TINY_STUDY.replace("[metrics]\nbatch_size = 40\n", metrics).replace("[runtime]\n", extra))
+        out = tmp_path / name
+        shutil.copytree(root / "out" / "artifacts", out / "artifacts", ignore=shutil.ignore_patterns("metrics"))
+        study.run_study(cfg.load(path), out)
+        outs.append(out)
+    older, newer = (cfg.load(tmp_path / f"{name}.toml") for name in ("older", "newer"))
+    assert older == newer and older.runtime.metric_batch_size == 40
+    assert_same_tables(*outs)
+    cam_metrics = pd.read_parquet(outs[1] / "cam_metrics.parquet")
+    assert [c for c in cam_metrics.columns if c not in ("augmentation", "seed", "image", "label", "baseline_pred",
+                                                        "model_pred")] == ["mad", "pearson", "overlap_10",
+                                                                           "overlap_2.5", "class_kld"]
+    default_kld = pd.read_parquet(root / "out" / "cam_metrics.parquet")["class_kld"]
+    assert not np.allclose(cam_metrics["class_kld"], default_kld)  # the epsilon reached the column

@@ -1,14 +1,18 @@
-"""Typed configuration of the distortion analyses, in :mod:`auglens.config`'s pattern.
+"""Typed configuration of the distortion analyses: the config core of :mod:`auglens.config` plus one section
+per analysis.
 
 One TOML file describes the data, the models (a baseline plus ``[[augmentations]]``, one per run seed)
 and one section per analysis; each analysis module declares its section (and its checks) when it
-registers (:mod:`auglens.distortion.analyses.registry`), and :class:`DistortionConfig` is assembled from them. Loading applies ``key=value`` overrides and validates everything —
-unknown keys, wrong types, out-of-range values, unknown registry names, cross-field rules — raising one
+registers (:mod:`auglens.distortion.analyses.registry`), and :class:`DistortionConfig` is assembled from them
+on :class:`~auglens.config.ConfigBase`, so loading, ``key=value`` overrides, the dict round trip and the
+shared sections' validation are the study's. Everything is validated at once — unknown keys, wrong types,
+out-of-range values, unknown registry names, cross-field rules — raising one
 :class:`~auglens.config.ConfigError` that lists every problem before any work starts.
 
-The data, split, model and training sections are the study's (:mod:`auglens.config`) with the distortion
-paper's defaults: CIFAR-10 at native resolution, PreAct-ResNet18, FMix's recipe (SGD, lr 0.1, momentum 0.9,
-weight decay 1e-4, batch 128, 200 epochs, learning rate x0.1 at epochs 100 and 150), 5 runs.
+The data, split, model, training and runtime sections are the study's; split, model and training change
+only their defaults to the distortion paper's: CIFAR-10 at native resolution, PreAct-ResNet18, FMix's recipe
+(SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 200 epochs, learning rate x0.1 at epochs 100 and
+150), 5 runs.
 """
 
 from __future__ import annotations
@@ -20,18 +24,13 @@ from typing import Any, Literal
 
 from auglens.config import (
     AugmentationConfig,
-    ConfigError,
+    ConfigBase,
     DataConfig,
     ModelConfig,
     RuntimeConfig,
     SplitConfig,
     TrainingConfig,
-    build_section,
-    check_augmentation_params,
-    drop_none,
     config_field,
-    parse_augmentations,
-    read_toml,
 )
 
 __all__ = ["DistortionConfig", "from_dict", "load", "to_dict"]
@@ -98,11 +97,59 @@ def _config_class() -> type:
     ]
     sections = [(n, ANALYSES.get(n).config, field(default_factory=ANALYSES.get(n).config)) for n in names]
     runtime = [("runtime", RuntimeConfig, field(default_factory=RuntimeConfig))]
-    cls = dataclasses.make_dataclass("DistortionConfig", core + sections + runtime)
+    namespace = {
+        "seeds_key": "runs.seeds",
+        "baseline_trained_by": "every analysis",
+        "doc_title": "Distortion analyses (`auglens distortion`)",
+        "doc_intro": ("Data, split, model, training, `[[augmentations]]` and runtime are the study's sections; "
+                      "defaults are the distortion paper's (PreAct-ResNet18, FMix's training recipe, 5 runs), "
+                      "e.g. `auglens distortion config.toml --out DIR runs.seeds=[1,2] training.epochs=2`."),
+        "validate": _validate,
+        "validate_model": _validate_model,
+    }
+    cls = dataclasses.make_dataclass("DistortionConfig", core + sections + runtime, bases=(ConfigBase,),
+                                     namespace=namespace)
     cls.__module__ = __name__
     cls.__doc__ = ("A distortion config: data, split, model, training, runs, [[augmentations]], one section per "
                    "analysis (auglens.distortion.analyses) and runtime.")
     return cls
+
+
+def _validate(config) -> list[str]:
+    """The shared sections' checks (:meth:`ConfigBase.validate`), the cross-field rules of the distortion
+    analyses, then each registered analysis's own checks."""
+    from auglens.distortion.analyses import ANALYSES, analysis_names
+
+    errors = ConfigBase.validate(config)
+    if config.training.checkpoint == "best" and config.split.validation_fraction == 0:
+        errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
+                      "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
+    if config.model.pretrained:
+        trains = [a for a in config.analyses if a in ("affinity", "interdataset", "simplicity")]
+        if config.interference.class_removal and "interference" in config.analyses:
+            trains.append("interference with class_removal")
+        if trains:
+            errors.append(f"model.pretrained: {', '.join(trains)} train(s) models; with a pretrained model run only "
+                          f"interference (class_removal = false), occlusion or cue_conflict")
+    if len(set(config.analyses)) != len(config.analyses):
+        errors.append(f"analyses: listed twice: {config.analyses}")
+    for name in analysis_names():
+        checks = ANALYSES.get(name).validate
+        if checks is not None:
+            errors.extend(checks(config))
+    return errors
+
+
+def _validate_model(config) -> list[str]:
+    """A pretrained model is one of torchvision's ImageNet classifiers; otherwise the study's check."""
+    if not config.model.pretrained:
+        return ConfigBase.validate_model(config)
+    from auglens.models.pretrained import pretrained_names
+
+    if config.model.architecture not in pretrained_names():
+        return [f"model.architecture: pretrained weights exist for torchvision's ImageNet classifiers only, got "
+                f"{config.model.architecture!r}; valid: {', '.join(pretrained_names())}"]
+    return []
 
 
 DistortionConfig = _config_class()
@@ -110,93 +157,19 @@ DistortionConfig = _config_class()
 
 def to_dict(config: DistortionConfig) -> dict[str, Any]:
     """Plain nested dict in the TOML layout (None dropped); ``from_dict(to_dict(c))`` == c."""
-    data = drop_none(dataclasses.asdict(config))
-    data["augmentations"] = [{"name": a["name"], **a["params"]} for a in data["augmentations"]]
-    return data
+    return config.to_dict()
 
 
 def from_dict(data: dict[str, Any], source: str | None = None) -> DistortionConfig:
-    """Build and validate; raises :class:`ConfigError` listing every problem."""
-    errors: list[str] = []
-    data = dict(data)
-    augmentations = parse_augmentations(data["augmentations"], errors) if "augmentations" in data else None
-    data.pop("augmentations", None)
-    config = build_section(DistortionConfig, data, "", errors)
-    if augmentations is not None:
-        config.augmentations = augmentations
-    errors.extend(_validate(config))
-    if errors:
-        raise ConfigError(errors, source)
-    return config
+    """Build and validate; raises :class:`~auglens.config.ConfigError` listing every problem."""
+    return DistortionConfig.from_dict(data, source)
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> DistortionConfig:
-    """Read a TOML file, apply ``key=value`` overrides, validate; raises :class:`ConfigError`."""
-    return from_dict(read_toml(path, overrides), str(path))
+    """Read a TOML file, apply ``key=value`` overrides, validate; raises :class:`~auglens.config.ConfigError`."""
+    return DistortionConfig.load(path, overrides)
 
 
 def coerce_config(config: DistortionConfig | dict[str, Any]) -> DistortionConfig:
     """A validated config from a config object or a plain dict in the TOML layout."""
-    if isinstance(config, DistortionConfig):
-        errors = _validate(config)
-        if errors:
-            raise ConfigError(errors)
-        return config
-    return from_dict(config)
-
-
-def _validate(config: DistortionConfig) -> list[str]:
-    from auglens.augment import AUGMENTATIONS, BASELINE
-    from auglens.data import DATASETS
-    from auglens.distortion.analyses import ANALYSES, analysis_names
-    from auglens.models import MODELS
-
-    errors: list[str] = []
-
-    def check(path: str, registry, name: str | None) -> bool:
-        if name is not None and name not in registry:
-            errors.append(f"{path}: {registry.unknown_message(name)}")
-            return False
-        return True
-
-    check("data.name", DATASETS, config.data.name)
-    if ":" not in config.model.architecture and not config.model.pretrained:
-        check("model.architecture", MODELS, config.model.architecture)
-    if config.data.name == "image_folder" and not config.data.root:
-        errors.append("data.root: image_folder needs data.root (a folder with train/ and test/ class folders)")
-    if config.training.checkpoint == "best" and config.split.validation_fraction == 0:
-        errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
-                      "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
-    if config.model.pretrained:
-        from auglens.models.pretrained import pretrained_names
-
-        if config.model.architecture not in pretrained_names():
-            errors.append(f"model.architecture: pretrained weights exist for torchvision's ImageNet classifiers only, got "
-                          f"{config.model.architecture!r}; valid: {', '.join(pretrained_names())}")
-        trains = [a for a in config.analyses if a in ("affinity", "interdataset", "simplicity")]
-        if config.interference.class_removal and "interference" in config.analyses:
-            trains.append("interference with class_removal")
-        if trains:
-            errors.append(f"model.pretrained: {', '.join(trains)} train(s) models; with a pretrained model run only "
-                          f"interference (class_removal = false), occlusion or cue_conflict")
-    if len(set(config.runs.seeds)) != len(config.runs.seeds):
-        errors.append(f"runs.seeds: seeds must be distinct, got {config.runs.seeds}")
-    if len(set(config.analyses)) != len(config.analyses):
-        errors.append(f"analyses: listed twice: {config.analyses}")
-
-    seen = set()
-    for i, aug in enumerate(config.augmentations):
-        path = f"augmentations[{i}]"
-        if aug.name == BASELINE:
-            errors.append(f"{path}: {BASELINE!r} is the baseline, which every analysis trains; list only augmentations")
-        elif check(f"{path}.name", AUGMENTATIONS, aug.name):
-            if aug.name in seen:
-                errors.append(f"{path}.name: {aug.name!r} is listed twice")
-            seen.add(aug.name)
-            errors.extend(check_augmentation_params(path, aug))
-
-    for name in analysis_names():
-        checks = ANALYSES.get(name).validate
-        if checks is not None:
-            errors.extend(checks(config))
-    return errors
+    return config.checked() if isinstance(config, ConfigBase) else from_dict(config)

@@ -6,7 +6,11 @@ The maths lives once, in ``auglens.metrics.functional`` (pure batched functions)
 * ``CAM_METRICS``: registry of ``MetricSpec`` (name -> function + metadata). Config names are
   ``mad``, ``msd``, ``pearson``, ``spearman``, ``overlap``, ``class_kld``, and for data sets with object
   masks ``mask_energy`` and ``mask_iou`` (ground-truth localisation, ``auglens.metrics.localisation``).
-* ``metric_columns``: the table columns a list of names produces (``overlap`` -> ``overlap_20`` ...;
+* ``MetricParam``: a metric's parameters are declared in its spec (config key, the one default, the function
+  argument it feeds, whether each value gives a column, its key in the older ``[metrics]`` table), so configs,
+  validation, job keys and column names read them from the registry:
+  ``[[metrics]] name = "overlap" percents = [20, 10, 5]``.
+* ``metric_columns``: the table columns a list of metrics produces (``overlap`` -> ``overlap_20`` ...;
   a mask metric gives the augmented model's value and ``<column>_change``, its difference from the
   baseline's on the same image).
 * ``compute_pair_metrics``: all requested columns for a batch of (baseline, augmented) pairs;
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +50,7 @@ __all__ = [
     "CAM_METRICS",
     "CHANGE_SUFFIX",
     "DEFAULT_KLD_EPS",
-    "DEFAULT_OVERLAP_PERCENTS",
+    "MetricParam",
     "MetricSpec",
     "class_kld",
     "classification_report",
@@ -60,14 +64,13 @@ __all__ = [
     "mad",
     "metric_columns",
     "msd",
+    "MetricList",
+    "resolve_metrics",
     "overlap_rate",
     "pearson",
     "spearman",
     "spec_for_column",
 ]
-
-#: The thesis reports the Overlap Rate at the top 20 %, 10 % and 5 %.
-DEFAULT_OVERLAP_PERCENTS: tuple[float, ...] = (20, 10, 5)
 
 #: What a metric reads: "cam" and "probs" compare the baseline's with the augmented model's maps or class
 #: probabilities; "mask" scores one model's maps against the object masks.
@@ -75,6 +78,27 @@ _INPUTS = ("cam", "probs", "mask")
 #: Column suffix of a mask metric's difference augmented - baseline.
 CHANGE_SUFFIX = "_change"
 _CHANGE = "__change__"  # plan marker: this column is the difference
+
+
+@dataclass(frozen=True)
+class MetricParam:
+    """One parameter of a metric, declared in its spec: the one place its name and default live."""
+
+    name: str  # key in the metric's [[metrics]] table, e.g. "percents"
+    default: Any  # the one default: configs, calls through the registry and the docs read it
+    argument: str  # keyword argument of the metric's function it feeds, e.g. "top_percent"
+    help: str
+    check: Callable[[Any], Any]  # a value (each value, if per_column) -> its canonical form; ValueError if bad
+    per_column: bool = False  # a list of values, one result column <metric>_<value> each
+    legacy_key: str | None = None  # its key in the older [metrics] table form, e.g. "overlap_percents"
+
+    def canonical(self, value: Any) -> Any:
+        """``value`` checked and in canonical form (a tuple for a ``per_column`` parameter); raises ``ValueError``."""
+        if not self.per_column:
+            return self.check(value)
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+            raise ValueError(f"expected a non-empty list, got {value!r}")
+        return tuple(self.check(item) for item in value)
 
 
 @dataclass(frozen=True)
@@ -93,10 +117,13 @@ class MetricSpec:
     higher_is_better: bool  # True when a higher value is the better side of ``higher_means``
     description: str
     higher_means: str = "closer to baseline"  # what the better direction means, for report labels
+    params: tuple[MetricParam, ...] = ()  # the parameters a [[metrics]] table may set; at most one per_column
 
     def __post_init__(self) -> None:
         if self.input not in _INPUTS:
             raise ValueError(f"MetricSpec.input must be one of {_INPUTS}, got {self.input!r}")
+        if sum(p.per_column for p in self.params) > 1:
+            raise ValueError(f"metric {self.name!r}: at most one parameter can give one column per value")
         # Instance attributes (the dataclass is frozen, hence object.__setattr__) read by inspect.getdoc /
         # inspect.signature, which Registry.describe / Registry.parameters use.
         object.__setattr__(self, "__doc__", self.description)
@@ -104,6 +131,40 @@ class MetricSpec:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         return self.fn(*args, **kwargs)
+
+    def defaults(self) -> dict[str, Any]:
+        """``{parameter: default}`` of every declared parameter."""
+        return {p.name: p.default for p in self.params}
+
+    def resolve(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Every parameter's value, canonical: ``given`` over the defaults.
+
+        Raises:
+            ValueError: an undeclared parameter (the message names the metric and its parameters) or a bad value.
+        """
+        given = dict(given or {})
+        declared = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            valid = ", ".join(declared) if declared else "none"
+            raise ValueError(f"metric {self.name!r} has no parameter {unknown[0]!r}; its parameters: {valid}")
+        values = {}
+        for name, value in {**self.defaults(), **given}.items():
+            try:
+                values[name] = declared[name].canonical(value)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"metric {self.name!r}, {name}: {error}") from None
+        return values
+
+    def columns(self, given: Mapping[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """``(column, keyword arguments of fn)`` per result column, in order (``overlap`` -> ``overlap_20``, ...)."""
+        values = self.resolve(given)
+        fixed = {p.argument: values[p.name] for p in self.params if not p.per_column}
+        split = [p for p in self.params if p.per_column]
+        if not split:
+            return [(self.name, fixed)]
+        (param,) = split
+        return [(f"{self.name}_{_format_value(v)}", {**fixed, param.argument: v}) for v in values[param.name]]
 
 
 CAM_METRICS: Registry[Tensor] = Registry("metric")
@@ -115,6 +176,25 @@ _STAGE_QUANTITIES: dict[Callable[..., Tensor], str] = {mad: "mad", msd: "msd", p
 
 def _register(spec: MetricSpec) -> None:
     CAM_METRICS.register(spec.name)(spec)
+
+
+def _top_percent(y: Any) -> float:
+    if isinstance(y, bool) or not isinstance(y, (int, float)):
+        raise ValueError(f"each must be a number in (0, 100], got {y!r}")
+    top_count(y, 1)  # raises unless 0 < y <= 100
+    return float(y)
+
+
+def _epsilon(eps: Any) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"must be a finite number >= 0, got {eps!r}")
+    return float(eps)
+
+
+#: The top-Y% thresholds of overlap and mask_iou; the thesis reports the Overlap Rate at 20 %, 10 % and 5 %.
+_TOP_PERCENTS = MetricParam("percents", (20.0, 10.0, 5.0), "top_percent",
+                            "top-Y% thresholds, one column <metric>_<Y> each (the thesis: 20, 10 and 5)",
+                            _top_percent, per_column=True, legacy_key="overlap_percents")
 
 
 _register(
@@ -144,6 +224,7 @@ _register(
         "cam",
         True,
         "Overlap Rate: IoU of the top-Y% pixel regions of the CAMs, ties included; one column per Y (overlap_<Y>).",
+        params=(_TOP_PERCENTS,),
     )
 )
 _register(
@@ -153,6 +234,8 @@ _register(
         "probs",
         False,
         "Class-KLD: sum_i Q_i log(eps + Q_i / P_i) between baseline (P) and augmented (Q) class probabilities.",
+        params=(MetricParam("epsilon", DEFAULT_KLD_EPS, "eps", "epsilon inside Class-KLD's log(eps + q/p)", _epsilon,
+                            legacy_key="kld_epsilon"),),
     )
 )
 
@@ -176,6 +259,7 @@ _register(
         "IoU of the CAM's top-Y% region with the object mask (data sets with masks); one column per Y "
         "(mask_iou_<Y>), and mask_iou_<Y>_change = the augmented model's minus the baseline's.",
         "more on the object",
+        params=(_TOP_PERCENTS,),
     )
 )
 
@@ -191,30 +275,33 @@ def get_metric(name: str) -> MetricSpec:
     return CAM_METRICS.get(name)  # type: ignore[return-value]
 
 
-def _format_percent(y: float) -> str:
-    value = float(y)
-    return str(int(value)) if value.is_integer() else repr(value)
+def _format_value(value: float) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
-def _plan(
-    names: Sequence[str], overlap_percents: Sequence[float], kld_eps: float
-) -> list[tuple[str, MetricSpec, dict[str, Any]]]:
-    """(column, spec, extra kwargs) per output column, in order. Single source for columns and computation."""
-    if isinstance(names, str):
-        raise TypeError(f"names must be a list of metric names, got the string {names!r}")
-    specs = [get_metric(name) for name in names]  # validate every name before any work
-    plan: list[tuple[str, MetricSpec, dict[str, Any]]] = []
-    for spec in specs:
-        if spec.name in ("overlap", "mask_iou"):
-            if isinstance(overlap_percents, (str, int, float)) or not overlap_percents:
-                raise ValueError(f"{spec.name!r} needs a non-empty list of overlap_percents, got {overlap_percents!r}")
-            for y in overlap_percents:
-                top_count(y, 1)  # validates 0 < y <= 100
-                plan.append((f"{spec.name}_{_format_percent(y)}", spec, {"top_percent": y}))
-        elif spec.name == "class_kld":
-            plan.append((spec.name, spec, {"eps": kld_eps}))
-        else:
-            plan.append((spec.name, spec, {}))
+def _request(item: Any) -> tuple[str, Mapping[str, Any]]:
+    if isinstance(item, str):
+        return item, {}
+    if (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+            and isinstance(item[1], (Mapping, tuple, list))):
+        params = item[1]
+        # A frozen job entry: ((parameter, value), ...).
+        return item[0], dict(params) if isinstance(params, (tuple, list)) else params
+    name, params = getattr(item, "name", None), getattr(item, "params", None)
+    if isinstance(name, str) and isinstance(params, Mapping):  # a config's [[metrics]] entry
+        return name, params
+    raise TypeError(f"a metric is a name or (name, {{parameter: value}}), got {item!r}")
+
+
+def _plan(metrics: Sequence[Any]) -> list[tuple[str, MetricSpec, dict[str, Any]]]:
+    """(column, spec, kwargs of fn) per output column, in order. Single source for columns and computation."""
+    if isinstance(metrics, str):
+        raise TypeError(f"metrics must be a list of metric names, got the string {metrics!r}")
+    requests = [_request(item) for item in metrics]
+    specs = [get_metric(name) for name, _ in requests]  # validate every name before any work
+    plan = [(column, spec, kwargs) for spec, (_, given) in zip(specs, requests)
+            for column, kwargs in spec.columns(given)]
     # Each mask column is followed by its change: the augmented model's value minus the baseline's.
     plan = [entry for column, spec, kwargs in plan
             for entry in ([(column, spec, kwargs), (column + CHANGE_SUFFIX, spec, {**kwargs, _CHANGE: True})]
@@ -222,24 +309,39 @@ def _plan(
     columns = [column for column, _, _ in plan]
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
-        raise ValueError(
-            f"duplicate metric columns {duplicates} (from names {list(names)}, overlap_percents {overlap_percents!r})"
-        )
+        raise ValueError(f"duplicate metric columns {duplicates} (from {list(metrics)!r})")
     return plan
 
 
-def metric_columns(names: Sequence[str], overlap_percents: Sequence[float] = DEFAULT_OVERLAP_PERCENTS) -> list[str]:
-    """Column names, in order, that ``compute_pair_metrics(names, ...)`` returns.
+#: Metrics with every parameter resolved, hashable and in column order: ``((name, ((parameter, value), ...)), ...)``.
+MetricList = tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
 
-    ``"overlap"`` expands to one column per percent, ``overlap_<Y>`` with integral Y written without ``.0``:
-    ``metric_columns(["mad", "overlap"], [20, 10, 5])`` -> ``["mad", "overlap_20", "overlap_10", "overlap_5"]``
-    (and ``12.5`` -> ``overlap_12.5``).
+
+def resolve_metrics(metrics: Sequence[Any]) -> MetricList:
+    """``metrics`` (as ``metric_columns`` takes them) with every parameter at its given or default value, in
+    canonical form: a job's key over it names every value its columns depend on, whichever form set them.
+
+    Raises:
+        UnknownNameError, ValueError: as ``metric_columns``.
+    """
+    _plan(metrics)  # unknown names, bad parameters, duplicate columns
+    requests = [_request(item) for item in metrics]
+    return tuple((name, tuple(sorted(get_metric(name).resolve(given).items()))) for name, given in requests)
+
+
+def metric_columns(metrics: Sequence[Any]) -> list[str]:
+    """Column names, in order, that ``compute_pair_metrics(metrics, ...)`` returns.
+
+    Each item is a metric name (its parameters at their registry defaults), ``(name, {parameter: value})`` or
+    a config's ``[[metrics]]`` entry. A parameter declared ``per_column`` gives one column per value,
+    ``<name>_<value>`` with integral values written without ``.0``:
+    ``metric_columns(["mad", ("overlap", {"percents": [20, 12.5]})])`` -> ``["mad", "overlap_20", "overlap_12.5"]``.
 
     Raises:
         UnknownNameError: a name is not registered (the message lists the valid names).
-        ValueError: duplicate columns, or ``overlap`` with no / invalid percents.
+        ValueError: an unknown or invalid parameter, or duplicate columns.
     """
-    return [column for column, _, _ in _plan(names, overlap_percents, DEFAULT_KLD_EPS)]
+    return [column for column, _, _ in _plan(metrics)]
 
 
 def _batch_size(a: Any, b: Any, what: str) -> int:
@@ -249,43 +351,37 @@ def _batch_size(a: Any, b: Any, what: str) -> int:
 
 
 def compute_pair_metrics(
-    names: Sequence[str],
+    metrics: Sequence[Any],
     base_maps: Tensor | None = None,
     other_maps: Tensor | None = None,
     base_probs: Tensor | None = None,
     other_probs: Tensor | None = None,
-    overlap_percents: Sequence[float] = DEFAULT_OVERLAP_PERCENTS,
-    kld_eps: float = DEFAULT_KLD_EPS,
     masks: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Every requested metric for ``N`` (baseline, augmented) pairs, keyed by column name.
 
     Args:
-        names: registry names, e.g. ``["mad", "msd", "pearson", "spearman", "overlap", "class_kld"]``.
+        metrics: registry names, e.g. ``["mad", "msd", "pearson", "spearman", "overlap", "class_kld"]``, each
+            optionally with its parameters, ``(name, {parameter: value})``, e.g.
+            ``("overlap", {"percents": [20, 10, 5]})``; parameters left out take their registry defaults.
         base_maps: baseline CAMs ``(N, H, W)`` (or ``(N, ...)``); needed by "cam" metrics.
         other_maps: augmented-model CAMs, same shape.
         base_probs: baseline class probabilities ``(N, C)``; needed by "probs" metrics.
         other_probs: augmented-model class probabilities ``(N, C)``.
-        overlap_percents: the Y values of the ``overlap`` and ``mask_iou`` columns.
-        kld_eps: ``eps`` of ``class_kld``.
         masks: object masks ``(N, H, W)`` bool, the maps' shape; needed by "mask" metrics.
 
     Returns:
-        ``{column: (N,) float64 tensor}`` in ``metric_columns(names, overlap_percents)`` order, on the
-        inputs' device.
+        ``{column: (N,) float64 tensor}`` in ``metric_columns(metrics)`` order, on the inputs' device.
     """
-    return compute_baseline_metrics(names, base_maps, [other_maps], base_probs, [other_probs], overlap_percents,
-                                    kld_eps, masks)[0]
+    return compute_baseline_metrics(metrics, base_maps, [other_maps], base_probs, [other_probs], masks)[0]
 
 
 def compute_baseline_metrics(
-    names: Sequence[str],
+    metrics: Sequence[Any],
     base_maps: Tensor | None,
     other_maps: Sequence[Tensor | None],
     base_probs: Tensor | None = None,
     other_probs: Sequence[Tensor | None] | None = None,
-    overlap_percents: Sequence[float] = DEFAULT_OVERLAP_PERCENTS,
-    kld_eps: float = DEFAULT_KLD_EPS,
     masks: Tensor | None = None,
 ) -> list[dict[str, Tensor]]:
     """``compute_pair_metrics`` of one baseline batch against several models' batches of the same images.
@@ -294,14 +390,14 @@ def compute_baseline_metrics(
     (see :mod:`auglens.metrics.stage`); the values are those of ``compute_pair_metrics`` on each pair.
 
     Args:
-        names, base_maps, base_probs, overlap_percents, kld_eps, masks: as in ``compute_pair_metrics``.
+        metrics, base_maps, base_probs, masks: as in ``compute_pair_metrics``.
         other_maps: one ``(N, ...)`` batch per model (``None`` entries when only "probs" metrics are asked).
         other_probs: one ``(N, C)`` batch per model, or ``None`` when no "probs" metric is asked.
 
     Returns:
         One ``{column: (N,) float64}`` dict per model, in ``other_maps`` order.
     """
-    plan = _plan(names, overlap_percents, kld_eps)
+    plan = _plan(metrics)
     inputs = {spec.input for _, spec, _ in plan}
     other_probs = list(other_probs) if other_probs is not None else [None] * len(other_maps)
     if len(other_probs) != len(other_maps):
@@ -358,8 +454,9 @@ def compute_baseline_metrics(
 
 
 def spec_for_column(column: str) -> MetricSpec:
-    """The spec a result column comes from: a registry name, ``overlap_<Y>`` -> ``overlap``, ``mask_iou_<Y>`` ->
-    ``mask_iou``, and a mask column's ``<column>_change`` -> that column's spec."""
+    """The spec a result column comes from: a registry name, ``<name>_<value>`` of a metric whose parameter
+    gives one column per value (``overlap_10`` -> ``overlap``, ``mask_iou_5`` -> ``mask_iou``), and a mask
+    column's ``<column>_change`` -> that column's spec."""
     if column in CAM_METRICS:
         return get_metric(column)
     if column.endswith(CHANGE_SUFFIX):
@@ -370,14 +467,18 @@ def spec_for_column(column: str) -> MetricSpec:
         else:
             if spec.input == "mask":
                 return spec
-    for name in ("overlap", "mask_iou"):
-        prefix, suffix = column[: len(name)], column[len(name) + 1:]
-        if prefix == name and column[len(name):len(name) + 1] == "_" and suffix:
-            try:
-                top_count(float(suffix), 1)
-            except (TypeError, ValueError):
-                continue
-            return get_metric(name)
+    for name in CAM_METRICS.names():
+        spec = get_metric(name)
+        suffix = column[len(name) + 1:]
+        if not (column.startswith(name + "_") and suffix):
+            continue
+        for param in spec.params:
+            if param.per_column:
+                try:
+                    param.canonical([float(suffix)])
+                except (TypeError, ValueError):
+                    continue
+                return spec
     raise UnknownNameError(
         CAM_METRICS.unknown_message(column) + " (the overlap metric gives columns overlap_<percent>, e.g. overlap_10)"
     )

@@ -41,8 +41,8 @@ __all__ = [
     "top_region",
 ]
 
-#: Default regularisation constant of ``class_kld``, and of the study's ``metrics.kld_epsilon`` (one value for
-#: direct calls and table columns alike). The thesis writes ``log(eps + Q_i / P_i)`` without a value; its
+#: Default regularisation constant of ``class_kld``, and of the class_kld metric's ``epsilon`` parameter (one
+#: value for direct calls and table columns alike). The thesis writes ``log(eps + Q_i / P_i)`` without a value; its
 #: source for the formula (Bylinskii et al., "What do different evaluation metrics tell us about saliency
 #: models?") uses MATLAB's ``eps`` (2.2e-16) in its reference code. auglens uses 1e-10: for any eps the
 #: result exceeds the plain KL(Q || P) by sum_i Q_i log(1 + eps P_i / Q_i) <= eps * sum_i P_i <= eps, so

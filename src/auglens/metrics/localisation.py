@@ -10,7 +10,7 @@ augmentation moved attention onto or off the object.
   carry no "attention" and are clipped to 0 first.
 - **Top-region IoU**: the CAM's top-Y % region, selected exactly as the Overlap Rate selects it
   (:func:`auglens.metrics.functional.top_region`: the k = ceil(Y/100 * D) largest pixels, ties included),
-  against the mask: |region & mask| / |region | mask|. Y comes from ``metrics.overlap_percents``.
+  against the mask: |region & mask| / |region | mask|. Y comes from the metric's ``percents`` parameter.
 
 A CAM equal to the mask scores 1 on both (on the IoU whenever the mask covers at least Y % of the image,
 since the tied pixels of the mask are then the whole region). A mask with no object pixel, a CAM with no

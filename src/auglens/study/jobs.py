@@ -31,6 +31,7 @@ import torch
 from auglens.analysis.columns import BASELINE
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
+from auglens.metrics import MetricList
 from auglens.store import ArtifactError, ArtifactStore
 from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, initial_model, train_model
@@ -161,9 +162,7 @@ class CamJob(Job):
 class MetricJob(Job):
     baseline: CamJob
     other: CamJob
-    names: tuple[str, ...]
-    overlap_percents: tuple[float, ...]
-    kld_epsilon: float
+    metrics: MetricList  # every parameter resolved (auglens.metrics.resolve_metrics): the key names every value
     batch_size: int = 1000  # not part of the key: per-image metrics do not depend on it, bit for bit (tested)
 
     stage: ClassVar[str] = "metric"
@@ -171,8 +170,7 @@ class MetricJob(Job):
 
     @property
     def key(self) -> str:
-        return stable_hash({"baseline": self.baseline.key, "other": self.other.key, "names": self.names,
-                            "overlap": self.overlap_percents, "eps": self.kld_epsilon})
+        return stable_hash({"baseline": self.baseline.key, "other": self.other.key, "metrics": self.metrics})
 
     @property
     def label(self) -> str:
@@ -348,11 +346,10 @@ def run_cam_job(job: CamJob, store: ArtifactStore, device: torch.device) -> str:
 
 
 def pair_metric_frame(base: dict[str, torch.Tensor], other: dict[str, torch.Tensor], labels: torch.Tensor,
-                      size: int, names: tuple[str, ...], overlap_percents: tuple[float, ...], kld_epsilon: float,
-                      batch_size: int, device: torch.device, masks: torch.Tensor | None = None) -> pd.DataFrame:
+                      size: int, metrics: MetricList, batch_size: int, device: torch.device,
+                      masks: torch.Tensor | None = None) -> pd.DataFrame:
     """Step 11 for one pair of CAM sets: one row per test image with every metric column."""
-    return baseline_metric_frames(base, [other], labels, size, names, overlap_percents, kld_epsilon, batch_size,
-                                  device, masks)[0]
+    return baseline_metric_frames(base, [other], labels, size, metrics, batch_size, device, masks)[0]
 
 
 #: Bytes of upsampled float32 maps one metric chunk may hold (baseline + every model of a group).
@@ -360,8 +357,7 @@ METRIC_CHUNK_BYTES = 512 << 20
 
 
 def baseline_metric_frames(base: dict[str, torch.Tensor], others: list[dict[str, torch.Tensor]],
-                           labels: torch.Tensor, size: int, names: tuple[str, ...],
-                           overlap_percents: tuple[float, ...], kld_epsilon: float, batch_size: int,
+                           labels: torch.Tensor, size: int, metrics: MetricList, batch_size: int,
                            device: torch.device, masks: torch.Tensor | None = None) -> list[pd.DataFrame]:
     """Step 11 for one baseline CAM set against several models' sets: per model, one row per test image.
 
@@ -382,9 +378,8 @@ def baseline_metric_frames(base: dict[str, torch.Tensor], others: list[dict[str,
         base_maps = cam.upsample_maps(base["maps"][part].to(device).float(), (size, size))
         other_maps = [cam.upsample_maps(other["maps"][part].to(device).float(), (size, size)) for other in others]
         part_masks = None if masks is None else masks[part].to(device)
-        values = compute_baseline_metrics(list(names), base_maps, other_maps, base_probs[part].to(device),
-                                          [probs[part].to(device) for probs in other_probs], overlap_percents,
-                                          kld_epsilon, part_masks)
+        values = compute_baseline_metrics(metrics, base_maps, other_maps, base_probs[part].to(device),
+                                          [probs[part].to(device) for probs in other_probs], part_masks)
         for model_columns, model_values in zip(columns, values):
             for column, value in model_values.items():
                 model_columns.setdefault(column, []).append(value.double().cpu().numpy())
@@ -402,7 +397,7 @@ def _test_masks(job: MetricJob, data: PreparedData, size: int) -> torch.Tensor |
     from auglens.data import resize_masks
     from auglens.metrics import MASK_METRIC_NAMES
 
-    wanted = [name for name in job.names if name in MASK_METRIC_NAMES]
+    wanted = [name for name, _ in job.metrics if name in MASK_METRIC_NAMES]
     if not wanted:
         return None
     if data.test.masks is None:
@@ -418,8 +413,8 @@ def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -
     data = prepare_data(job.other.train.data)
     size = map_side(job.other.train.spec.input_size, data)
     frame = pair_metric_frame(store.load_tensors("cams", job.baseline.key), store.load_tensors("cams", job.other.key),
-                              data.test.labels, size, job.names, job.overlap_percents, job.kld_epsilon,
-                              job.batch_size, device, _test_masks(job, data, size))
+                              data.test.labels, size, job.metrics, job.batch_size, device,
+                              _test_masks(job, data, size))
     frame.insert(0, "seed", job.other.train.spec.seed)
     frame.insert(0, "augmentation", job.other.train.spec.augmentation)
     store.save_table("metrics", job.key, frame)
@@ -439,13 +434,13 @@ def run_metric_group(group: MetricGroupJob, store: ArtifactStore, device: torch.
     # Pairs compared alike (same metrics, map size) share one pass; others (rare) get their own.
     passes: dict[tuple, list[MetricJob]] = {}
     for pair in pending:
-        shape = (pair.names, pair.overlap_percents, pair.kld_epsilon, pair.batch_size,
+        shape = (pair.metrics, pair.batch_size,
                  map_side(pair.other.train.spec.input_size, prepare_data(pair.other.train.data)))
         passes.setdefault(shape, []).append(pair)
     base = store.load_tensors("cams", first.baseline.key)
-    for (names, percents, eps, batch_size, size), members in passes.items():
+    for (metrics, batch_size, size), members in passes.items():
         frames = baseline_metric_frames(base, [store.load_tensors("cams", pair.other.key) for pair in members],
-                                        data.test.labels, size, names, percents, eps, batch_size, device,
+                                        data.test.labels, size, metrics, batch_size, device,
                                         _test_masks(members[0], data, size))
         for pair, frame in zip(members, frames):
             frame.insert(0, "seed", pair.other.train.spec.seed)

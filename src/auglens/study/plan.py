@@ -8,6 +8,7 @@ from typing import Any
 from auglens.analysis.columns import BASELINE
 from auglens.config import Config
 from auglens.data.prepared import DataSpec
+from auglens.metrics import resolve_metrics
 from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob, metric_groups
 from auglens.study.runtime import ComputeSpec, compute_spec
 from auglens.train.loop import TrainSpec
@@ -71,12 +72,11 @@ def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:
     baselines = {seed: cam_job(BASELINE, {}, seed) for seed in baseline_seeds}
     models = list(baselines.values())
     pairs = []
-    m = config.metrics
+    metrics = resolve_metrics(config.metrics)
     for aug in config.augmentations:
         for seed in seeds:
             job = cam_job(aug.name, aug.params, seed)
             models.append(job)
             base = baselines.get(seed, baselines[seeds[0]])
-            pairs.append(MetricJob(base, job, tuple(m.names), tuple(m.overlap_percents), m.kld_epsilon,
-                                   m.batch_size))
+            pairs.append(MetricJob(base, job, metrics, config.runtime.metric_batch_size))
     return StudyPlan(models, pairs, data)
