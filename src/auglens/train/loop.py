@@ -180,10 +180,15 @@ def _batch(spec, data, train_images, train_labels, positions, epoch, augmentatio
 def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str = "cpu",
                 progress: Callable[[int], None] | None = None,
                 snapshot: dict[str, Any] | None = None,
-                on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+                on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+                on_epoch_trained: Callable[[torch.nn.Module, dict[str, float]], None] | None = None) -> TrainResult:
     """Train one model; resume from ``snapshot`` (as given to ``on_epoch_end``) when provided.
 
-    ``progress(k)`` is called after each batch with the number of images processed.
+    ``progress(k)`` is called after each batch with the number of images processed. ``on_epoch_end`` receives
+    a resume snapshot after every epoch but the last (the result holds the rest). ``on_epoch_trained(model,
+    record)`` is called after every epoch, the last included, before ``on_epoch_end`` and outside the timed
+    region: ``record`` is the epoch's history row plus ``train_seconds``, the cumulative time of the training
+    steps alone (validation excluded). It may evaluate ``model`` but must leave its weights alone.
     """
     device = torch.device(device)
     if spec.checkpoint not in ("best", "last"):
@@ -205,7 +210,7 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     augmentation = build_augmentation(spec.augmentation, **dict(spec.augmentation_params))
     history: list[dict[str, float]] = []
     best_accuracy, best_epoch, best_state = -1.0, -1, None
-    start_epoch, elapsed = 0, 0.0
+    start_epoch, elapsed, train_elapsed = 0, 0.0, 0.0
     if snapshot is not None:
         model.load_state_dict(snapshot["model"])
         optimizer.load_state_dict(snapshot["optimizer"])
@@ -213,6 +218,7 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
         best_accuracy, best_epoch = snapshot["best_accuracy"], snapshot["best_epoch"]
         best_state = snapshot["best_state"]
         start_epoch, elapsed = snapshot["epoch"] + 1, snapshot["elapsed"]
+        train_elapsed = snapshot.get("train_elapsed", elapsed)
 
     for epoch in range(start_epoch, spec.epochs):
         started = time.perf_counter()
@@ -243,6 +249,9 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
             seen += len(positions)
             if progress is not None:
                 progress(len(positions))
+        if on_epoch_trained is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)  # the clock must not stop while kernels are still queued
+        train_elapsed += time.perf_counter() - started
         val = evaluate(model, data.validation.images, data.validation.labels, data.mean, data.std,
                        spec.input_size, spec.eval_batch_size, device, data.num_classes) if validate else {}
         elapsed += time.perf_counter() - started
@@ -254,10 +263,13 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
         elif val["accuracy"] > best_accuracy:
             best_accuracy, best_epoch = val["accuracy"], epoch
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if on_epoch_trained is not None:
+            on_epoch_trained(model, {**history[-1], "train_seconds": train_elapsed})
         if on_epoch_end is not None and epoch < spec.epochs - 1:
             on_epoch_end({"model": copy.deepcopy(model.state_dict()), "optimizer": optimizer.state_dict(),
                           "history": history, "best_accuracy": best_accuracy, "best_epoch": best_epoch,
-                          "best_state": best_state, "epoch": epoch, "elapsed": elapsed})
+                          "best_state": best_state, "epoch": epoch, "elapsed": elapsed,
+                          "train_elapsed": train_elapsed})
     if spec.checkpoint == "last":
         best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return TrainResult(best_state, best_epoch, history, elapsed)
