@@ -2,6 +2,8 @@
 
     auglens run CONFIG --out DIR [key=value ...]     train, CAMs, metrics, tables, report
     auglens validate CONFIG [key=value ...]          check a config without running anything
+    auglens architectures CONFIG --out DIR [--candidates A,B,C] [key=value ...]
+                                                     thesis step 2: candidate architectures side by side
     auglens report DIR                               (re)build DIR/report from DIR's tables
     auglens verify DIR [--repair]                    check (and recompute) DIR's artifacts and tables
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
@@ -100,6 +102,24 @@ def _cmd_validate(args) -> int:
           f"{n_models} models to train; device {config.runtime.device!r}; {checked.describe()}")
     if args.show:
         print(cfg.dump_toml(config))
+    return 0
+
+
+def _cmd_architectures(args) -> int:
+    from auglens import config as cfg
+    from auglens.provenance import run_provenance
+    from auglens.study.architectures import check_candidates, select_architectures
+
+    config = cfg.load(args.config, args.overrides)
+    _check(config, args.config)
+    candidates = [name.strip() for name in args.candidates.split(",")] if args.candidates.strip() else []
+    check_candidates(candidates, config)
+    out = Path(args.out)
+    logs.log_to_folder(out)
+    result = select_architectures(config, candidates, out, progress=not args.no_progress and config.runtime.progress,
+                                  provenance=run_provenance(args.argv, args.overrides), checked=True)
+    print(result)
+    print(f"table: {out / 'architectures.csv'}\nfigures: " + ", ".join(str(path) for path in result.figures))
     return 0
 
 
@@ -202,6 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--show", action="store_true", help="print the resolved config")
     validate.add_argument("overrides", nargs="*")
     validate.set_defaults(func=_cmd_validate)
+
+    architectures = sub.add_parser("architectures", parents=[common], help="thesis step 2: train candidate "
+                                   "architectures as baselines, test metrics after every epoch")
+    architectures.add_argument("config")
+    architectures.add_argument("--out", required=True, help="results folder (rerun the same command to resume)")
+    architectures.add_argument("--candidates", default="efficientnet_b0,resnet18,densenet121",
+                               help="comma-separated model names (auglens ls models); default: the thesis's three")
+    architectures.add_argument("--no-progress", action="store_true")
+    architectures.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. training.epochs=2")
+    architectures.set_defaults(func=_cmd_architectures)
 
     report = sub.add_parser("report", parents=[common], help="build DIR/report/index.html from a finished study")
     report.add_argument("dir")

@@ -4,6 +4,7 @@ Thesis (Dorneles 2024) analyses, Section 5.2 and Appendices A and C:
 
 * :func:`performance_summary` — mean ± std over seeds of test accuracy / precision / recall / F1
   (Figures 5.6-5.9); :func:`training_time_summary` (Figure 5.5).
+* :func:`architecture_summary` — per candidate architecture of step 2, the kept epoch and its test metrics.
 * :func:`correlation_map` / :func:`correlation_maps` — Pearson correlation of a metric between every pair
   of augmentations over the test images (Figures 5.11-5.25).
 * :func:`pair_frequencies` — how often a pair is among the k most / least correlated (Tables 5.1 / 5.2).
@@ -43,8 +44,10 @@ from auglens.analysis.inference import (
     permutation_test_table,
 )
 from auglens.analysis.performance import (
+    ARCHITECTURE_COLUMNS,
     PERFORMANCE_METRICS,
     VALIDATION_METRICS,
+    architecture_summary,
     augmentation_order,
     performance_summary,
     training_time_summary,
@@ -53,6 +56,7 @@ from auglens.analysis.sanity import sanity_problems
 from auglens.analysis.segments import SEGMENTS, correctness_segments, segment_counts
 
 __all__ = [
+    "ARCHITECTURE_COLUMNS",
     "AUG_KEYS",
     "BASELINE",
     "PERFORMANCE_METRICS",
@@ -61,6 +65,7 @@ __all__ = [
     "VALIDATION_METRICS",
     "ClusterResult",
     "PermutationResult",
+    "architecture_summary",
     "augmentation_order",
     "bootstrap_median_ci",
     "change_ranking",

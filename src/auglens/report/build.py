@@ -9,6 +9,8 @@ far below the baseline) and ends its analyses with a per-image CAM browser whose
 ``DIR/report/browser/``, loaded only for the page of results on screen.
 
 Folders written by ``auglens compare`` report the same way (no training curves: nothing was trained).
+A folder holding ``architectures.csv`` (``auglens architectures``, thesis step 2) gets an "Architecture
+selection" section; a folder holding only that (or only distortion analyses) gets a page of those sections.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from auglens.report.html import (
     format_frame,
     render_page,
 )
-from auglens.report.study_files import StudyFiles, load_cam_set, load_study
+from auglens.report.study_files import ARCHITECTURES_FILE, StudyFiles, load_architectures, load_cam_set, load_study
 from auglens.report.style import augmentation_colours, save_figure, style
 from auglens.store import write_atomic, write_text_atomic
 
@@ -57,7 +59,8 @@ _SEGMENT_KEYS = ["augmentation", "seed", "label", "baseline_pred", "model_pred"]
 _CLASS_COLUMNS = {"label", "true", "pred", "baseline_pred", "model_pred", "pred_a", "pred_b", "class"}
 #: Files of a results folder the report links to (those present), relative to the folder.
 _STUDY_FILES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
-                "aug_metrics.parquet", "pair_metrics.parquet", "test_set.safetensors", "config.toml", "manifest.json")
+                "aug_metrics.parquet", "pair_metrics.parquet", "test_set.safetensors", "config.toml", "manifest.json",
+                ARCHITECTURES_FILE)
 
 # Thesis figure numbers (boxplot, correlation map) per metric column, for captions only.
 _THESIS_FIGURES = {"overlap_20": ("5.10", "5.11"), "overlap_10": ("5.12", "5.13"), "overlap_5": ("5.14", "5.15"),
@@ -191,8 +194,9 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
     """
     folder = Path(dir)
     distortion = _distortion_section(folder, None) if (folder / "distortion").is_dir() else None
-    if distortion is not None and not (folder / "performance.csv").exists():
-        return _distortion_only_report(folder)
+    architectures = load_architectures(folder) if folder.is_dir() else None
+    if (distortion is not None or architectures is not None) and not (folder / "performance.csv").exists():
+        return _report_without_study(folder, distortion is not None, architectures)
     study = load_study(dir)
     root = study.root / "report"
     writer = _Writer(root, study.classes)
@@ -202,6 +206,8 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
                          seed=seed, browser_images=browser_images)
     if distortion is not None:
         sections.insert(-2, _distortion_section(folder, writer))
+    if architectures is not None:
+        sections.insert(2, _architecture_section(architectures, writer))  # step 2 precedes the study's results
     writer.render(jobs if jobs is not None else min(8, os.cpu_count() or 1))
     name = _study_name(study)
     subtitle = (f"auglens study report — {study.root.resolve()} — what changes in a classifier's class "
@@ -243,15 +249,47 @@ def _distortion_section(folder: Path, writer: _Writer | None) -> Section | None:
     return section
 
 
-def _distortion_only_report(folder: Path) -> Path:
+def _report_without_study(folder: Path, distortion: bool, architectures: pd.DataFrame | None) -> Path:
+    """The page of a folder holding no study: its architecture selection and/or distortion analyses."""
     root = folder / "report"
     writer = _Writer(root)
-    sections = [_distortion_section(folder, writer)]
+    sections = []
+    if architectures is not None:
+        sections.append(_architecture_section(architectures, writer))
+    if distortion:
+        sections.append(_distortion_section(folder, writer))
+    writer.render(1)
+    what = " and ".join((["architecture selection"] if architectures is not None else [])
+                        + (["distortion analyses"] if distortion else []))
     index = root / "index.html"
     write_text_atomic(index, render_page(f"auglens report: {folder.resolve().name}",
-                                         f"auglens distortion analyses — {folder.resolve()}", sections))
+                                         f"auglens {what} — {folder.resolve()}", sections))
     writer.remove_stale()
     return index
+
+
+def _architecture_section(architectures: pd.DataFrame, writer: _Writer) -> Section:
+    """Thesis step 2 (§5.1, Figures 5.1-5.5): the candidates' per-epoch test metrics and training times."""
+    summary = analysis.architecture_summary(architectures)
+    intro = ("Thesis step 2 (§5.1, Figures 5.1-5.5): each candidate architecture trained as the study's baseline "
+             "(same initial-weight seed, data order, split and training recipe) with `auglens architectures`, the "
+             "validation and test sets evaluated after every epoch (architectures.csv). Training time counts the "
+             "training steps only, evaluation excluded. The thesis chose the architecture with the best balance "
+             "of test performance and training time.")
+    shown = summary.rename(columns={"best_epoch": "kept epoch", "seconds_to_best": "seconds to kept epoch",
+                                    "train_seconds": "training time (s)"})
+    return Section("architectures", "Architecture selection", intro, [
+        writer.figure(figures.architecture_curves, (architectures,), "architecture_curves",
+                      "Test metrics per epoch, one line per architecture",
+                      "Accuracy, macro precision, recall and F1 on the test set after each epoch (thesis Figs "
+                      "5.1-5.4); fractions in [0, 1], higher is better."),
+        writer.figure(figures.architecture_time_bars, (architectures,), "architecture_time",
+                      "Training time per architecture",
+                      "Seconds of training over all epochs, evaluation excluded (thesis Fig. 5.5)."),
+        writer.table(summary, "architecture_summary", "Kept epoch per architecture",
+                     "The epoch a study would keep (highest validation accuracy, the earliest on ties) and the test "
+                     "metrics at that epoch.", format_frame(shown)),
+    ])
 
 
 def _study_name(study: StudyFiles) -> str:

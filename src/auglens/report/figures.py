@@ -1,7 +1,8 @@
 """Report figures over the study tables: each function takes frames, returns a matplotlib ``Figure``.
 
-Thesis figures reproduced: performance bars (Figs 5.6-5.9), validation curves and training time
-(Figs 5.1-5.5, there per architecture, here per model), metric boxplots (Figs 5.10, 5.12, ... 5.24),
+Thesis figures reproduced: performance bars (Figs 5.6-5.9), per-epoch test metrics and training time of
+the candidate architectures (Figs 5.1-5.5), the same per model of a study (validation curves, training
+time), metric boxplots (Figs 5.10, 5.12, ... 5.24),
 correlation maps (Figs 5.11, 5.13, ... 5.25), segmented boxplots (Appendix C). Beyond the thesis:
 dendrograms of the correlation maps. Build them inside :func:`auglens.report.style.style`.
 """
@@ -28,10 +29,11 @@ from auglens.analysis import (
     higher_is_better,
 )
 from auglens.metrics import spec_for_column
-from auglens.report.style import CORRELATION_CMAP, SEGMENT_COLOURS, new_figure
+from auglens.report.style import CORRELATION_CMAP, OKABE_ITO, SEGMENT_COLOURS, new_figure
 
-__all__ = ["correlation_heatmap", "dendrograms", "metric_axis_label", "metric_boxplot", "performance_bars",
-           "segmented_boxplot", "training_time_bars", "validation_curves"]
+__all__ = ["architecture_curves", "architecture_time_bars", "correlation_heatmap", "dendrograms",
+           "metric_axis_label", "metric_boxplot", "performance_bars", "segmented_boxplot", "training_time_bars",
+           "validation_curves"]
 
 _PRETTY = {"accuracy": "Accuracy", "precision_macro": "Precision (macro)", "recall_macro": "Recall (macro)",
            "f1_macro": "F1-score (macro)"}
@@ -128,6 +130,52 @@ def training_time_bars(performance: pd.DataFrame, colours: Mapping[str, str]) ->
     ax.set_xlabel("model (augmentation-seed)")
     ax.set_title("Training time per model (all epochs)")
     ax.set_xticks(np.arange(len(models)), models, rotation=60, ha="right")
+    return fig
+
+
+def _architecture_colours(names: Sequence[str]) -> dict[str, str]:
+    return {name: OKABE_ITO[i % len(OKABE_ITO)] for i, name in enumerate(names)}
+
+
+def architecture_curves(architectures: pd.DataFrame, metrics: Sequence[str] = PERFORMANCE_METRICS,
+                        split: str = "test") -> Figure:
+    """Per-epoch ``split`` metrics of the candidate architectures (thesis Figs 5.1-5.4), one panel per metric.
+
+    ``architectures``: ``architectures.csv`` (architecture, epoch, split, metric columns, seconds).
+    """
+    rows = architectures[architectures["split"] == split]
+    names = list(dict.fromkeys(rows["architecture"].astype(str)))
+    colours = _architecture_colours(names)
+    columns = 1 if len(metrics) == 1 else 2
+    fig = new_figure(4.6 * columns + 1.8, 3.2 * math.ceil(len(metrics) / columns))
+    axes = fig.subplots(math.ceil(len(metrics) / columns), columns, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics):
+        for name in names:
+            curve = rows[rows["architecture"].astype(str) == name].sort_values("epoch")
+            ax.plot(curve["epoch"], curve[metric], color=colours[name], lw=1.6, marker="o", ms=2.5)
+        ax.set_title(f"{split.capitalize()} {_PRETTY.get(metric, metric).lower()}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{_PRETTY.get(metric, metric)} (fraction, 0–1)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    fig.legend(handles=[Line2D([], [], color=colours[n], lw=2, label=n) for n in names], loc="outside right center",
+               frameon=False)
+    return fig
+
+
+def architecture_time_bars(architectures: pd.DataFrame) -> Figure:
+    """Training time of each candidate architecture over all its epochs (thesis Fig. 5.5)."""
+    total = architectures.groupby("architecture", sort=False)["seconds"].max()
+    names = [str(n) for n in total.index]
+    colours = _architecture_colours(names)
+    fig = new_figure(max(4.5, 1.1 * len(names) + 2.0), 3.4)
+    ax = fig.subplots()
+    bars = ax.bar(np.arange(len(names)), total.to_numpy(dtype=float), color=[colours[n] for n in names], width=0.6)
+    ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.set_ylabel("training time (s),\nevaluation excluded")
+    ax.set_title("Training time per architecture")
+    _rotate(ax, names, fig.get_figwidth())
     return fig
 
 

@@ -2,7 +2,8 @@
 
 A study folder is what ``auglens.study.run_study`` writes: ``performance.csv``, ``training_history.csv``
 (absent from ``auglens compare`` folders: nothing was trained), ``cam_metrics.parquet``, ``aug_metrics.parquet``, ``test_set.safetensors``, the CAM sets named in
-``performance.csv`` (column ``cam_set``, relative to the folder), ``config.toml`` and ``manifest.json``.
+``performance.csv`` (column ``cam_set``, relative to the folder), ``config.toml`` and ``manifest.json``; and,
+when ``auglens architectures`` wrote into it, ``architectures.csv``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import pandas as pd
 import torch
 from safetensors import safe_open
 
-__all__ = ["REQUIRED_FILES", "CamSet", "StudyFiles", "load_cam_set", "load_study"]
+__all__ = ["ARCHITECTURES_FILE", "REQUIRED_FILES", "CamSet", "StudyFiles", "load_architectures", "load_cam_set",
+           "load_study"]
 
 REQUIRED_FILES = ("performance.csv", "cam_metrics.parquet", "aug_metrics.parquet", "test_set.safetensors")
+#: Written by ``auglens architectures`` (thesis step 2), alone or beside a study's files.
+ARCHITECTURES_FILE = "architectures.csv"
 
 
 @dataclass
@@ -95,3 +99,19 @@ def load_cam_set(root: Path, relative: str) -> CamSet:
     with safe_open(str(path), framework="pt") as f:
         return CamSet(path, f.get_tensor("maps"), f.get_tensor("logits"), f.get_tensor("targets"),
                       dict(f.metadata() or {}))
+
+
+def load_architectures(root: str | Path) -> pd.DataFrame | None:
+    """``root/architectures.csv`` (thesis step 2), or None when absent; raises ``ValueError`` naming any
+    missing column."""
+    from auglens.analysis import ARCHITECTURE_COLUMNS
+
+    path = Path(root) / ARCHITECTURES_FILE
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path)
+    missing = [c for c in ARCHITECTURE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}: expected {list(ARCHITECTURE_COLUMNS)}, as "
+                         "`auglens architectures` writes it")
+    return frame
