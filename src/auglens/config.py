@@ -715,31 +715,3 @@ def _metric_rows(default: list[MetricConfig]) -> list[tuple[str, str, Any]]:
         rows.append((f"metrics.{key}", f"{older} {' and '.join(targets)}", _plain({"v": param.default})["v"]))
     rows.append(("metrics.batch_size", f"{older} `runtime.metric_batch_size`", RuntimeConfig.metric_batch_size))
     return rows
-
-
-def reference_markdown(*configs: type[ConfigBase]) -> str:
-    """docs/configuration.md: one table per top-level config (default: the study's and the distortion
-    analyses'), generated from the config classes so it cannot drift from the code."""
-    if not configs:
-        from auglens.distortion.config import DistortionConfig
-
-        configs = (Config, DistortionConfig)
-    lines = ["# Configuration reference", "",
-             "Generated from the config classes (`python -m auglens.config > docs/configuration.md`). "
-             "Override any key on the command line as `key=value`; an entry of an array of tables is named by "
-             "its name, e.g. `metrics.overlap.percents=[10]`.", ""]
-    for config in configs:
-        lines += [f"## {config.doc_title}", "", config.doc_intro, "",
-                  "| key | default | meaning |", "| --- | --- | --- |"]
-        for key, help_text, default in describe_fields(config):
-            shown = "none" if default is None else json.dumps(default)
-            lines.append(f"| `{key}` | `{shown}` | {help_text} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    # Through the package module: run as __main__, this file's classes are copies the distortion config lacks.
-    from auglens.config import reference_markdown as _reference_markdown
-
-    print(_reference_markdown(), end="")

@@ -9,6 +9,7 @@ import pytest
 
 from auglens import config as cfg
 from auglens.config import ConfigError
+from auglens.config_reference import reference_markdown
 
 
 def _errors(text: str, tmp_path, overrides=None) -> list[str]:
@@ -120,14 +121,14 @@ def test_configuration_reference_is_up_to_date():
     from pathlib import Path
 
     path = Path(__file__).parents[2] / "docs" / "configuration.md"
-    assert path.read_text() == cfg.reference_markdown(), "regenerate: python -m auglens.config > docs/configuration.md"
+    assert path.read_text() == reference_markdown(), "regenerate: python -m auglens.config_reference > docs/configuration.md"
 
 
 def test_configuration_reference_covers_both_configs_and_the_metric_parameters():
     from auglens.distortion.config import DistortionConfig
 
-    text = cfg.reference_markdown()
-    assert text == cfg.reference_markdown(cfg.Config, DistortionConfig)
+    text = reference_markdown()
+    assert text == reference_markdown(cfg.Config, DistortionConfig)
     study, distortion = text.split("## Distortion analyses")
     assert "## Study" in study and "`study.seeds`" in study and "`runs.seeds`" not in study
     assert "`runs.seeds`" in distortion and "`occlusion." in distortion and "`study.seeds`" not in distortion
