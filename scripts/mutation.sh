@@ -28,11 +28,11 @@ fi
 # module -> "files to mutate (globs relative to the repository)|tests that cover them|mutant-name filter"
 declare -A MODULES=(
     [metrics]="src/auglens/metrics/*|tests/metrics|"
-    [cam]="src/auglens/cam/*|tests/cam|"
+    [cam]="src/auglens/cam/*|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_parity_resnet.py tests/cam/test_cam_parity_thesis_models.py tests/cam/test_cam_storage.py|"
     [train]="src/auglens/train/*|tests/train|"
     [augment]="src/auglens/augment/*|tests/augment|"
     [seed_average]="src/auglens/study*|tests/study/test_seed_average.py|*seed_average*"
-    [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py|"
+    [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py tests/distortion/test_distortion_contracts.py tests/distortion/test_distortion_data_helpers.py|"
     [analysis]="src/auglens/analysis/*|tests/analysis|"
 )
 ORDER=(metrics cam train augment seed_average distortion analysis)
