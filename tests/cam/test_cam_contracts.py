@@ -1,0 +1,82 @@
+"""Contracts of the CAM engine that the parity tests leave open: the unknown-layer message (closest
+candidates first, capped list), EigenCAM on NaN activations against pytorch-grad-cam's projections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from auglens.cam import EigenCAM, resolve_target_layer
+from auglens.cam.base import CamContext
+
+from cam_testing import make_tiny_net  # tests/cam is on sys.path
+
+
+def _layer_error(model, name):
+    with pytest.raises(ValueError) as info:
+        resolve_target_layer(model, name)
+    return str(info.value)
+
+
+def _candidates(message):
+    listed = message.split("top-level blocks): ", 1)[1].split(". Expected", 1)[0]
+    return listed.split(", ")
+
+
+def test_unknown_layer_message_lists_the_five_closest_names_then_convs_and_blocks():
+    model = make_tiny_net()
+    message = _layer_error(model, "features.80")
+    assert message.startswith("no layer named 'features.80' in TinyNet. Did you mean 'features.8'? ")
+    # difflib's five closest names (features.8, .0, .9, .7, .6), then the other conv (features.3), then the
+    # top-level blocks; no "more" when everything fits
+    assert _candidates(message) == ["features.8", "features.0", "features.9", "features.7", "features.6",
+                                    "features.3", "features", "pool", "fc"]
+    far = _layer_error(model, "zzz")
+    assert "Did you mean" not in far and "in TinyNet. Candidate layers" in far
+    assert _candidates(far) == ["features.0", "features.3", "features.6", "features.8", "features", "pool", "fc"]
+    assert "Candidate layers (closest first, then conv layers and top-level blocks): (none)." in _layer_error(
+        nn.Identity(), "x")
+
+
+@pytest.mark.parametrize("convs, more", [(25, None), (26, 1), (40, 15)])
+def test_unknown_layer_message_shows_at_most_25_candidates(convs, more):
+    model = nn.Sequential(*[nn.Conv2d(1, 1, 1) for _ in range(convs)])  # candidates "0" ... str(convs - 1)
+    message = _layer_error(model, "zzz")
+    listed = _candidates(message)
+    if more is None:
+        assert listed == [str(i) for i in range(convs)] and "more)" not in message
+    else:
+        assert listed[:25] == [str(i) for i in range(25)] and listed[25] == f"... (+{more} more)"
+        assert len(listed) == 26
+
+
+def _eigen_activations():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 6, 5, 4, generator=g)
+    a[0, 1, 2, 3] = float("nan")
+    a[2, :, 0, 0] = float("nan")
+    return a
+
+
+def _context(activations):
+    n = len(activations)
+    return CamContext(model=nn.Identity(), images=torch.zeros(n, 1, 5, 4), targets=torch.zeros(n, dtype=torch.int64),
+                      logits=torch.zeros(n, 2))
+
+
+def test_eigencam_treats_nan_activations_as_zero_like_pytorch_grad_cam():
+    svd = pytest.importorskip("pytorch_grad_cam.utils.svd_on_activations")
+    a = _eigen_activations()
+    got = EigenCAM().combine(a, None, _context(a))
+    assert got.dtype == torch.float32 and not torch.isnan(got).any()
+    np.testing.assert_allclose(got.numpy(), svd.get_2d_projection(a.numpy()), rtol=1e-5, atol=1e-6)
+
+
+def test_eigencam_torch_backend_is_the_sign_corrected_projection():
+    svd = pytest.importorskip("pytorch_grad_cam.utils.svd_on_activations")
+    a = _eigen_activations().double()
+    got = EigenCAM(svd_backend="torch").combine(a, None, _context(a))
+    expected = svd.get_2d_projection_with_sign_correction(a.numpy())
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
