@@ -80,3 +80,53 @@ def test_eigencam_torch_backend_is_the_sign_corrected_projection():
     got = EigenCAM(svd_backend="torch").combine(a, None, _context(a))
     expected = svd.get_2d_projection_with_sign_correction(a.numpy())
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gradcam_plusplus_weights_by_hand_with_gradients_of_exactly_one_and_zero():
+    from auglens.cam.gradcam_plusplus import GradCAMPlusPlus
+
+    a = torch.tensor([[[[1.0, 2.0], [0.5, 0.0]]]], dtype=torch.float64)  # (1, 1, 2, 2), sum 3.5
+    g = torch.tensor([[[[1.0, 0.0], [-2.0, 0.5]]]], dtype=torch.float64)
+    got = GradCAMPlusPlus().channel_weights(a, g, _context(a))
+    # alpha = g^2 / (2 g^2 + sum(A) g^3 + 1e-6); w = sum alpha * ReLU(g)
+    expected = 0.0
+    for gi in (1.0, 0.0, -2.0, 0.5):
+        alpha = gi**2 / (2 * gi**2 + 3.5 * gi**3 + 1e-6) if gi != 0 else 0.0
+        expected += alpha * max(gi, 0.0)
+    assert got.shape == (1, 1) and float(got) == pytest.approx(expected, rel=1e-12)
+
+
+def test_xgradcam_adds_its_epsilon_to_the_channel_sum():
+    from auglens.cam.xgradcam import XGradCAM
+
+    a = torch.tensor([[[[4e-7, 6e-7]]]], dtype=torch.float64)  # channel sum 1e-6, the same order as eps
+    g = torch.tensor([[[[2.0, 1.0]]]], dtype=torch.float64)
+    got = XGradCAM().channel_weights(a, g, _context(a))
+    assert float(got) == pytest.approx((2.0 * 4e-7 + 1.0 * 6e-7) / (1e-6 + 1e-7), rel=1e-12)
+
+
+def test_scorecam_weights_by_hand_in_double_precision():
+    from scipy.special import softmax
+
+    from auglens.cam.scorecam import ScoreCAM
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 6 * 6, 3)).double().eval()
+    images = torch.rand(2, 2, 6, 6, dtype=torch.float64)
+    a = torch.rand(2, 5, 3, 3, dtype=torch.float64)
+    targets = torch.tensor([2, 0])
+    context = CamContext(model=model, images=images, targets=targets, logits=model(images).detach())
+    with torch.no_grad():  # as BaseCAM calls it
+        got = ScoreCAM(score_batch_size=3).channel_weights(a, None, context)
+    assert got.dtype == torch.float64
+    expected = np.empty((2, 5))
+    with torch.no_grad():
+        for i in range(2):
+            scores = []
+            for c in range(5):
+                # pytorch-grad-cam's masks: nn.UpsamplingBilinear2d (align_corners=True), min-max to [0, 1]
+                up = nn.UpsamplingBilinear2d(size=(6, 6))(a[i : i + 1, c : c + 1])
+                mask = (up - up.min()) / (up.max() - up.min() + 1e-8)
+                scores.append(float(model(images[i : i + 1] * mask)[0, targets[i]]))
+            expected[i] = softmax(np.array(scores))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-15)
