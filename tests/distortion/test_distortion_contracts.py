@@ -126,6 +126,8 @@ def test_restricted_box_sides_round_in_double_precision_and_zero_removes_nothing
     out = cut_occlusion(x, keys, fraction=fraction, restricted=True)
     assert ((out == 0).all(dim=1)).flatten(1).sum(1).tolist() == [9] * 6
     assert occlusion_masks("box", fraction, keys, 8, 8).flatten(1).sum(1).tolist() == [9] * 6
+    # sqrt(0.17361111111111216) * 6 = 2.5000000000000075: 3 pixels (its float32 value gives 2.4999999 -> 2)
+    assert occlusion_masks("box", 0.17361111111111216, keys, 6, 6).flatten(1).sum(1).tolist() == [9] * 6
     assert not box_occlusion_masks(torch.zeros(6), keys, 8, 8, restricted=True).any()
     assert not box_occlusion_masks(torch.zeros(6), keys, 8, 8).any()
     # on a 2 x 20 image a 1 % box has sides round(0.2) = 0 rows and round(2.0) = 2 columns: nothing is removed
@@ -301,6 +303,15 @@ def test_cue_conflict_colour_images_are_read_channel_first_from_every_subfolder(
     assert loaded.files == ["cat1-dog2.png", "sub/dog3-cat4.png"]
     for image, name in zip(loaded.images, loaded.files):
         assert torch.equal(image, torch.from_numpy(pixels[name]).permute(2, 0, 1))
+    # a palette image is read as the colours of its palette, not as its palette indices
+    Image.fromarray(pixels["cat1-dog2.png"]).convert("P", palette=Image.Palette.ADAPTIVE, colors=8).save(
+        tmp_path / "sub" / "cat5-dog6.png")
+    palette = load_cue_conflict(tmp_path, ["cat", "dog"], 3, 4, 5)
+    with Image.open(tmp_path / "sub" / "cat5-dog6.png") as image:
+        assert image.mode == "P"
+        expected = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal(palette.images[palette.files.index("sub/cat5-dog6.png")], expected)
+    (tmp_path / "sub" / "cat5-dog6.png").unlink()
     grey = load_cue_conflict(tmp_path, ["cat", "dog"], 1, 4, 5)
     for image, name in zip(grey.images, grey.files):  # PIL's own RGB -> L conversion
         assert torch.equal(image[0], torch.from_numpy(np.array(Image.fromarray(pixels[name]).convert("L"))))
