@@ -130,3 +130,18 @@ def test_scorecam_weights_by_hand_in_double_precision():
                 scores.append(float(model(images[i : i + 1] * mask)[0, targets[i]]))
             expected[i] = softmax(np.array(scores))
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_compute_defaults_to_grad_cam_and_passes_method_options_on():
+    from auglens.cam import compute, compute_lowres, upsample_maps
+
+    from cam_testing import make_blob_images, reference_cam
+
+    model, images = make_tiny_net(), make_blob_images(3)
+    reference = reference_cam(model, model.features[5], images, "gradcam")  # the model's default layer
+    torch.testing.assert_close(compute(model, images), reference, atol=1e-5, rtol=1e-4)
+    torch_backend = compute(model, images, method="eigencam", target_layer="features.9", svd_backend="torch")
+    lowres = compute_lowres(model, images, method="eigencam", target_layer="features.9", svd_backend="torch")
+    assert torch.equal(torch_backend, upsample_maps(lowres.maps, (32, 32)))
+    with pytest.raises(ValueError, match="score_batch_size"):
+        compute(model, images, method="scorecam", score_batch_size=0)
