@@ -145,3 +145,17 @@ def test_compute_defaults_to_grad_cam_and_passes_method_options_on():
     assert torch.equal(torch_backend, upsample_maps(lowres.maps, (32, 32)))
     with pytest.raises(ValueError, match="score_batch_size"):
         compute(model, images, method="scorecam", score_batch_size=0)
+
+
+def test_class_zero_is_a_valid_target_and_float32_activations_are_computed_in_float32():
+    from auglens.cam import compute
+    from auglens.cam.base import compute_dtype
+
+    from cam_testing import make_blob_images, reference_cam
+
+    model, images = make_tiny_net(), make_blob_images(3)
+    zeros = torch.zeros(3, dtype=torch.int64)
+    reference = reference_cam(model, model.features[5], images, "gradcam", targets=zeros)
+    torch.testing.assert_close(compute(model, images, targets=zeros), reference, atol=1e-5, rtol=1e-4)
+    assert compute_dtype(torch.float32) == torch.float32 and compute_dtype(torch.float16) == torch.float32
+    assert compute_dtype(torch.float64) == torch.float64
