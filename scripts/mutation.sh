@@ -28,7 +28,7 @@ fi
 # module -> "files to mutate (globs relative to the repository)|tests that cover them|mutant-name filter"
 declare -A MODULES=(
     [metrics]="src/auglens/metrics/*|tests/metrics|"
-    [cam]="src/auglens/cam/*|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_parity_resnet.py tests/cam/test_cam_parity_thesis_models.py tests/cam/test_cam_storage.py|"
+    [cam]="src/auglens/cam/*|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_parity_resnet.py tests/cam/test_cam_parity_thesis_models.py tests/cam/test_cam_storage.py tests/cam/test_cam_contracts.py|"
     [train]="src/auglens/train/*|tests/train|"
     [augment]="src/auglens/augment/*|tests/augment|"
     [seed_average]="src/auglens/study*|tests/study/test_seed_average.py|*seed_average*"
