@@ -249,7 +249,7 @@ def test_runtime_settings_that_change_results_are_in_every_key(tiny_config_path)
     # The metric chunk size does not change results (test_metric_chunk_size_does_not_change_results): left out.
     # The CAM chunk size does (CPU kernels pick their algorithm by batch shape): in the CAM keys.
     data = config.to_dict()
-    data["metrics"]["batch_size"] = 13
+    data["runtime"]["metric_batch_size"] = 13
     same = study.plan_study(cfg.from_dict(data), study.ComputeSpec("cpu", 1, True))
     assert {m.key for m in same.models} | {p.key for p in same.pairs} == keys
     data["cam"]["batch_size"] = 7
