@@ -108,6 +108,13 @@ class TrainingConfig:
     augment_every_sample: bool = config_field(
         False, "false: each epoch sees the originals plus one augmented copy of each (the thesis); "
         "true: every sample is augmented each epoch (the usual recipe, the distortion paper's)")
+    models_at_once: int | Literal["auto"] = config_field(
+        1, "models trained in lockstep as one stacked (vmap-ed) computation: the models that share a batch "
+        "layout (the augmented ones; the baselines) in groups of up to N, each with its own augmented copies, "
+        "optimizer state and best-validation checkpoint; equal to one at a time to float rounding, not bit for "
+        "bit (so part of each model's key). auto: 1 on CPUs (stacking measured slower there), on CUDA up to 8 "
+        "for models of at most 5M parameters without random layers, in fp32 without compile (docs/artifacts.md)",
+        min=1)
 
 
 @dataclass

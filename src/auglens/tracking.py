@@ -81,9 +81,10 @@ class TensorBoardLog:
     def job_done(self, job: Any, store: Any) -> None:
         """Log what a finished study job produced: a training's history, or a CAM set's first overlays."""
         if job.stage == "train":
-            history = store.load_json("histories", job.key)
-            for row in history["history"]:
-                self.epoch(job.model_id, row)
+            for train in job.members:  # a group of lockstep trainings: each member's curves
+                history = store.load_json("histories", train.key)
+                for row in history["history"]:
+                    self.epoch(train.model_id, row)
         elif job.stage == "cam":
             from auglens.cam import upsample_maps
             from auglens.data.prepared import prepare_data

@@ -86,3 +86,25 @@ def test_workers_get_an_absolute_store_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert shared_root(ArtifactStore("out/artifacts")) == str(tmp_path / "out" / "artifacts")
     assert shared_root(ArtifactStore("memory://study/artifacts")) == "memory://study/artifacts"
+
+
+def test_a_lockstep_group_is_one_ray_task_with_the_local_tables(ray_cluster, tmp_path, monkeypatch):
+    import auglens.study.backends.ray as ray_backend
+
+    config = _tiny_config()
+    config.training.models_at_once = 4
+    study.run_study(config, tmp_path / "local", backend="local")
+    submitted: list[dict] = []
+    submit = ray_backend._submit
+
+    def counting(*args):
+        stage_of = submit(*args)
+        submitted.append(stage_of)
+        return stage_of
+
+    monkeypatch.setattr(ray_backend, "_submit", counting)
+    study.run_study(config, tmp_path / "ray", backend="ray")
+    stages = list(submitted[0].values())
+    assert stages.count("train") == 2  # the baseline, and the 4 augmented models as one group
+    assert stages.count("cam") == 5
+    assert_same_tables(tmp_path / "local", tmp_path / "ray")

@@ -133,6 +133,9 @@ def _validate(config) -> list[str]:
                           f"interference (class_removal = false), occlusion or cue_conflict")
     if len(set(config.analyses)) != len(config.analyses):
         errors.append(f"analyses: listed twice: {config.analyses}")
+    if config.training.models_at_once != 1:
+        errors.append("training.models_at_once: the distortion analyses train one model at a time (their models "
+                      "differ in data and batch layout); set it to 1")
     for name in analysis_names():
         checks = ANALYSES.get(name).validate
         if checks is not None:

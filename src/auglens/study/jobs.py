@@ -5,7 +5,8 @@ under :attr:`Job.key`, a hash of everything the artifact depends on. It skips it
 exists, so rerunning after a crash resumes and rerunning a finished run does nothing. Backends
 (:mod:`auglens.study.backends`) run any list of jobs in dependency order, knowing only this interface:
 
-- ``TrainJob``  (one per augmentation x starting state, plus the baseline): best-validation weights,
+- ``TrainJob``  (one per augmentation x starting state, plus the baseline): best-validation weights; with
+  ``training.models_at_once`` > 1 the plan runs them in ``TrainGroupJob``s, several models in lockstep,
 - ``CamJob``    (one per model): the CAM set and logits on the test set,
 - ``MetricJob`` (one per augmented model): every CAM metric against the baseline, per test image; the plan
   runs them as one ``MetricGroupJob`` per baseline, so each baseline map is summarised once.
@@ -36,9 +37,9 @@ from auglens.store import ArtifactError, ArtifactStore
 from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, initial_model, train_model
 
-__all__ = ["CamJob", "Job", "MetricGroupJob", "MetricJob", "TrainJob", "baseline_metric_frames", "compute_cam_set",
-           "load_trained_model", "map_side", "metric_groups", "pair_metric_frame", "run_cam_job", "run_claimed",
-           "run_metric_group", "run_metric_job", "run_train_job"]
+__all__ = ["CamJob", "Job", "MetricGroupJob", "MetricJob", "TrainGroupJob", "TrainJob", "baseline_metric_frames",
+           "compute_cam_set", "load_trained_model", "map_side", "metric_groups", "pair_metric_frame", "run_cam_job",
+           "run_claimed", "run_metric_group", "run_metric_job", "run_train_group", "run_train_job", "train_groups"]
 
 Progress = Callable[[int], None]
 log = logging.getLogger("auglens.study")
@@ -74,6 +75,11 @@ class Job:
         return (self.artifact,)
 
     @property
+    def members(self) -> tuple[Job, ...]:
+        """The jobs whose artifacts this one writes: itself, or a group's members (which other jobs depend on)."""
+        return (self,)
+
+    @property
     def claim(self) -> str:
         """Name of the job's claim in the store: one process at a time computes it."""
         return f"{self.stage}-{self.key}"
@@ -98,6 +104,9 @@ class TrainJob(Job):
     data: DataSpec
     spec: TrainSpec
     compute: ComputeSpec  # device, threads, determinism: they change the trained weights
+    # Models trained in lockstep with this one, itself included (training.models_at_once): a stacked
+    # computation equals one model at a time to float rounding only, so it is part of the key when > 1.
+    lockstep: int = 1
 
     stage: ClassVar[str] = "train"
     artifact: ClassVar[tuple[str, str]] = ("checkpoints", "safetensors")
@@ -105,8 +114,11 @@ class TrainJob(Job):
 
     @property
     def key(self) -> str:
-        return stable_hash({"data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.spec),
-                            "compute": dataclasses.asdict(self.compute)})
+        fields = {"data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.spec),
+                  "compute": dataclasses.asdict(self.compute)}
+        if self.lockstep > 1:
+            fields["lockstep"] = self.lockstep
+        return stable_hash(fields)
 
     @property
     def model_id(self) -> str:
@@ -125,6 +137,73 @@ class TrainJob(Job):
 
     def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
         return run_train_job(self, store, device, progress)
+
+
+@dataclass(frozen=True)
+class TrainGroupJob(Job):
+    """Trainings run in lockstep as one stacked computation (``training.models_at_once``): each member's
+    artifacts are written under the member's own key, so CAM jobs, resumes and the tables see ordinary
+    trainings. Finished members are skipped; the others resume together from their epoch snapshots."""
+
+    trains: tuple[TrainJob, ...]
+
+    stage: ClassVar[str] = "train"
+    artifact: ClassVar[tuple[str, str]] = ("checkpoints", "safetensors")
+    unit: ClassVar[str] = "img"
+
+    def __post_init__(self) -> None:
+        if len(self.trains) < 2 or any(train.lockstep != len(self.trains) for train in self.trains):
+            raise ValueError("a training group needs at least two trainings, each with lockstep = the group's size")
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"trains": [train.key for train in self.trains]})
+
+    @property
+    def label(self) -> str:
+        return "+".join(train.model_id for train in self.trains)
+
+    @property
+    def members(self) -> tuple[Job, ...]:
+        return self.trains
+
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        return self.trains[0].outputs
+
+    def done(self, store: ArtifactStore) -> bool:
+        return all(train.done(store) for train in self.trains)
+
+    def size(self) -> int:
+        return sum(train.size() for train in self.trains)
+
+    def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
+        return run_train_group(self, store, device, progress)
+
+
+def train_groups(trains: list[TrainJob]) -> list[Job]:
+    """``trains`` as the backends run them: the trainings of one kind (:func:`auglens.train.stacked.group_key`),
+    in order, cut into groups of their ``lockstep`` size, each group one :class:`TrainGroupJob`; trainings
+    with ``lockstep = 1`` alone. In order of each group's first member."""
+    from auglens.train.stacked import group_key
+
+    kinds: dict[tuple, list[TrainJob]] = {}
+    for train in trains:
+        if train.lockstep > 1:
+            kinds.setdefault(group_key(train.spec), []).append(train)
+    group_of: dict[str, TrainGroupJob] = {}
+    for members in kinds.values():
+        start = 0
+        while start < len(members):
+            group = TrainGroupJob(tuple(members[start : start + members[start].lockstep]))
+            group_of.update({train.key: group for train in group.trains})
+            start += len(group.trains)
+    jobs: list[Job] = []
+    for train in trains:
+        job = group_of.get(train.key, train)
+        if job not in jobs:
+            jobs.append(job)
+    return jobs
 
 
 @dataclass(frozen=True)
@@ -242,13 +321,43 @@ def run_train_job(job: TrainJob, store: ArtifactStore, device: torch.device,
         progress(images_per_epoch(job, data) * (snapshot["epoch"] + 1))
     result = train_model(job.spec, data, device, progress, snapshot,
                          on_epoch_end=lambda state: store.save_torch("snapshots", job.key, state))
+    _save_trained(job, store, result)
+    return job.key
+
+
+def run_train_group(group: TrainGroupJob, store: ArtifactStore, device: torch.device,
+                    progress: Progress | None = None) -> str:
+    """Train (or resume) a group's unfinished members in lockstep; each member's artifacts as ``run_train_job``'s.
+
+    Members resume together from their snapshots when all are at the same epoch; otherwise (a run killed
+    while it wrote them) they start over together.
+    """
+    from auglens.train.stacked import train_stacked
+
+    pending = [train for train in group.trains if not train.done(store)]
+    if not pending:
+        return group.key
+    data = prepare_data(pending[0].data)
+    snapshots = [_load_snapshot(train, store) for train in pending]
+    if len({None if s is None else s["epoch"] for s in snapshots}) > 1:
+        log.warning("%s: snapshots of different epochs; training the group from its first epoch", group.label)
+        snapshots = [None] * len(pending)
+    if snapshots[0] is not None and progress is not None:
+        progress(sum(images_per_epoch(train, data) for train in pending) * (snapshots[0]["epoch"] + 1))
+    results = train_stacked([train.spec for train in pending], data, device, progress, snapshots,
+                            on_epoch_end=lambda i, state: store.save_torch("snapshots", pending[i].key, state))
+    for train, result in zip(pending, results):
+        _save_trained(train, store, result)
+    return group.key
+
+
+def _save_trained(job: TrainJob, store: ArtifactStore, result) -> None:
     store.save_json("histories", job.key, {"history": result.history, "best_epoch": result.best_epoch,
                                            "train_seconds": result.train_seconds, "model": job.model_id})
     # The checkpoint is written last: its presence is what marks the job complete.
     store.save_tensors("checkpoints", job.key, result.state_dict,
                        metadata={"best_epoch": str(result.best_epoch), "spec": json.dumps(dataclasses.asdict(job.spec))})
     store.delete("snapshots", job.key, "pt")
-    return job.key
 
 
 def _load_snapshot(job: TrainJob, store: ArtifactStore) -> dict | None:

@@ -39,7 +39,8 @@ from auglens.train.loop import (
 )
 from auglens.train.order import training_order
 
-__all__ = ["group_key", "train_stacked"]
+__all__ = ["AUTO_MAX_MODELS", "AUTO_MAX_PARAMETERS", "auto_models_at_once", "group_key", "stacking_obstacle",
+           "train_stacked"]
 
 #: TrainSpec fields that may differ within a group; everything else must be equal.
 _PER_MODEL_FIELDS = ("augmentation", "augmentation_params", "seed")
@@ -54,19 +55,50 @@ def group_key(spec: TrainSpec) -> tuple:
     return (layout, tuple(sorted(shared.items())))
 
 
+def stacking_obstacle(spec: TrainSpec, model: torch.nn.Module) -> str | None:
+    """Why models of ``spec``'s kind cannot be trained in lockstep, or None when they can."""
+    if spec.compile or spec.precision == "bf16":
+        return "stacked training runs in fp32 without torch.compile"
+    stochastic = sorted({type(m).__name__ for m in model.modules()
+                         if isinstance(m, torch.nn.modules.dropout._DropoutNd) or "StochasticDepth" in type(m).__name__})
+    if stochastic:
+        return (f"{spec.architecture} has random layers ({', '.join(stochastic)}), whose draws under vmap would "
+                "differ from training one model at a time")
+    return None
+
+
 def _check_group(specs: Sequence[TrainSpec], model: torch.nn.Module) -> None:
     keys = {group_key(spec) for spec in specs}
     if len(keys) != 1:
         raise ValueError("models trained together must differ only in augmentation and starting state, and be "
                          f"all baselines or all augmented; got {len(keys)} different settings")
-    if specs[0].compile or specs[0].precision == "bf16":
-        raise ValueError("stacked training runs in fp32 without torch.compile; set training.models_at_once = 1 "
-                         "to use compile or bf16")
-    stochastic = sorted({type(m).__name__ for m in model.modules()
-                         if isinstance(m, torch.nn.modules.dropout._DropoutNd) or "StochasticDepth" in type(m).__name__})
-    if stochastic:
-        raise ValueError(f"{specs[0].architecture} has random layers ({', '.join(stochastic)}), whose draws under "
-                         "vmap would differ from training one model at a time; use training.models_at_once = 1")
+    obstacle = stacking_obstacle(specs[0], model)
+    if obstacle:
+        raise ValueError(f"{obstacle}; set training.models_at_once = 1")
+
+
+#: ``models_at_once = "auto"`` on CUDA: at most this many models per group, of at most AUTO_MAX_PARAMETERS each.
+AUTO_MAX_MODELS = 8
+AUTO_MAX_PARAMETERS = 5_000_000
+
+
+def auto_models_at_once(spec: TrainSpec, device_type: str, num_classes: int, in_channels: int) -> int:
+    """What ``training.models_at_once = "auto"`` means for models of ``spec``'s kind on ``device_type``.
+
+    CPUs: 1. Stacking turns each convolution into a grouped one, which CPU kernels run slower than the
+    separate convolutions (``bench/stacked_training.py``: 0.82x on 2 cores). CUDA: small models leave most
+    of the GPU idle, so up to :data:`AUTO_MAX_MODELS` of at most :data:`AUTO_MAX_PARAMETERS` parameters run
+    together; larger ones, mixed precision, compile and random layers run one at a time. Under ``precision =
+    "auto"`` CUDA means bf16, so stacking is off there too.
+    """
+    if device_type != "cuda":
+        return 1
+    if spec.precision == "auto":  # bf16 on CUDA
+        return 1
+    model = initial_model(spec, num_classes, in_channels)
+    if stacking_obstacle(spec, model) or sum(p.numel() for p in model.parameters()) > AUTO_MAX_PARAMETERS:
+        return 1
+    return AUTO_MAX_MODELS
 
 
 def _model_state(params: dict, buffers: dict, i: int) -> dict[str, torch.Tensor]:
@@ -151,6 +183,7 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
             order = order + len(data.train)
         skeleton.train()
         total_loss, seen = torch.zeros(m, dtype=torch.float64, device=device), 0
+        majority_loss = torch.zeros(m, dtype=torch.float64, device=device)
         for start in range(0, len(order), spec0.batch_size):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(spec0, epoch, start / len(order))
@@ -168,25 +201,34 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
             losses.sum().backward()
             optimizer.step()
             total_loss += losses.detach() * len(positions)
+            majority_loss += torch.where(lam >= 0.5, loss_a, loss_b).detach().sum(dim=1)
             seen += len(positions)
             if progress is not None:
                 progress(len(positions) * m)
         skeleton.eval()
+        validate = len(data.validation) > 0
+        if spec0.checkpoint == "best" and not validate:
+            raise ValueError("checkpoint = 'best' needs a validation set, but it is empty")
+        val_logits = []
         with torch.no_grad():
-            val_logits = []
             for s in range(0, len(data.validation), spec0.eval_batch_size):
                 x = model_input(data.validation.images[s : s + spec0.eval_batch_size].to(device), data.mean,
                                 data.std, spec0.input_size)
                 val_logits.append(eval_forward(params, buffers, x).float())
-            val_logits = torch.cat(val_logits, dim=1)
         elapsed += time.perf_counter() - started
+        predictions = torch.cat(val_logits, dim=1).argmax(2).cpu() if validate else None
         for i in range(m):
-            report = classification_report(val_logits[i].argmax(1).cpu(), data.validation.labels.cpu(),
-                                           data.num_classes)
-            val = {k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
+            val = {}
+            if validate:
+                report = classification_report(predictions[i],
+                                               data.validation.labels.cpu(), data.num_classes)
+                val = {k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
             history[i].append({"epoch": epoch, "train_loss": float(total_loss[i]) / max(seen, 1),
-                               **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed})
-            if val["accuracy"] > best_accuracy[i]:
+                               **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed,
+                               "train_loss_majority": float(majority_loss[i]) / max(seen, 1)})
+            if spec0.checkpoint == "last":
+                best_epoch[i] = epoch  # the state is taken once, after the last epoch
+            elif val["accuracy"] > best_accuracy[i]:
                 best_accuracy[i], best_epoch[i] = val["accuracy"], epoch
                 best_state[i] = {k: v.cpu() for k, v in _model_state(params, buffers, i).items()}
         if on_epoch_end is not None and epoch < spec0.epochs - 1:
@@ -195,4 +237,6 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
                                  "optimizer": _optimizer_state(optimizer, i), "history": history[i],
                                  "best_accuracy": best_accuracy[i], "best_epoch": best_epoch[i],
                                  "best_state": best_state[i], "epoch": epoch, "elapsed": elapsed})
+    if spec0.checkpoint == "last":
+        best_state = [{k: v.cpu() for k, v in _model_state(params, buffers, i).items()} for i in range(m)]
     return [TrainResult(best_state[i], best_epoch[i], history[i], elapsed) for i in range(m)]

@@ -153,9 +153,9 @@ def _submit(ray, jobs, store, runtime, threads, resources) -> dict[Any, str]:
     for job in jobs:
         if job.key in refs or job.done(store):
             continue
-        upstream = [refs.get(dependency.key) for dependency in job.dependencies]
+        upstream = list(dict.fromkeys(refs.get(dependency.key) for dependency in job.dependencies))
         ref = task.options(name=f"auglens.{job.stage}", **options).remote(job, root, shared, threads, *upstream)
-        refs[job.key] = ref
+        refs.update({member.key: ref for member in (job, *job.members)})  # a group's members: one task
         stage_of[ref] = job.stage
     return stage_of
 
