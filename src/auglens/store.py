@@ -498,8 +498,12 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     return removed
 
 
-def write_atomic(target: str, data: bytes, fs=None) -> None:
+def write_atomic(target: str, data: bytes, fs=None, durable: bool = True) -> None:
     """Write ``data`` to ``target`` so readers see all of it or nothing (temporary name, fsync, rename).
+
+    ``durable=False`` skips the fsync: a reader still never sees part of a file, but a power cut may lose it.
+    For files that are cheap to regenerate and many (the report's thousand CAM-browser images, where the
+    fsyncs took most of the report's time).
 
     A full disk or a read-only folder raises :class:`StoreWriteError` after the temporary is removed.
     """
@@ -525,8 +529,9 @@ def write_atomic(target: str, data: bytes, fs=None) -> None:
         os.makedirs(folder, exist_ok=True)
         with open(temporary, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temporary, target)
     except BaseException as error:
         try:

@@ -78,3 +78,26 @@ def test_history_losses_are_the_objective_and_the_majority_label_cross_entropy(n
     assert history["train_loss_majority"] == pytest.approx(float(majority), rel=1e-5)
     if name != "none":
         assert abs(float(objective) - float(majority)) > 1e-4  # the two readings differ once samples are mixed
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_multi_tensor_optimizer_updates_give_the_bits_of_the_per_parameter_loop(optimizer, monkeypatch):
+    """The training loop's optimizers update all parameters at once (foreach); the weights must be those of
+    torch's per-parameter loop, bit for bit, or every earlier result would silently move."""
+    from auglens.train import loop
+    from tests.train.test_stacked import tiny_data
+
+    data = tiny_data()
+    spec = loop.TrainSpec("tiny_cnn", "affine", batch_size=6, epochs=2, lr=3e-3, optimizer=optimizer)
+    multi = loop.train_model(spec, data).state_dict
+    build = loop._optimizer
+
+    def per_parameter(spec, params):
+        optim = build(spec, params)
+        for group in optim.param_groups:
+            group["foreach"] = False
+        return optim
+
+    monkeypatch.setattr(loop, "_optimizer", per_parameter)
+    single = loop.train_model(spec, data).state_dict
+    assert all(torch.equal(multi[k], single[k]) for k in multi)

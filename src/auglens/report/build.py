@@ -669,7 +669,7 @@ def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metri
     for i in range(n):
         name = f"image_{i:05d}.png"
         path = writer.browser / name
-        write_atomic(str(path), _browser_strip(study.images[i], [maps[a][i] for a in shown]))
+        write_atomic(str(path), _browser_strip(study.images[i], [maps[a][i] for a in shown]), durable=False)
         writer.written.add(path)
         images.append({"index": i, "label": int(study.labels[i]), "src": f"browser/{name}",
                        "preds": [int(predictions[a][i]) for a in shown],

@@ -107,12 +107,16 @@ def learning_rate(spec: TrainSpec, epoch: int, progress: float = 0.0) -> float:
 
 
 def _optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
+    # foreach: one multi-tensor update for all parameters instead of a loop over them (torch's default on
+    # CUDA only). The same elementwise arithmetic, so the same bits (tested); on a CPU it saves about 4 % of a
+    # small CNN's step.
     if spec.optimizer == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay, foreach=True)
     if spec.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+        return torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay, foreach=True)
     if spec.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum)
+        return torch.optim.SGD(params, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum,
+                               foreach=True)
     raise ValueError(f"unknown optimizer {spec.optimizer!r}; valid: adam, adamw, sgd")
 
 
