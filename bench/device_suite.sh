@@ -34,6 +34,7 @@ if [[ "$MODE" == gpu ]]; then
     CAMS=(--arch efficientnet_b0 --size 224 --n 512 --batch-size 128)
     AUGMENT=(--images 32768 --batch 512)
     THROUGHPUT=(--images 32768 --batch 512)
+    STACKED=(--models 7 --images 16384 --batch 512)
 else
     LIMIT_PRESET=1800 LIMIT_BENCH=900
     DEVICE=cpu
@@ -43,6 +44,7 @@ else
     CAMS=(--arch resnet18 --size 32 --n 8 --batch-size 4 --repeats 1)
     AUGMENT=(--images 128 --batch 64)
     THROUGHPUT=(--images 128 --batch 64 --workers 0)
+    STACKED=(--models 2 --images 64 --batch 32 --arch tiny_cnn)
 fi
 
 # step NAME TIMEOUT_S COMMAND...: runs it, logs to $OUT/NAME.log, records status and wall seconds.
@@ -68,5 +70,7 @@ step cams "$LIMIT_BENCH" "$PYTHON" bench/cam_vs_gradcam.py --device "$DEVICE" "$
 step augment "$LIMIT_BENCH" "$PYTHON" bench/augment_overhead.py --device "$DEVICE" "${AUGMENT[@]}" --json "$OUT/augment.json"
 step throughput "$LIMIT_BENCH" "$PYTHON" bench/train_throughput.py --device "$DEVICE" "${THROUGHPUT[@]}" \
     --json "$OUT/throughput.json"
+step stacked "$LIMIT_BENCH" "$PYTHON" bench/stacked_training.py --device "$DEVICE" "${STACKED[@]}" \
+    --json "$OUT/stacked.json"
 
 "$PYTHON" bench/device_summary.py "$OUT" "$MODE"

@@ -19,6 +19,7 @@ TARGETS = {
     "gradcam_speedup": (">= 5x pytorch-grad-cam", lambda v: v >= 5),
     "augmentation_overhead_max": ("<= 1.10", lambda v: v <= 1.10),
     "train_images_per_s": ("(no target)", None),
+    "stacked_training_ratio": ("(no target: what models_at_once = auto should do)", None),
 }
 
 
@@ -48,6 +49,8 @@ def collect(out: Path) -> dict:
         figures["augmentation_overhead_max"] = max(row["overhead"] for row in augment["rows"])
     if (throughput := _load(out / "throughput.json")) is not None:
         figures["train_images_per_s"] = throughput["rows"][0]["images_per_s"]
+    if (stacked := _load(out / "stacked.json")) is not None:
+        figures["stacked_training_ratio"] = stacked["ratio"]
     return {"steps": steps, "figures": figures}
 
 
