@@ -35,6 +35,6 @@ class KillOnceTrainJob(TrainJob):
 def kill_one_training(plan, marker: str):
     """``plan`` with every training wrapped in :class:`KillOnceTrainJob` (keys unchanged)."""
     plan.models = [dataclasses.replace(job, train=KillOnceTrainJob(job.train.data, job.train.spec, job.train.compute,
-                                                                   marker))
+                                                                   job.train.lockstep, marker))
                    for job in plan.models]
     return plan
