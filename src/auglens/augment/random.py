@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -32,8 +33,27 @@ def _shift_right(x: torch.Tensor, bits: int) -> torch.Tensor:
     return (x >> bits) & ((1 << (64 - bits)) - 1)
 
 
+_UNSIGNED = tuple(np.uint64(v & ((1 << 64) - 1)) for v in (_GOLDEN, _MIX1, _MIX2))
+
+
+def _mix64_numpy(x: torch.Tensor) -> torch.Tensor:
+    # The same arithmetic on uint64, where shifts are logical and products wrap: for the few keys of a CPU
+    # batch numpy's per-operation cost is about a third of torch's, and these hashes run for every batch.
+    golden, mix1, mix2 = _UNSIGNED
+    a = np.ascontiguousarray(x.numpy()).view(np.uint64) + golden
+    a = (a ^ (a >> np.uint64(30))) * mix1
+    a = (a ^ (a >> np.uint64(27))) * mix2
+    return torch.from_numpy((a ^ (a >> np.uint64(31))).view(np.int64))
+
+
 def mix64(x: torch.Tensor) -> torch.Tensor:
     """SplitMix64 finaliser on an int64 tensor (elementwise, wraps modulo 2**64)."""
+    if x.device.type == "cpu" and x.dtype == torch.int64 and not x.requires_grad:
+        return _mix64_numpy(x)
+    return _mix64_torch(x)
+
+
+def _mix64_torch(x: torch.Tensor) -> torch.Tensor:
     x = x + _GOLDEN
     x = (x ^ _shift_right(x, 30)) * _MIX1
     x = (x ^ _shift_right(x, 27)) * _MIX2
