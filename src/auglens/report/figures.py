@@ -41,6 +41,14 @@ _THESIS_FIGURE = {"accuracy": "5.6", "precision_macro": "5.7", "recall_macro": "
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
+
+def _label_epoch_panel(ax, split: str, metric: str) -> None:
+    """Title and axes of one per-epoch panel of a classification metric (a fraction)."""
+    ax.set_title(f"{split} {_PRETTY.get(metric, metric).lower()}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{_PRETTY.get(metric, metric)} (fraction, 0–1)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+
 def metric_axis_label(metric: str) -> str:
     """Two-line axis label for a metric column: name, then which direction means "more similar"."""
     direction = higher_is_better(metric)
@@ -105,10 +113,7 @@ def validation_curves(history: pd.DataFrame, colours: Mapping[str, str],
             ax.plot(rows["epoch"], rows[metric], dash[rows["seed"].iloc[0]], color=colours.get(augmentation, "#000"),
                     lw=1.4, marker="o", ms=2.5)
         name = metric.removeprefix("val_")
-        ax.set_title(f"Validation {_PRETTY.get(name, name).lower()}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{_PRETTY.get(name, name)} (fraction, 0–1)")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        _label_epoch_panel(ax, "Validation", name)
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     handles = [Line2D([], [], color=c, lw=2, label=a) for a, c in colours.items()]
@@ -153,10 +158,7 @@ def architecture_curves(architectures: pd.DataFrame, metrics: Sequence[str] = PE
         for name in names:
             curve = rows[rows["architecture"].astype(str) == name].sort_values("epoch")
             ax.plot(curve["epoch"], curve[metric], color=colours[name], lw=1.6, marker="o", ms=2.5)
-        ax.set_title(f"{split.capitalize()} {_PRETTY.get(metric, metric).lower()}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"{_PRETTY.get(metric, metric)} (fraction, 0–1)")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        _label_epoch_panel(ax, split.capitalize(), metric)
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     fig.legend(handles=[Line2D([], [], color=colours[n], lw=2, label=n) for n in names], loc="outside right center",
