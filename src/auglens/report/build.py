@@ -75,6 +75,15 @@ def _render(task: tuple[Callable[..., Figure], tuple, str, str]) -> bytes:
         return save_figure(make(*args), Path(directory), name)
 
 
+def _work(task: tuple) -> bytes | None:
+    """One task of :meth:`_Writer.render`: a figure (returns its PNG) or a deferred file write."""
+    if task[0] == "figure":
+        return _render(task[1:])
+    _, write, args = task
+    write(*args)
+    return None
+
+
 class _Writer:
     """Collects figures (rendered later, possibly in parallel) and writes tables under ``DIR/report``.
 
@@ -90,6 +99,7 @@ class _Writer:
         self.classes = classes or []
         self.written: set[Path] = set()
         self._pending: list[tuple[FigureBlock, Callable[..., Figure], tuple]] = []
+        self._writes: list[tuple[Callable[..., None], tuple]] = []
 
     def figure(self, make: Callable[..., Figure], args: tuple, name: str, title: str, caption: str) -> FigureBlock:
         """A block for the figure ``make(*args)``; drawn and saved by :meth:`render`."""
@@ -124,19 +134,27 @@ class _Writer:
         write_atomic(str(self.tables / f"{name}.csv"), frame.to_csv(index=False).encode())
         self.written.add(self.tables / f"{name}.csv")
 
+    def write_later(self, write: Callable[..., None], args: tuple, paths: list[Path]) -> None:
+        """Have :meth:`render` call ``write(*args)``, which writes ``paths``, alongside the figures."""
+        self._writes.append((write, args))
+        self.written.update(paths)
+
     def render(self, jobs: int) -> None:
-        """Draw and save every pending figure, in ``jobs`` processes where the platform forks cheaply."""
-        tasks = [(make, args, str(self.figures), block.name) for block, make, args in self._pending]
+        """Draw and save every pending figure, and do the deferred writes, in ``jobs`` processes where the
+        platform forks cheaply."""
+        tasks = [("figure", make, args, str(self.figures), block.name) for block, make, args in self._pending]
+        tasks += [("write", write, args) for write, args in self._writes]
         # Figures are independent and matplotlib is single-threaded, so processes are the way to use the
         # cores; fork (Linux) shares the imported modules, so a worker starts in milliseconds.
         if jobs > 1 and len(tasks) > 1 and sys.platform.startswith("linux"):
             with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("fork")) as pool:
-                pngs = list(pool.map(_render, tasks))
+                results = list(pool.map(_work, tasks))
         else:
-            pngs = [_render(task) for task in tasks]
-        for (block, _, _), png in zip(self._pending, pngs):
+            results = [_work(task) for task in tasks]
+        for (block, _, _), png in zip(self._pending, results):
             block.png = png
         self._pending.clear()
+        self._writes.clear()
 
     def remove_stale(self) -> None:
         for folder, suffixes in ((self.figures, {".png", ".svg"}), (self.tables, {".csv"}), (self.browser, {".png"})):
@@ -642,6 +660,15 @@ def _browser_strip(image: np.ndarray, maps: list[np.ndarray], alpha: float = 0.5
     return buffer.getvalue()
 
 
+#: CAM-browser images per deferred write task.
+_BROWSER_CHUNK = 125
+
+
+def _write_browser_strips(paths: list[str], images: np.ndarray, maps: list[np.ndarray]) -> None:
+    for i, path in enumerate(paths):
+        write_atomic(path, _browser_strip(images[i], [model_maps[i] for model_maps in maps]), durable=False)
+
+
 def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str], limit: int) -> Section:
     intro = ("Every test image (up to the first {limit}) with the baseline's CAM beside each augmented model's "
              "(first seed's model per augmentation), each model's prediction and its metric values against the "
@@ -665,12 +692,15 @@ def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metri
         own = cm[(cm["augmentation"] == a) & (cm["seed"] == firsts[a]["seed"])].set_index("image")
         values[a] = own.reindex(range(n))[metrics].to_numpy(dtype=float)
     writer.browser.mkdir(parents=True, exist_ok=True)
+    # The strips are drawn and written by render(), in chunks, beside the figures: they are a thousand files.
+    for start in range(0, n, _BROWSER_CHUNK):
+        part = range(start, min(n, start + _BROWSER_CHUNK))
+        paths = [writer.browser / f"image_{i:05d}.png" for i in part]
+        writer.write_later(_write_browser_strips, ([str(p) for p in paths], study.images[start : part.stop],
+                                                    [maps[a][start : part.stop] for a in shown]), paths)
     images = []
     for i in range(n):
         name = f"image_{i:05d}.png"
-        path = writer.browser / name
-        write_atomic(str(path), _browser_strip(study.images[i], [maps[a][i] for a in shown]), durable=False)
-        writer.written.add(path)
         images.append({"index": i, "label": int(study.labels[i]), "src": f"browser/{name}",
                        "preds": [int(predictions[a][i]) for a in shown],
                        "values": [[None if np.isnan(v) else round(float(v), 5) for v in values[a][i]]
