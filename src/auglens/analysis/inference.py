@@ -210,10 +210,11 @@ def paired_permutation_test(x: np.ndarray | Sequence[float], y: np.ndarray | Seq
     Pairs with a NaN on either side are dropped (``n`` complete pairs remain). If ``2**n <= n_perm`` all
     ``2**n`` swap patterns of the complete pairs are enumerated (``exact``) and ``p`` is the share of patterns
     with ``|T*| >= |T|``, the identity included. Otherwise the swaps are one draw
-    ``default_rng(seed).integers(0, 2, size=(n_perm, N))`` over *all* ``N`` positions (column ``i`` belongs
-    to image ``i`` whether or not other images are NaN) and ``p = (1 + #{|T*| >= |T|}) / (1 + n_perm)``,
-    which is never 0 and is a valid p-value (Phipson & Smyth 2010). ``>=`` has a relative tolerance of 1e-9
-    so patterns equivalent to the observed one are not lost to floating-point summation order.
+    ``default_rng(seed).integers(0, 2, size=(n_perm, N), dtype=np.int8)`` over *all* ``N`` positions (column
+    ``i`` belongs to image ``i`` whether or not other images are NaN) and
+    ``p = (1 + #{|T*| >= |T|}) / (1 + n_perm)``, which is never 0 and is a valid p-value (Phipson & Smyth
+    2010). ``>=`` has a relative tolerance of 1e-9 so patterns equivalent to the observed one are not lost to
+    floating-point summation order.
 
     Returns:
         :class:`PermutationResult`; statistic and p are NaN when there is no complete pair.
