@@ -81,6 +81,11 @@ def test_float32_values_are_computed_in_float64():
     assert result.statistic == np.median(x64) - np.median(y64)
     result = paired_permutation_test(x64, y32, statistic="median", n_perm=50, seed=1)
     assert result.statistic == np.median(x64) - np.median(y64)
+    # middle values whose float32 sum is inexact: their midpoint rounds in float32, not in float64
+    y32 = np.array([1.0, 1.0 + 2.0**-23, 1.0 + 2.0**-22, 2.0], dtype=np.float32)
+    zero = np.zeros(4)
+    assert paired_permutation_test(zero, y32, statistic="median").statistic == -(1.0 + 1.5 * 2.0**-23)
+    assert paired_permutation_test(y32, zero, statistic="median").statistic == 1.0 + 1.5 * 2.0**-23
     # the tables: a float32 metric column gives the same numbers as the float64 single-sample functions
     am = _long({a: {"mad": (1.0 + rng.random(30) * 1e-3).astype(np.float32)} for a in ("a", "b", "c")})
     wide = {a: am.loc[am["augmentation"] == a, "mad"].to_numpy(dtype=np.float64) for a in ("a", "b", "c")}
@@ -235,6 +240,7 @@ def test_empty_and_single_value_cells_are_nan_without_warnings():
     assert table.loc[0, "n"] == 0 and np.isnan(table.loc[0, ["mean_a", "mean_b", "median_a", "median_b"]]
                                                .to_numpy(dtype=float)).all()
     only_empty = median_ci_table(am[am["augmentation"] == "a"], n_boot=20)
+    assert (only_empty[["median", "ci_low", "ci_high"]].dtypes == np.float64).all()  # NaN, not None
     assert np.isnan(only_empty[["median", "ci_low", "ci_high"]].to_numpy(dtype=float)).all()
 
 
