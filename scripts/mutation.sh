@@ -4,6 +4,7 @@
 #   pip install -e ".[test,mutation]"
 #   nice -n 10 scripts/mutation.sh                  # every module below, one after the other
 #   nice -n 10 scripts/mutation.sh metrics train    # only these
+#   nice -n 10 scripts/mutation.sh stacked          # only train/stacked.py with its own tests (a part of train; not in the default run)
 #
 # Each module is mutated with mutmut in its own scratch copy of src/ and tests/ (the working tree is never
 # touched), and each mutant is tested only by the tests of that module that reach the mutated function.
@@ -30,6 +31,7 @@ declare -A MODULES=(
     [metrics]="src/auglens/metrics/*|tests/metrics|"
     [cam]="src/auglens/cam/*|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_parity_resnet.py tests/cam/test_cam_parity_thesis_models.py tests/cam/test_cam_storage.py tests/cam/test_cam_contracts.py|"
     [train]="src/auglens/train/*|tests/train|"
+    [stacked]="src/auglens/train/stacked.py|tests/train/test_stacked.py|"
     [augment]="src/auglens/augment/*|tests/augment|"
     [seed_average]="src/auglens/study*|tests/study/test_seed_average.py|*seed_average*"
     [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py tests/distortion/test_distortion_contracts.py tests/distortion/test_distortion_data_helpers.py|"

@@ -9,8 +9,10 @@ import torch
 
 from auglens.data.datasets import ImageSet
 from auglens.data.prepared import PreparedData
-from auglens.train.loop import TrainSpec, initial_model, predict_logits, train_model
-from auglens.train.stacked import group_key, train_stacked
+from auglens.train import stacked
+from auglens.train.loop import TrainSpec, _optimizer, initial_model, predict_logits, train_model
+from auglens.train.stacked import (AUTO_MAX_MODELS, AUTO_MAX_PARAMETERS, auto_models_at_once, group_key,
+                                   stacking_obstacle, train_stacked)
 
 
 def tiny_data(n: int = 80, side: int = 12) -> PreparedData:
@@ -29,6 +31,25 @@ def specs(**common) -> list[TrainSpec]:
     base = TrainSpec("tiny_cnn", "affine", batch_size=6, epochs=2, lr=3e-3, **common)
     return [base, dataclasses.replace(base, seed=2), dataclasses.replace(base, augmentation="cutmix"),
             dataclasses.replace(base, augmentation="gaussian_blur", seed=3)]
+
+
+def assert_as_trained_alone(group, data, together, atol=1e-4):
+    """Each result of a group equals ``train_model`` on its spec: weights, kept epoch, every history value
+    but the timings, and the number of images reported to ``progress``."""
+    for spec, result in zip(group, together):
+        counted = []
+        alone = train_model(spec, data, progress=counted.append)
+        assert result.best_epoch == alone.best_epoch
+        assert sorted(result.state_dict) == sorted(alone.state_dict)
+        for name, value in alone.state_dict.items():
+            torch.testing.assert_close(result.state_dict[name], value, rtol=0, atol=atol, msg=name)
+        assert len(result.history) == len(alone.history) == spec.epochs
+        for row, expected in zip(result.history, alone.history):
+            assert sorted(row) == sorted(expected)
+            for key, value in expected.items():
+                if key != "elapsed_seconds":
+                    assert row[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    return sum(counted)
 
 
 @pytest.mark.slow
@@ -74,3 +95,153 @@ def test_stacked_training_refuses_mixed_groups():
         train_stacked([TrainSpec("tiny_cnn", "none"), TrainSpec("tiny_cnn", "affine")], data)
     with pytest.raises(ValueError, match="differ only"):
         train_stacked([TrainSpec("tiny_cnn", "affine"), TrainSpec("tiny_cnn", "affine", lr=0.5)], data)
+
+
+@pytest.mark.slow
+def test_stacked_baselines_scheduled_kept_last_equal_one_at_a_time():
+    """The baseline layout (originals only), a per-batch learning rate (one-cycle), the last epoch kept and
+    validation in several chunks; ``progress`` counts every model's images."""
+    data = tiny_data()
+    base = TrainSpec("tiny_cnn", "none", batch_size=8, epochs=2, lr=1e-2, lr_schedule="one_cycle",
+                     checkpoint="last", eval_batch_size=4)
+    group = [base, dataclasses.replace(base, seed=5)]
+    counted, hooked = [], []
+    together = train_stacked(group, data, progress=counted.append,
+                             on_epoch_end=lambda i, snap: hooked.append((i, snap["epoch"])))
+    assert [r.best_epoch for r in together] == [1, 1]
+    assert hooked == [(0, 0), (1, 0)]  # after every epoch but the last, for every model
+    alone = assert_as_trained_alone(group, data, together)
+    assert sum(counted) == len(group) * alone == len(group) * 2 * len(data.train)
+    assert counted[0] == len(group) * 8
+
+
+@pytest.mark.slow
+def test_stacked_every_sample_augmented_with_sgd_and_milestones_equal_one_at_a_time():
+    """The all-copies layout (``augment_every_sample``), SGD's momentum state and a step schedule."""
+    data = tiny_data()
+    base = TrainSpec("tiny_cnn", "affine", batch_size=10, epochs=2, lr=5e-2, optimizer="sgd",
+                     augment_every_sample=True, lr_milestones=(1,), lr_gamma=0.5)
+    group = [base, dataclasses.replace(base, augmentation="cutmix", seed=4)]
+    counted = []
+    together = train_stacked(group, data, progress=counted.append)
+    alone = assert_as_trained_alone(group, data, together)
+    assert sum(counted) == len(group) * alone == len(group) * 2 * len(data.train)  # copies only, no originals
+
+
+def test_stacked_training_without_validation_keeps_the_last_epoch():
+    data = tiny_data()
+    data = PreparedData(data.train, ImageSet(data.validation.images[:0], data.validation.labels[:0],
+                                             data.validation.classes), data.test, data.mean, data.std)
+    base = TrainSpec("tiny_cnn", "none", batch_size=30, epochs=1, lr=1e-2, checkpoint="last")
+    (result,) = train_stacked([base], data)
+    alone = train_model(base, data)
+    assert result.best_epoch == alone.best_epoch == 0
+    assert "val_accuracy" not in result.history[0]
+    for name, value in alone.state_dict.items():
+        torch.testing.assert_close(result.state_dict[name], value, rtol=0, atol=1e-5, msg=name)
+    with pytest.raises(ValueError, match="needs a validation set"):
+        train_stacked([dataclasses.replace(base, checkpoint="best")], data)
+
+
+def test_stacked_group_refuses_snapshots_of_different_epochs():
+    data = tiny_data()
+    group = [TrainSpec("tiny_cnn", "affine"), TrainSpec("tiny_cnn", "affine", seed=2)]
+    with pytest.raises(ValueError, match="same epoch"):
+        train_stacked(group, data, snapshots=[None, {"epoch": 0}])
+
+
+def test_group_key_separates_settings_and_batch_layouts():
+    base = TrainSpec("tiny_cnn", "affine")
+    same = [base, dataclasses.replace(base, seed=9), dataclasses.replace(base, augmentation="cutmix"),
+            dataclasses.replace(base, augmentation_params=(("degrees", 5.0),))]
+    assert len({group_key(s) for s in same}) == 1
+    baseline = dataclasses.replace(base, augmentation="none")
+    every = dataclasses.replace(base, augment_every_sample=True)
+    assert len({group_key(s) for s in (base, baseline, every, dataclasses.replace(base, lr=0.5))}) == 4
+    assert group_key(baseline) == group_key(dataclasses.replace(baseline, seed=3))
+    # augment_every_sample means nothing for a baseline, but keys differ only by the field itself
+    assert group_key(every)[0] == "all" and group_key(base)[0] == "originals+copies"
+    assert group_key(baseline)[0] == "originals"
+    assert group_key(dataclasses.replace(baseline, augment_every_sample=True))[0] == "originals"
+
+
+class StochasticDepth(torch.nn.Identity):
+    """Named like torchvision's random layer."""
+
+
+def dropout_net(num_classes: int, in_channels: int, drop: str = "dropout") -> torch.nn.Module:
+    layer = torch.nn.Dropout2d(0.1) if drop == "dropout" else StochasticDepth()
+    return torch.nn.Sequential(torch.nn.Conv2d(in_channels, 2, 3), layer, torch.nn.Flatten(),
+                               torch.nn.LazyLinear(num_classes))
+
+
+def test_stacking_obstacles_and_auto_group_sizes(monkeypatch):
+    tiny = TrainSpec("tiny_cnn", "affine")
+    model = initial_model(tiny, 4, 1)
+    assert stacking_obstacle(tiny, model) is None
+    assert stacking_obstacle(dataclasses.replace(tiny, precision="auto"), model) is None  # decided by the device
+    for spec in (dataclasses.replace(tiny, compile=True), dataclasses.replace(tiny, precision="bf16")):
+        assert "fp32 without torch.compile" in stacking_obstacle(spec, model)
+    assert "Dropout2d" in stacking_obstacle(tiny, dropout_net(4, 1))
+    assert "StochasticDepth" in stacking_obstacle(tiny, dropout_net(4, 1, drop="depth"))
+    with pytest.raises(ValueError, match="models_at_once = 1"):
+        train_stacked([dataclasses.replace(tiny, architecture=f"{__name__}:dropout_net")] * 2, tiny_data())
+    with pytest.raises(ValueError, match="models_at_once = 1"):
+        train_stacked([dataclasses.replace(tiny, precision="bf16")] * 2, tiny_data())
+    # as documented (docs/configuration.md): on CUDA up to 8 models of at most 5M parameters, else 1
+    assert (AUTO_MAX_MODELS, AUTO_MAX_PARAMETERS) == (8, 5_000_000)
+    assert auto_models_at_once(tiny, "cuda", 4, 1) == 8
+    assert auto_models_at_once(tiny, "cpu", 4, 1) == 1
+    assert auto_models_at_once(dataclasses.replace(tiny, precision="auto"), "cuda", 4, 1) == 1
+    assert auto_models_at_once(dataclasses.replace(tiny, precision="bf16"), "cuda", 4, 1) == 1
+    assert auto_models_at_once(dataclasses.replace(tiny, architecture=f"{__name__}:dropout_net"), "cuda", 4, 1) == 1
+    size = sum(p.numel() for p in model.parameters())
+    monkeypatch.setattr(stacked, "AUTO_MAX_PARAMETERS", size)  # "at most": a model of exactly the limit stacks
+    assert auto_models_at_once(tiny, "cuda", 4, 1) == 8
+    monkeypatch.setattr(stacked, "AUTO_MAX_PARAMETERS", size - 1)
+    assert auto_models_at_once(tiny, "cuda", 4, 1) == 1
+
+
+def test_optimizer_state_slices_and_restacks():
+    """Model i's slice of a stacked optimizer is a one-model optimizer's state; stacking the slices back
+    gives the stacked state, and a slice shares no tensor with the live optimizer."""
+    spec = TrainSpec("tiny_cnn", "affine")
+    params = [torch.nn.Parameter(torch.randn(3, 2, 2, generator=torch.Generator().manual_seed(k))) for k in range(2)]
+    optimizer = _optimizer(spec, params)
+    for _ in range(2):
+        optimizer.zero_grad()
+        sum((p ** 2).sum() * (1 + torch.arange(3.0).view(3, 1, 1)).sum() for p in params).backward()
+        optimizer.step()
+    full = optimizer.state_dict()
+    slices = [stacked._optimizer_state(optimizer, i) for i in range(3)]
+    for i, piece in enumerate(slices):
+        assert piece["param_groups"] == full["param_groups"]
+        assert sorted(piece["state"]) == sorted(full["state"]) == [0, 1]
+        for index, value in full["state"].items():
+            assert float(piece["state"][index]["step"]) == 2.0
+            for key in ("exp_avg", "exp_avg_sq"):
+                assert torch.equal(piece["state"][index][key], value[key][i])
+    # one model's optimizer accepts its slice
+    alone = _optimizer(spec, [torch.nn.Parameter(p.detach()[1].clone()) for p in params])
+    alone.load_state_dict(slices[1])
+    restacked = stacked._stack_optimizer_states(slices)
+    assert restacked["param_groups"] == full["param_groups"]
+    for index, value in full["state"].items():
+        for key, tensor in value.items():
+            assert torch.equal(restacked["state"][index][key], tensor), key
+    before = {k: v.clone() for k, v in slices[0]["state"][0].items()}
+    optimizer.step()  # the live state moves on; the slice does not
+    for key, tensor in before.items():
+        assert torch.equal(slices[0]["state"][0][key], tensor), key
+
+
+def test_model_state_is_a_detached_copy_of_one_model():
+    params = {"w": torch.arange(6.0).view(3, 2).requires_grad_()}
+    buffers = {"b": torch.tensor([[1], [2], [3]])}
+    state = stacked._model_state(params, buffers, 2)
+    assert sorted(state) == ["b", "w"]
+    assert torch.equal(state["w"], torch.tensor([4.0, 5.0])) and torch.equal(state["b"], torch.tensor([3]))
+    assert not state["w"].requires_grad
+    with torch.no_grad():
+        params["w"].add_(1)
+    assert torch.equal(state["w"], torch.tensor([4.0, 5.0]))
