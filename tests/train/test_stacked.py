@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 import torch
@@ -106,9 +107,14 @@ def test_stacked_baselines_scheduled_kept_last_equal_one_at_a_time():
                      checkpoint="last", eval_batch_size=4)
     group = [base, dataclasses.replace(base, seed=5)]
     counted, hooked = [], []
+    started = time.perf_counter()
     together = train_stacked(group, data, progress=counted.append,
                              on_epoch_end=lambda i, snap: hooked.append((i, snap["epoch"])))
+    wall = time.perf_counter() - started
     assert [r.best_epoch for r in together] == [1, 1]
+    for result in together:  # cumulative seconds of the group's training and validation
+        first, second = (row["elapsed_seconds"] for row in result.history)
+        assert 0 < first < second == result.train_seconds < wall
     assert hooked == [(0, 0), (1, 0)]  # after every epoch but the last, for every model
     alone = assert_as_trained_alone(group, data, together)
     assert sum(counted) == len(group) * alone == len(group) * 2 * len(data.train)
@@ -143,6 +149,17 @@ def test_stacked_training_without_validation_keeps_the_last_epoch():
         train_stacked([dataclasses.replace(base, checkpoint="best")], data)
 
 
+def test_stacked_training_validates_on_a_single_image():
+    data = tiny_data()
+    data = PreparedData(data.train, ImageSet(data.validation.images[:1], data.validation.labels[:1],
+                                             data.validation.classes), data.test, data.mean, data.std)
+    base = TrainSpec("tiny_cnn", "affine", batch_size=40, epochs=1, lr=1e-2)
+    group = [base, dataclasses.replace(base, augmentation="cutmix")]
+    together = train_stacked(group, data)
+    assert all(r.history[0]["val_accuracy"] in (0.0, 1.0) for r in together)
+    assert_as_trained_alone(group, data, together)
+
+
 def test_stacked_group_refuses_snapshots_of_different_epochs():
     data = tiny_data()
     group = [TrainSpec("tiny_cnn", "affine"), TrainSpec("tiny_cnn", "affine", seed=2)]
@@ -170,8 +187,9 @@ class StochasticDepth(torch.nn.Identity):
 
 
 def dropout_net(num_classes: int, in_channels: int, drop: str = "dropout") -> torch.nn.Module:
-    layer = torch.nn.Dropout2d(0.1) if drop == "dropout" else StochasticDepth()
-    return torch.nn.Sequential(torch.nn.Conv2d(in_channels, 2, 3), layer, torch.nn.Flatten(),
+    layers = {"dropout": [torch.nn.Dropout2d(0.1)], "depth": [StochasticDepth()],
+              "both": [StochasticDepth(), torch.nn.Dropout(0.1), torch.nn.Dropout2d(0.1)]}[drop]
+    return torch.nn.Sequential(torch.nn.Conv2d(in_channels, 2, 3), *layers, torch.nn.Flatten(),
                                torch.nn.LazyLinear(num_classes))
 
 
@@ -184,6 +202,7 @@ def test_stacking_obstacles_and_auto_group_sizes(monkeypatch):
         assert "fp32 without torch.compile" in stacking_obstacle(spec, model)
     assert "Dropout2d" in stacking_obstacle(tiny, dropout_net(4, 1))
     assert "StochasticDepth" in stacking_obstacle(tiny, dropout_net(4, 1, drop="depth"))
+    assert "(Dropout, Dropout2d, StochasticDepth)" in stacking_obstacle(tiny, dropout_net(4, 1, drop="both"))
     with pytest.raises(ValueError, match="models_at_once = 1"):
         train_stacked([dataclasses.replace(tiny, architecture=f"{__name__}:dropout_net")] * 2, tiny_data())
     with pytest.raises(ValueError, match="models_at_once = 1"):
