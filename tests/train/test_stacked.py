@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 
+from auglens.augment import build_augmentation, sample_keys
 from auglens.data.datasets import ImageSet
 from auglens.data.prepared import PreparedData
 from auglens.train import stacked
@@ -123,11 +124,15 @@ def test_stacked_baselines_scheduled_kept_last_equal_one_at_a_time():
 
 @pytest.mark.slow
 def test_stacked_every_sample_augmented_with_sgd_and_milestones_equal_one_at_a_time():
-    """The all-copies layout (``augment_every_sample``), SGD's momentum state and a step schedule."""
+    """The all-copies layout (``augment_every_sample``), SGD's momentum state and a step schedule. FMix from
+    starting state 2 draws samples mixed exactly half and half, whose majority label is the first (lam >= 0.5)."""
     data = tiny_data()
     base = TrainSpec("tiny_cnn", "affine", batch_size=10, epochs=2, lr=5e-2, optimizer="sgd",
                      augment_every_sample=True, lr_milestones=(1,), lr_gamma=0.5)
-    group = [base, dataclasses.replace(base, augmentation="cutmix", seed=4)]
+    group = [base, dataclasses.replace(base, augmentation="fmix", seed=2)]
+    halves = build_augmentation("fmix")(data.train.images.float() / 255, data.train.labels,
+                                        sample_keys(2, 0, torch.arange(len(data.train)))).lam
+    assert int((halves == 0.5).sum()) > 0
     counted = []
     together = train_stacked(group, data, progress=counted.append)
     alone = assert_as_trained_alone(group, data, together)
