@@ -91,6 +91,22 @@ def test_stacked_group_resumes_mid_training_from_per_model_snapshots():
         torch.testing.assert_close(uninterrupted[2].state_dict[name], value, rtol=0, atol=1e-4)
 
 
+def test_group_of_one_resumes_like_train_model():
+    data = tiny_data()
+    spec = TrainSpec("tiny_cnn", "cutmix", batch_size=40, epochs=2, lr=1e-2)
+    saved = []
+    (uninterrupted,) = train_stacked([spec], data, on_epoch_end=lambda i, snap: saved.append(snap))
+    steps = [float(state["step"]) for state in saved[0]["optimizer"]["state"].values()]
+    (resumed,) = train_stacked([spec], data, snapshots=[saved[0]])
+    # resuming leaves the snapshot alone (torch's optimizer would count its steps on in the given tensor)
+    assert [float(state["step"]) for state in saved[0]["optimizer"]["state"].values()] == steps
+    alone = train_model(spec, data, snapshot=saved[0])
+    assert resumed.best_epoch == uninterrupted.best_epoch == alone.best_epoch
+    for name, value in uninterrupted.state_dict.items():
+        torch.testing.assert_close(resumed.state_dict[name], value, rtol=0, atol=0, msg=name)
+        torch.testing.assert_close(alone.state_dict[name], value, rtol=0, atol=1e-5, msg=name)
+
+
 def test_stacked_training_refuses_mixed_groups():
     data = tiny_data()
     with pytest.raises(ValueError, match="differ only"):

@@ -116,7 +116,7 @@ def _optimizer_state(optimizer: torch.optim.Optimizer, i: int) -> dict[str, Any]
 def _stack_optimizer_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
     stacked = {}
     for index, value in states[0]["state"].items():
-        stacked[index] = {k: (torch.stack([s["state"][index][k] for s in states]) if k != "step" else v)
+        stacked[index] = {k: (torch.stack([s["state"][index][k] for s in states]) if k != "step" else v.clone())
                           for k, v in value.items()}
     return {"state": stacked, "param_groups": states[0]["param_groups"]}
 
