@@ -32,12 +32,13 @@ declare -A MODULES=(
     [cam]="src/auglens/cam/*|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_parity_resnet.py tests/cam/test_cam_parity_thesis_models.py tests/cam/test_cam_storage.py tests/cam/test_cam_contracts.py|"
     [train]="src/auglens/train/*|tests/train|"
     [stacked]="src/auglens/train/stacked.py|tests/train/test_stacked.py|"
-    [augment]="src/auglens/augment/*|tests/augment|"
+    [augment]="src/auglens/augment/*|tests/augment tests/distortion/test_distortion_masks.py|"
+    [augment_mixed]="src/auglens/augment/mixed.py src/auglens/augment/mixing.py|tests/augment tests/distortion/test_distortion_masks.py|"
     [seed_average]="src/auglens/study*|tests/study/test_seed_average.py|*seed_average*"
     [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py tests/distortion/test_distortion_contracts.py tests/distortion/test_distortion_data_helpers.py|"
     [analysis]="src/auglens/analysis/*|tests/analysis|"
 )
-ORDER=(metrics cam train augment seed_average distortion analysis)
+ORDER=(metrics cam train augment seed_average distortion analysis)  # augment_mixed: a part of augment, on request
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
 toml_list() {  # words (globs are kept as globs) -> a TOML list of strings
