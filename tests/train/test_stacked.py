@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 
@@ -79,12 +80,19 @@ def test_stacked_group_resumes_mid_training_from_per_model_snapshots():
     data = tiny_data()
     group = specs()
     saved: dict[int, dict] = {}
-    uninterrupted = train_stacked(group, data, on_epoch_end=lambda i, snap: saved.setdefault(i, snap))
+    # copied when taken, as a snapshot written to disk is (the history list goes on growing)
+    uninterrupted = train_stacked(group, data, on_epoch_end=lambda i, snap: saved.setdefault(i, copy.deepcopy(snap)))
     assert sorted(saved) == [0, 1, 2, 3] and all(s["epoch"] == 0 for s in saved.values())
     resumed = train_stacked(group, data, snapshots=[saved[i] for i in range(4)])
     for a, b in zip(uninterrupted, resumed):
         for name in a.state_dict:
             torch.testing.assert_close(a.state_dict[name], b.state_dict[name], rtol=0, atol=0)
+        # the kept weights may be the snapshot's own best: the histories show that the last epoch ran once
+        assert b.best_epoch == a.best_epoch
+        assert [h["epoch"] for h in b.history] == [0, 1]
+        for row, expected in zip(b.history, a.history):
+            assert {k: v for k, v in row.items() if k != "elapsed_seconds"} == {
+                k: v for k, v in expected.items() if k != "elapsed_seconds"}
     # A group snapshot is train_model's format: one model resumes alone from it.
     alone = train_model(group[2], data, snapshot=saved[2])
     for name, value in alone.state_dict.items():
@@ -117,21 +125,26 @@ def test_stacked_training_refuses_mixed_groups():
 
 @pytest.mark.slow
 def test_stacked_baselines_scheduled_kept_last_equal_one_at_a_time():
-    """The baseline layout (originals only), a per-batch learning rate (one-cycle), the last epoch kept and
-    validation in several chunks; ``progress`` counts every model's images."""
+    """The baseline layout (originals only) reshuffled each epoch, a per-batch learning rate (one-cycle), the
+    last epoch kept and validation in several chunks; ``progress`` counts every model's images."""
     data = tiny_data()
     base = TrainSpec("tiny_cnn", "none", batch_size=8, epochs=2, lr=1e-2, lr_schedule="one_cycle",
-                     checkpoint="last", eval_batch_size=4)
+                     checkpoint="last", eval_batch_size=4, reshuffle_each_epoch=True)
     group = [base, dataclasses.replace(base, seed=5)]
-    counted, hooked = [], []
+    counted, hooked, clock = [], [], []
+
+    def hook(i, snap):
+        hooked.append((i, snap["epoch"]))
+        clock.append(time.perf_counter() - started)
+
     started = time.perf_counter()
-    together = train_stacked(group, data, progress=counted.append,
-                             on_epoch_end=lambda i, snap: hooked.append((i, snap["epoch"])))
+    together = train_stacked(group, data, progress=counted.append, on_epoch_end=hook)
     wall = time.perf_counter() - started
     assert [r.best_epoch for r in together] == [1, 1]
     for result in together:  # cumulative seconds of the group's training and validation
         first, second = (row["elapsed_seconds"] for row in result.history)
-        assert 0 < first < second == result.train_seconds < wall
+        assert 0 < first <= clock[0] and first < second == result.train_seconds <= wall
+        assert second - first <= wall - clock[-1]
     assert hooked == [(0, 0), (1, 0)]  # after every epoch but the last, for every model
     alone = assert_as_trained_alone(group, data, together)
     assert sum(counted) == len(group) * alone == len(group) * 2 * len(data.train)
@@ -140,12 +153,14 @@ def test_stacked_baselines_scheduled_kept_last_equal_one_at_a_time():
 
 @pytest.mark.slow
 def test_stacked_every_sample_augmented_with_sgd_and_milestones_equal_one_at_a_time():
-    """The all-copies layout (``augment_every_sample``), SGD's momentum state and a step schedule. FMix from
+    """The all-copies layout (``augment_every_sample``), augmentation parameters, SGD's momentum state and a
+    step schedule. FMix from
     starting state 2 draws samples mixed exactly half and half, whose majority label is the first (lam >= 0.5)."""
     data = tiny_data()
     base = TrainSpec("tiny_cnn", "affine", batch_size=10, epochs=2, lr=5e-2, optimizer="sgd",
                      augment_every_sample=True, lr_milestones=(1,), lr_gamma=0.5)
-    group = [base, dataclasses.replace(base, augmentation="fmix", seed=2)]
+    group = [dataclasses.replace(base, augmentation_params=(("degrees", 40.0), ("shear", 0.0))),
+             dataclasses.replace(base, augmentation="fmix", seed=2)]
     halves = build_augmentation("fmix")(data.train.images.float() / 255, data.train.labels,
                                         sample_keys(2, 0, torch.arange(len(data.train)))).lam
     assert int((halves == 0.5).sum()) > 0
