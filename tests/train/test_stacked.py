@@ -160,9 +160,8 @@ def test_stacked_baselines_scheduled_kept_last_equal_one_at_a_time():
 @pytest.mark.slow
 def test_stacked_every_sample_augmented_with_sgd_and_milestones_equal_one_at_a_time():
     """The all-copies layout (``augment_every_sample``) at a model input size of 20, augmentation parameters,
-    SGD's momentum state and a
-    step schedule. FMix from
-    starting state 2 draws samples mixed exactly half and half, whose majority label is the first (lam >= 0.5)."""
+    SGD's momentum state and a step schedule. FMix from starting state 2 draws samples mixed exactly half and
+    half, whose majority label is the first (lam >= 0.5)."""
     data = tiny_data()
     base = TrainSpec("tiny_cnn", "affine", batch_size=10, epochs=2, lr=5e-2, optimizer="sgd",
                      augment_every_sample=True, lr_milestones=(1,), lr_gamma=0.5, input_size=20)
