@@ -4,7 +4,7 @@
 #   pip install -e ".[test,mutation]"
 #   nice -n 10 scripts/mutation.sh                  # every module below, one after the other
 #   nice -n 10 scripts/mutation.sh metrics train    # only these
-#   nice -n 10 scripts/mutation.sh stacked          # only train/stacked.py with its own tests (a part of train; not in the default run)
+#   nice -n 10 scripts/mutation.sh stacked          # only train/stacked.py, with its own tests (a part of train)
 #
 # Each module is mutated with mutmut in its own scratch copy of src/ and tests/ (the working tree is never
 # touched), and each mutant is tested only by the tests of that module that reach the mutated function.
@@ -38,7 +38,7 @@ declare -A MODULES=(
     [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py tests/distortion/test_distortion_contracts.py tests/distortion/test_distortion_data_helpers.py|"
     [analysis]="src/auglens/analysis/*|tests/analysis|"
 )
-ORDER=(metrics cam train augment seed_average distortion analysis)  # augment_mixed: a part of augment, on request
+ORDER=(metrics cam train augment seed_average distortion analysis)  # augment_mixed, stacked: parts of augment and train, on request
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
 toml_list() {  # words (globs are kept as globs) -> a TOML list of strings
