@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from auglens.augment import build_augmentation, sample_keys
 from auglens.data.prepared import DataSpec, model_input, prepare_data
-from auglens.train.loop import TrainSpec, train_model
+from auglens.train.loop import TrainSpec, cross_entropy_pair, mixed_cross_entropy, train_model
 from auglens.train.order import training_order
 
 
@@ -101,3 +101,18 @@ def test_multi_tensor_optimizer_updates_give_the_bits_of_the_per_parameter_loop(
     monkeypatch.setattr(loop, "_optimizer", per_parameter)
     single = loop.train_model(spec, data).state_dict
     assert all(torch.equal(multi[k], single[k]) for k in multi)
+
+
+def test_mixed_cross_entropy_by_hand():
+    """mean(lam * CE(label) + (1 - lam) * CE(partner)), with CE(k) = log(sum exp(logits)) - logits[k]."""
+    import math
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]])
+    labels, partners, lam = torch.tensor([0, 2]), torch.tensor([1, 1]), torch.tensor([0.75, 0.25])
+    logsumexp = [math.log(sum(math.exp(v) for v in row)) for row in logits.tolist()]
+    ce = [[logsumexp[i] - logits[i, k].item() for k in range(3)] for i in range(2)]
+    expected = (0.75 * ce[0][0] + 0.25 * ce[0][1] + 0.25 * ce[1][2] + 0.75 * ce[1][1]) / 2
+    assert float(mixed_cross_entropy(logits, labels, partners, lam)) == pytest.approx(expected, rel=1e-6)
+    first, second = cross_entropy_pair(logits, labels, partners)
+    assert first.tolist() == pytest.approx([ce[0][0], ce[1][2]], rel=1e-6)
+    assert second.tolist() == pytest.approx([ce[0][1], ce[1][1]], rel=1e-6)
