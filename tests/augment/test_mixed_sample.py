@@ -64,7 +64,7 @@ def test_torchvision_boxes_by_hand(h, w):
     assert bool((area <= 1 - lam.numpy() + 1e-12).all())
 
 
-@pytest.mark.parametrize("h, w", [(16, 16), (9, 12), (2, 64)])  # 2 x 64: boxes thinner than a row
+@pytest.mark.parametrize("h, w", [(16, 16), (9, 12), (2, 64), (64, 2)])  # boxes thinner than a row or column
 def test_rounded_boxes_by_hand(h, w):
     n = 300
     keys = _keys(n, seed=3)
