@@ -1,0 +1,32 @@
+"""Helpers of the colour and elastic transforms against independent references: HSV -> RGB against Python's
+``colorsys`` (a hue of exactly one turn included), the elastic kernel's half-width against torchvision's rule."""
+
+from __future__ import annotations
+
+import colorsys
+
+import pytest
+import torch
+
+from auglens.augment.filters import hsv_to_rgb
+from auglens.augment.geometric import elastic_kernel_radius
+
+
+def test_hsv_to_rgb_equals_colorsys():
+    g = torch.Generator().manual_seed(0)
+    hsv = torch.rand(2, 3, 5, 6, generator=g, dtype=torch.float64)
+    hsv[0, 0, 0, :] = torch.tensor([0.0, 1 / 6, 0.5, 5 / 6, 1.0, 0.999999])  # sector edges and a full turn
+    rgb = hsv_to_rgb(hsv)
+    for n in range(2):
+        for y in range(5):
+            for x in range(6):
+                expected = colorsys.hsv_to_rgb(*hsv[n, :, y, x].tolist())
+                assert rgb[n, :, y, x].tolist() == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.5, 0.9, 1.0, 1.3, 2.0, 2.6, 3.0, 5.0, 7.3])
+def test_elastic_kernel_radius_is_torchvisions(sigma):
+    size = int(8 * sigma + 1)  # torchvision.transforms.v2.functional.elastic: kernel of int(8 sigma + 1) ...
+    if size % 2 == 0:
+        size += 1  # ... made odd
+    assert elastic_kernel_radius(sigma) == (size - 1) // 2
