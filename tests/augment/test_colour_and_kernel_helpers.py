@@ -8,6 +8,7 @@ import colorsys
 import pytest
 import torch
 
+from auglens.augment import AUGMENTATIONS
 from auglens.augment.filters import hsv_to_rgb
 from auglens.augment.geometric import elastic_kernel_radius
 
@@ -30,3 +31,30 @@ def test_elastic_kernel_radius_is_torchvisions(sigma):
     if size % 2 == 0:
         size += 1  # ... made odd
     assert elastic_kernel_radius(sigma) == (size - 1) // 2
+
+
+@pytest.mark.parametrize("params", [
+    dict(brightness=(0.5, 1.5), contrast=(0.0, 2.0), saturation=(1.2, 1.2), hue=(-0.2, 0.1)),
+    dict(brightness=0.3, contrast=1.5, saturation=(0.0, 0.0), hue=(0.1, 0.1)),
+    dict(brightness=(0.0, 1.0), contrast=(0.7, 3.0), saturation=0.25, hue=0.5),
+])
+def test_color_jitter_ranges_are_torchvisions(params):
+    from torchvision.transforms import v2
+
+    ours = AUGMENTATIONS.build("color_jitter", **params)
+    theirs = v2.ColorJitter(**params)
+    for name in ("brightness", "contrast", "saturation", "hue"):
+        assert getattr(ours, name) == pytest.approx(tuple(getattr(theirs, name))), name
+
+
+@pytest.mark.parametrize("params", [
+    dict(brightness=(1.5, 0.5)), dict(brightness=(-0.1, 1.0)), dict(contrast=(0.5, 1.0, 2.0)), dict(saturation=-0.2),
+    dict(hue=(-0.6, 0.1)), dict(hue=(0.1, 0.7)), dict(hue=(0.3, 0.2)), dict(hue=0.6), dict(hue=(0.1,)),
+])
+def test_color_jitter_refuses_what_torchvision_refuses(params):
+    from torchvision.transforms import v2
+
+    with pytest.raises((TypeError, ValueError)):
+        v2.ColorJitter(**params)
+    with pytest.raises(ValueError):
+        AUGMENTATIONS.build("color_jitter", **params)
