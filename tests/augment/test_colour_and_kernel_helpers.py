@@ -58,3 +58,42 @@ def test_color_jitter_refuses_what_torchvision_refuses(params):
         v2.ColorJitter(**params)
     with pytest.raises(ValueError):
         AUGMENTATIONS.build("color_jitter", **params)
+
+
+@pytest.mark.parametrize("params", [
+    dict(degrees=20.0, translate=(0.2, 0.05), scale=(0.8, 1.3), shear=7.0),
+    dict(degrees=(-5.0, 30.0), translate=(0.0, 1.0), scale=(1.0, 1.0), shear=(-3.0, 9.0)),
+    dict(degrees=0.0, translate=(0.5, 0.5), scale=(0.5, 2.0), shear=(-3.0, 9.0, 1.0, 4.0)),
+])
+def test_affine_ranges_are_torchvisions(params):
+    from torchvision.transforms import v2
+
+    ours = AUGMENTATIONS.build("affine", **params)
+    theirs = v2.RandomAffine(**params)
+    assert ours.degrees == pytest.approx(tuple(theirs.degrees))
+    assert ours.translate == pytest.approx(tuple(theirs.translate))
+    assert ours.scale == pytest.approx(tuple(theirs.scale))
+    assert ours.shear == pytest.approx((*theirs.shear, 0.0, 0.0)[:4])  # torchvision keeps 2 for no y shear
+    assert ours.interpolation == "nearest"  # torchvision's default interpolation
+
+
+@pytest.mark.parametrize("params", [
+    dict(degrees=-5.0), dict(translate=(0.1, 1.2)), dict(translate=(0.1,)),
+    dict(translate=(-0.1, 0.1)), dict(scale=(0.0, 1.0)), dict(shear=-2.0), dict(shear=(1.0, 2.0, 3.0)),
+])
+def test_affine_refuses_what_torchvision_refuses(params):
+    from torchvision.transforms import v2
+
+    with pytest.raises((TypeError, ValueError)):
+        v2.RandomAffine(**{"degrees": 0.0, **params})
+    with pytest.raises(ValueError):
+        AUGMENTATIONS.build("affine", **params)
+
+
+@pytest.mark.parametrize("params", [
+    dict(degrees=(10.0, 5.0)), dict(shear=(5.0, 1.0, 0.0, 0.0)), dict(shear=(0.0, 1.0, 5.0, 1.0)),
+])
+def test_affine_refuses_reversed_ranges(params):
+    # stricter than torchvision, which would draw from an empty range
+    with pytest.raises(ValueError, match="min <= max"):
+        AUGMENTATIONS.build("affine", **params)
