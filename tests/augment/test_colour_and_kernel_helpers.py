@@ -97,3 +97,43 @@ def test_affine_refuses_reversed_ranges(params):
     # stricter than torchvision, which would draw from an empty range
     with pytest.raises(ValueError, match="min <= max"):
         AUGMENTATIONS.build("affine", **params)
+
+
+def test_defaults_are_torchvisions():
+    from torchvision.transforms import v2
+
+    elastic, theirs = AUGMENTATIONS.build("elastic"), v2.ElasticTransform()
+    assert (elastic.alpha, elastic.sigma) == (theirs.alpha[0], theirs.sigma[0]) and elastic.interpolation == "bilinear"
+    assert AUGMENTATIONS.build("gaussian_blur").sigma == pytest.approx(tuple(v2.GaussianBlur(5).sigma))
+    crop, theirs = AUGMENTATIONS.build("random_crop"), v2.RandomResizedCrop(8)
+    assert crop.scale == pytest.approx(theirs.scale) and crop.ratio == pytest.approx(theirs.ratio)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("gaussian_blur", dict(kernel_size=1, sigma=(0.5, 0.5))), ("gaussian_blur", dict(sigma=0.3)),
+    ("random_crop", dict(scale=(1.0, 1.0), ratio=(1.0, 1.0))), ("random_crop", dict(scale=(0.2, 0.2))),
+    ("random_crop", dict(size_fraction=1.0)), ("elastic", dict(alpha=0.0, sigma=0.5)),
+    ("elastic", dict(interpolation="nearest")),
+])
+def test_boundary_parameters_are_accepted(name, params):
+    aug = AUGMENTATIONS.build(name, **params)
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert aug(x, torch.zeros(2, dtype=torch.int64), torch.arange(2)).images.shape == x.shape
+    if name == "gaussian_blur" and "kernel_size" not in params:
+        assert aug.sigma == (0.3, 0.3)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("gaussian_blur", dict(kernel_size=4)), ("gaussian_blur", dict(kernel_size=0)),
+    ("gaussian_blur", dict(kernel_size=-1)), ("gaussian_blur", dict(kernel_size=9, sigma=(0.0, 1.0))),
+    ("gaussian_blur", dict(sigma=(2.0, 1.0))), ("gaussian_blur", dict(sigma=(0.5, 0.6, 0.7))),
+    ("random_crop", dict(scale=(0.0, 0.5))), ("random_crop", dict(scale=(0.5, 0.4))),
+    ("random_crop", dict(scale=(0.5, 1.5))), ("random_crop", dict(scale=(0.5, 0.6, 0.7))),
+    ("random_crop", dict(ratio=(0.0, 1.0))), ("random_crop", dict(ratio=(2.0, 1.0))),
+    ("random_crop", dict(ratio=(1.0, 1.0, 1.0))), ("random_crop", dict(size_fraction=0.0)),
+    ("random_crop", dict(size_fraction=1.5)), ("elastic", dict(alpha=-1.0)), ("elastic", dict(sigma=0.0)),
+    ("elastic", dict(interpolation="bicubic")),
+])
+def test_out_of_range_parameters_are_refused(name, params):
+    with pytest.raises(ValueError):
+        AUGMENTATIONS.build(name, **params)
