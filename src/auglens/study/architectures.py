@@ -36,8 +36,8 @@ from auglens.config import Config, stable_hash
 from auglens.data.prepared import DataSpec, prepare_data
 from auglens.report.study_files import ARCHITECTURES_FILE
 from auglens.errors import UserError
-from auglens.store import ArtifactError, ArtifactStore, write_text_atomic
-from auglens.study.jobs import Job, Progress
+from auglens.store import ArtifactStore, write_text_atomic
+from auglens.study.jobs import Job, Progress, load_snapshot
 from auglens.study.plan import data_spec, train_spec
 from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, evaluate, train_model
@@ -98,7 +98,7 @@ def run_architecture_job(job: ArchitectureJob, store: ArtifactStore, device: tor
         return job.key
     data = prepare_data(job.data)
     spec = job.spec
-    saved = _load_snapshot(job, store)
+    saved = load_snapshot(store, _SNAPSHOTS, job.key, spec.architecture)
     rows: list[dict] = list(saved["rows"]) if saved is not None else []
     if saved is not None:
         log.info("%s: resuming after epoch %d of %d", spec.architecture, saved["train"]["epoch"] + 1, spec.epochs)
@@ -124,18 +124,6 @@ def run_architecture_job(job: ArchitectureJob, store: ArtifactStore, device: tor
     store.save_table(kind, job.key, pd.DataFrame(rows, columns=list(ARCHITECTURE_COLUMNS)))
     store.delete(_SNAPSHOTS, job.key, "pt")
     return job.key
-
-
-def _load_snapshot(job: ArchitectureJob, store: ArtifactStore) -> dict | None:
-    """The last epoch snapshot, or None; a damaged one is reported and dropped (training starts over)."""
-    if not store.exists(_SNAPSHOTS, job.key, "pt"):
-        return None
-    try:
-        return store.load_torch(_SNAPSHOTS, job.key)
-    except ArtifactError as error:
-        log.warning("%s: training %s from its first epoch", error, job.spec.architecture)
-        store.delete(_SNAPSHOTS, job.key, "pt")
-        return None
 
 
 # ------------------------------------------------------------------------------------------ orchestration

@@ -38,8 +38,8 @@ from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, initial_model, train_model
 
 __all__ = ["CamJob", "Job", "MetricGroupJob", "MetricJob", "TrainGroupJob", "TrainJob", "baseline_metric_frames",
-           "compute_cam_set", "load_trained_model", "map_side", "metric_groups", "pair_metric_frame", "run_cam_job",
-           "run_claimed", "run_metric_group", "run_metric_job", "run_train_group", "run_train_job", "train_groups"]
+           "compute_cam_set", "load_snapshot", "load_trained_model", "map_side", "metric_groups", "pair_metric_frame",
+           "run_cam_job", "run_claimed", "run_metric_group", "run_metric_job", "run_train_group", "run_train_job", "train_groups"]
 
 Progress = Callable[[int], None]
 log = logging.getLogger("auglens.study")
@@ -198,12 +198,11 @@ def train_groups(trains: list[TrainJob]) -> list[Job]:
             group = TrainGroupJob(tuple(members[start : start + members[start].lockstep]))
             group_of.update({train.key: group for train in group.trains})
             start += len(group.trains)
-    jobs: list[Job] = []
+    jobs: dict[str, Job] = {}  # by key: a group appears once, where its first member is
     for train in trains:
         job = group_of.get(train.key, train)
-        if job not in jobs:
-            jobs.append(job)
-    return jobs
+        jobs.setdefault(job.key, job)
+    return list(jobs.values())
 
 
 @dataclass(frozen=True)
@@ -360,16 +359,21 @@ def _save_trained(job: TrainJob, store: ArtifactStore, result) -> None:
     store.delete("snapshots", job.key, "pt")
 
 
-def _load_snapshot(job: TrainJob, store: ArtifactStore) -> dict | None:
-    """The last epoch snapshot, or None; a damaged one is reported and dropped (training starts over)."""
-    if not store.exists("snapshots", job.key, "pt"):
+def load_snapshot(store: ArtifactStore, kind: str, key: str, label: str) -> dict | None:
+    """The last epoch snapshot stored as ``kind/<key>.pt``, or None; a damaged one is reported and dropped
+    (the training of ``label`` starts over)."""
+    if not store.exists(kind, key, "pt"):
         return None
     try:
-        return store.load_torch("snapshots", job.key)
+        return store.load_torch(kind, key)
     except ArtifactError as error:
-        log.warning("%s: training %s from its first epoch", error, job.model_id)
-        store.delete("snapshots", job.key, "pt")
+        log.warning("%s: training %s from its first epoch", error, label)
+        store.delete(kind, key, "pt")
         return None
+
+
+def _load_snapshot(job: TrainJob, store: ArtifactStore) -> dict | None:
+    return load_snapshot(store, "snapshots", job.key, job.model_id)
 
 
 def run_claimed(job: Job, store: ArtifactStore, device: torch.device, progress: Progress | None = None,
