@@ -509,38 +509,36 @@ def write_atomic(target: str, data: bytes, fs=None, durable: bool = True) -> Non
     """
     temporary = _temporary_name(target)
     folder = os.path.dirname(target) or "."
-    if fs is not None:
-        try:
+    try:
+        if fs is not None:
             fs.makedirs(folder, exist_ok=True)
             with fs.open(temporary, "wb") as handle:
                 handle.write(data)
             fs.mv(temporary, target)
-        except BaseException as error:
-            try:
-                if fs.exists(temporary):
-                    fs.rm(temporary)
-            except Exception:
-                pass
-            if isinstance(error, OSError) and error.errno in USER_FIXABLE_ERRNOS:
-                raise StoreWriteError(folder, error) from error
-            raise
-        return
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        else:
+            os.makedirs(folder, exist_ok=True)
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(temporary, target)
     except BaseException as error:
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
+        _discard(temporary, fs)
         if isinstance(error, OSError) and error.errno in USER_FIXABLE_ERRNOS:
             raise StoreWriteError(folder, error) from error
         raise
+
+
+def _discard(temporary: str, fs=None) -> None:
+    """Remove a failed write's temporary file, if there is one; a failure to remove it is not the error."""
+    try:
+        if fs is None:
+            os.remove(temporary)
+        elif fs.exists(temporary):
+            fs.rm(temporary)
+    except Exception:
+        pass
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
