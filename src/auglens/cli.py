@@ -1,13 +1,14 @@
 """``auglens`` command line: a thin layer, each subcommand calls one library function.
 
     auglens run CONFIG --out DIR [key=value ...]     train, CAMs, metrics, tables, report
-    auglens validate CONFIG [key=value ...]          check a config without running anything
+    auglens validate CONFIG [key=value ...]          check a study or distortion config without running anything
     auglens architectures CONFIG --out DIR [--candidates A,B,C] [key=value ...]
                                                      thesis step 2: candidate architectures side by side
     auglens report DIR                               (re)build DIR/report from DIR's tables
     auglens verify DIR [--repair]                    check (and recompute) DIR's artifacts and tables
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
-    auglens distortion CONFIG --out DIR [--only NAME] [--backend ray]  the distortion paper's analyses
+    auglens distortion CONFIG --out DIR [--only NAME] [--backend ray] [key=value ...]
+                                                     the distortion paper's analyses
     auglens ls [augmentations|models|cams|metrics|datasets]
 
 Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings and errors only),
@@ -93,13 +94,22 @@ def _warn_insane(performance, source, out: Path) -> None:
 
 def _cmd_validate(args) -> int:
     from auglens import config as cfg
+    from auglens.distortion.config import DistortionConfig, is_distortion_config
 
-    config = cfg.load(args.config, args.overrides)
-    checked = _check(config, args.config)
-    n_models = len(config.augmentations) * len(config.study.seeds) + (
-        len(config.study.seeds) if config.study.baseline == "per_seed" else 1)
-    print(f"{args.config}: valid — {len(config.augmentations)} augmentation(s) x {len(config.study.seeds)} seed(s), "
-          f"{n_models} models to train; device {config.runtime.device!r}; {checked.describe()}")
+    data = cfg.read_toml(args.config, args.overrides)
+    if is_distortion_config(data):  # `auglens distortion`'s config: its own sections, its own checks
+        config = DistortionConfig.from_dict(data, args.config)
+        checked = _check(config, args.config)
+        print(f"{args.config}: valid distortion config — analyses {', '.join(config.analyses)}; the basic model and "
+              f"{len(config.augmentations)} augmentation(s) x {len(config.runs.seeds)} run(s); "
+              f"device {config.runtime.device!r}; {checked.describe()}")
+    else:
+        config = cfg.Config.from_dict(data, args.config)
+        checked = _check(config, args.config)
+        n_models = len(config.augmentations) * len(config.study.seeds) + (
+            len(config.study.seeds) if config.study.baseline == "per_seed" else 1)
+        print(f"{args.config}: valid — {len(config.augmentations)} augmentation(s) x {len(config.study.seeds)} "
+              f"seed(s), {n_models} models to train; device {config.runtime.device!r}; {checked.describe()}")
     if args.show:
         print(cfg.dump_toml(config))
     return 0
@@ -159,9 +169,10 @@ def _cmd_compare(args) -> int:
 def _cmd_distortion(args) -> int:
     from auglens.distortion import load, run_from_toml
 
-    _check(load(args.config, args.overrides), args.config)
+    overrides = list(args.overrides) + (["runtime.progress=false"] if args.no_progress else [])
+    _check(load(args.config, overrides), args.config)
     logs.log_to_folder(args.out)
-    tables = run_from_toml(args.config, args.out, args.overrides, args.only, args.backend)
+    tables = run_from_toml(args.config, args.out, overrides, args.only, args.backend)
     for name in tables:
         print(f"{name}: {Path(args.out) / 'distortion' / name}")
     return 0
@@ -263,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     distortion.add_argument("--out", required=True)
     distortion.add_argument("--only", action="append", help="run only this analysis (repeatable)")
     distortion.add_argument("--backend", choices=["local", "ray"], help="where models train (default: runtime.backend)")
+    distortion.add_argument("--no-progress", action="store_true", help="no progress bars (runtime.progress = false)")
     distortion.add_argument("overrides", nargs="*", help="key=value config overrides")
     distortion.set_defaults(func=_cmd_distortion)
 

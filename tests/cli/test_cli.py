@@ -148,3 +148,33 @@ def test_compare_results_are_reportable(tmp_path, capsys):
     assert manifest["device"].startswith("cpu (")
     assert manifest["checkpoints_sha256"][str(paths[1])] == hashlib.sha256(paths[1].read_bytes()).hexdigest()
     capsys.readouterr()
+
+
+DISTORTION_TOML = ('name = "d"\nanalyses = ["affinity"]\n[data]\nname = "synthetic"\ntrain_subset = 64\ntest_subset = 16\n'
+                   '[model]\narchitecture = "tiny_cnn"\ninput_size = 16\n[training]\noptimizer = "adam"\nlr = 3e-3\n'
+                   'epochs = 1\nbatch_size = 32\n[runs]\nseeds = [1]\n[[augmentations]]\nname = "fmix"\n'
+                   '[affinity]\nmax_test_images = 16\n[runtime]\ndevice = "cpu"\nnum_threads = 1\nprogress = true\n')
+
+
+def test_validate_reads_a_distortion_config_with_the_distortion_checks(tmp_path, capsys):
+    path = tmp_path / "d.toml"
+    path.write_text(DISTORTION_TOML)
+    assert main(["validate", str(path), "--show", "runs.seeds=[1,2,3]"]) == 0
+    out = capsys.readouterr().out
+    assert "valid distortion config" in out and "analyses affinity" in out and "x 3 run(s)" in out
+    assert "[runs]" in out and "[affinity]" in out  # the resolved distortion config, not a study's
+    # its own keys are known, its own rules apply, and a misspelt one is named with the distortion sections' keys
+    assert main(["validate", str(path), "runs.seedz=[1]", "training.models_at_once=2"]) == 2
+    err = capsys.readouterr().err
+    assert "runs.seedz: unknown key (did you mean 'seeds'?)" in err and "training.models_at_once:" in err
+    assert "runs: unknown key" not in err and "affinity: unknown key" not in err
+
+
+def test_distortion_no_progress_turns_the_bars_off(tmp_path, capsys):
+    path = tmp_path / "d.toml"
+    path.write_text(DISTORTION_TOML)
+    out = tmp_path / "out"
+    assert main(["distortion", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert "progress = false" in (out / "distortion" / "config.toml").read_text()
+    err = capsys.readouterr().err
+    assert "%|" not in err and "img/s" not in err  # tqdm's bar and rate

@@ -33,7 +33,7 @@ from auglens.config import (
     config_field,
 )
 
-__all__ = ["DistortionConfig", "from_dict", "load", "to_dict"]
+__all__ = ["DistortionConfig", "from_dict", "is_distortion_config", "load", "to_dict"]
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _config_class() -> type:
     namespace = {
         "seeds_key": "runs.seeds",
         "baseline_trained_by": "every analysis",
-        "doc_title": "Distortion analyses (`auglens distortion`)",
+        "doc_title": "Distortion analyses (`auglens distortion`, `auglens validate`)",
         "doc_intro": ("Data, split, model, training, `[[augmentations]]` and runtime are the study's sections; "
                       "defaults are the distortion paper's (PreAct-ResNet18, FMix's training recipe, 5 runs), "
                       "e.g. `auglens distortion config.toml --out DIR runs.seeds=[1,2] training.epochs=2`."),
@@ -171,6 +171,16 @@ def from_dict(data: dict[str, Any], source: str | None = None) -> DistortionConf
 def load(path: str | Path, overrides: list[str] | None = None) -> DistortionConfig:
     """Read a TOML file, apply ``key=value`` overrides, validate; raises :class:`~auglens.config.ConfigError`."""
     return DistortionConfig.load(path, overrides)
+
+
+def is_distortion_config(data: dict[str, Any]) -> bool:
+    """Whether a config in the TOML layout is a distortion config: it has a top-level key that only distortion
+    configs have (``analyses``, ``runs`` or an analysis's section); a study config has none of them."""
+    from auglens.config import Config
+
+    study_keys = {f.name for f in dataclasses.fields(Config)}
+    distortion_only = {f.name for f in dataclasses.fields(DistortionConfig)} - study_keys
+    return bool(distortion_only & set(data))
 
 
 def coerce_config(config: DistortionConfig | dict[str, Any]) -> DistortionConfig:
