@@ -238,3 +238,30 @@ def test_precision_and_memory_format_options(data):
         assert torch.equal(fp32[key], auto[key]), key
         torch.testing.assert_close(channels_last[key], fp32[key], rtol=1e-4, atol=1e-5, msg=key)
     assert not all(torch.equal(fp32[key], bf16[key]) for key in fp32)
+
+
+def test_the_epoch_clocks_count_training_and_validation_cumulatively_across_a_resume(data, monkeypatch):
+    """``elapsed_seconds`` (training and validation) and ``train_seconds`` (training steps alone) add up each
+    epoch's own clock readings, and a resumed run goes on from the snapshot's totals.
+
+    A fake clock advancing 10 s per reading makes the expected values exact: each epoch reads it at its start,
+    after its training steps and after validation, so it adds 10 s of training and 20 s in all.
+    """
+    import types
+
+    from auglens.train import loop
+
+    ticks = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    spec = TrainSpec("tiny_cnn", "none", epochs=3, batch_size=32, seed=1, input_size=None)
+    trained, snapshots = [], []
+    full = train_model(spec, data, on_epoch_end=lambda s: snapshots.append(copy.deepcopy(s)),
+                       on_epoch_trained=lambda model, record: trained.append(record["train_seconds"]))
+    assert [row["elapsed_seconds"] for row in full.history] == [20.0, 40.0, 60.0]
+    assert trained == [10.0, 20.0, 30.0] and full.train_seconds == 60.0
+
+    trained.clear()
+    resumed = train_model(spec, data, snapshot=snapshots[0],
+                          on_epoch_trained=lambda model, record: trained.append(record["train_seconds"]))
+    assert [row["elapsed_seconds"] for row in resumed.history] == [20.0, 40.0, 60.0]
+    assert trained == [20.0, 30.0] and resumed.train_seconds == 60.0
