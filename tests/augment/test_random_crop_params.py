@@ -45,6 +45,8 @@ def _hand_boxes(keys, height, width, scale, ratio):
     (40, 4, (0.9, 1.0), (0.5, 2.0), True),  # never fits: taller than any allowed ratio
     (6, 6, (0.001, 0.002), (3 / 4, 4 / 3), True),  # boxes round to 0 pixels
     (6, 6, (0.03, 0.03), (1.0, 1.0), False),  # boxes of one pixel
+    (10, 10, (0.004, 0.006), (0.1, 10.0), True),  # one side rounds to 0 pixels, the other not
+    (10, 20, (0.5, 0.5), (1.0, 1.0), False),  # square boxes as tall as the image
 ])
 def test_boxes_follow_torchvisions_algorithm(height, width, scale, ratio, some_fall_back):
     keys = sample_keys(2, 0, torch.arange(60))
