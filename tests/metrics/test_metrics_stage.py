@@ -4,6 +4,7 @@ and scipy, on both of its paths (numpy blocks on a thread pool; torch chunks), w
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -107,3 +108,38 @@ def test_stage_rejects_mismatched_maps():
         compute_baseline_metrics(["mad"], torch.rand(5), [torch.rand(5)])
     with pytest.raises(ValueError, match="unknown quantities"):
         stage.compare_with_baseline(torch.rand(2, 3, 3), [torch.rand(2, 3, 3)], ["median"], [])
+
+
+def _compare_in_child(maps, queue) -> None:
+    queue.put([{k: v.numpy() for k, v in r.items()} for r in compute_baseline_metrics(ALL[:-1], maps[0],
+                                                                                      list(maps[1:]))])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_process_forked_after_the_thread_pool_started_computes_too(monkeypatch):
+    """The parent's pool threads do not survive a fork; a child that reused the pool would wait forever."""
+    import multiprocessing
+
+    maps = cam_like(2, models=2, n=20)
+    monkeypatch.setattr(stage, "_BLOCK_PIXELS", 2 * 81)  # several blocks, so the pool is used
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        here = compute_baseline_metrics(ALL[:-1], maps[0], list(maps[1:]))  # starts the pool's threads
+        assert stage._POOLS
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_compare_in_child, args=(maps, queue))
+        child.start()
+        try:
+            there = queue.get(timeout=60)
+        except Exception:  # queue.Empty: the child is stuck
+            child.kill()
+            pytest.fail("the forked process hung on the parent's thread pool")
+        child.join(timeout=60)
+    finally:
+        torch.set_num_threads(threads)
+    assert child.exitcode == 0
+    for a, b in zip(here, there):
+        for column in a:
+            np.testing.assert_array_equal(a[column].numpy(), b[column])

@@ -23,6 +23,7 @@ numpy's AVX-512 argsort is ~4x ``torch.sort``.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,18 @@ def _check_maps(base_maps: Tensor, other_maps: Sequence[Tensor]) -> None:
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
+
+
+def _forget_pools() -> None:
+    # A forked child (multiprocessing's default start method on Linux, a worker forked by a scheduler) inherits
+    # the pools but not their threads: work submitted to them would wait forever. The child makes its own.
+    global _POOLS_LOCK
+    _POOLS.clear()
+    _POOLS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere processes are spawned, not forked
+    os.register_at_fork(after_in_child=_forget_pools)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
