@@ -4,7 +4,7 @@ weight), skipped steps are marked -1 as documented, whole policies on non-square
 torchvision, and operations at their edges (the inverse matrix with rotation and both shears, Solarize at
 the threshold, Sharpness on three-pixel-wide images, Contrast's mean, float64 images) equal torchvision's.
 
-Oracles: torchvision's tables, private inverse-matrix helper and functional ops; ``math.fsum``; rates of
+Oracles: torchvision's tables, its private inverse-matrix function and its functional ops; ``math.fsum``; rates of
 independent coin flips (5 standard errors)."""
 
 from __future__ import annotations
