@@ -171,7 +171,8 @@ class BaseCAM:
         """Maps for one chunk: ``images (N, C_in, H, W) -> (maps (N, h, w), logits (N, K), targets (N,))``.
 
         ``maps`` are ReLU'd and min-max normalised per image at the layer's resolution, computed in the
-        activations' precision (float64 for a float64 model, else float32) and returned as float32. The model
+        activations' precision (float64 for a float64 model, else float32, also under autocast) and returned
+        as float32. The model
         must already be in the mode the caller wants (``compute_lowres`` puts it in eval). One forward pass,
         plus one backward pass to the target layer only for gradient methods.
         """
@@ -195,7 +196,10 @@ class BaseCAM:
                 activations = capture.activation()
             targets = _resolve_targets(logits, targets)
 
-        with torch.no_grad():
+        # Autocast is off from here on: it would run torch.einsum (and the Eigen-CAM projection) in half
+        # precision again, whatever dtype the operands are widened to (~5e-3 on a bfloat16 autocast CPU).
+        # Score-CAM's masked forward passes therefore run in the model's own precision.
+        with torch.no_grad(), torch.autocast(activations.device.type, enabled=False):
             # In the activations' own precision (float64 in, float64 arithmetic): the channel sum cancels
             # heavily on wide layers, so rounding to float32 first costs ~1e-4 on EfficientNet-B0's 1,280
             # channels. Half-precision activations (autocast) are widened to float32.
