@@ -5,6 +5,7 @@
 #   nice -n 10 scripts/mutation.sh                  # every module below, one after the other
 #   nice -n 10 scripts/mutation.sh metrics train    # only these
 #   nice -n 10 scripts/mutation.sh stacked          # only train/stacked.py, with its own tests (a part of train)
+#   nice -n 10 scripts/mutation.sh cam_core         # cam's shared machinery, without the slow model parity tests
 #
 # Each module is mutated with mutmut in its own scratch copy of src/ and tests/ (the working tree is never
 # touched), and each mutant is tested only by the tests of that module that reach the mutated function.
@@ -29,7 +30,8 @@ fi
 # module -> "files to mutate (globs relative to the repository)|tests that cover them|mutant-name filter"
 declare -A MODULES=(
     [metrics]="src/auglens/metrics/*|tests/metrics|"
-    [cam]="src/auglens/cam/*|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_parity_resnet.py tests/cam/test_cam_parity_thesis_models.py tests/cam/test_cam_storage.py tests/cam/test_cam_contracts.py|"
+    [cam]="src/auglens/cam/*|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_parity_resnet.py tests/cam/test_cam_parity_thesis_models.py tests/cam/test_cam_storage.py tests/cam/test_cam_contracts.py tests/cam/test_cam_engine.py|"
+    [cam_core]="src/auglens/cam/base.py src/auglens/cam/api.py src/auglens/cam/layers.py|tests/cam/test_cam_api.py tests/cam/test_cam_parity.py tests/cam/test_cam_storage.py tests/cam/test_cam_contracts.py tests/cam/test_cam_engine.py|"
     [train]="src/auglens/train/*|tests/train|"
     [stacked]="src/auglens/train/stacked.py|tests/train/test_stacked.py|"
     [augment]="src/auglens/augment/*|tests/augment tests/distortion/test_distortion_masks.py|"
@@ -38,7 +40,7 @@ declare -A MODULES=(
     [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py tests/distortion/test_distortion_contracts.py tests/distortion/test_distortion_data_helpers.py|"
     [analysis]="src/auglens/analysis/*|tests/analysis|"
 )
-ORDER=(metrics cam train augment seed_average distortion analysis)  # augment_mixed, stacked: parts of augment and train, on request
+ORDER=(metrics cam train augment seed_average distortion analysis)  # augment_mixed, stacked, cam_core: parts of augment, train, cam, on request
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
 toml_list() {  # words (globs are kept as globs) -> a TOML list of strings
