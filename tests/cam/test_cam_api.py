@@ -197,8 +197,10 @@ def test_upsample_maps_matches_pytorch_grad_cam_scaling():
 
 
 def test_upsample_maps_rejects_bad_shapes():
-    with pytest.raises(ValueError, match=r"\(N, h, w\)"):
+    with pytest.raises(ValueError, match=r"^maps must be a Tensor of shape \(N, h, w\); got shape \(7, 7\)$"):
         upsample_maps(torch.rand(7, 7), (14, 14))
+    with pytest.raises(ValueError, match=r"^maps must be a Tensor of shape \(N, h, w\); got list$"):
+        upsample_maps([[[0.5]]], (14, 14))
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         upsample_maps(torch.rand(1, 7, 7), (14, 14, 1))
 

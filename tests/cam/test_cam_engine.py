@@ -178,3 +178,14 @@ def test_a_method_sees_the_documented_context(gradients):
     assert context.model is model and torch.equal(context.images, images)
     assert torch.equal(context.targets, targets)
     assert not context.logits.requires_grad and torch.allclose(context.logits, logits, atol=1e-6)
+
+
+def test_scorecam_on_a_bfloat16_model_agrees_with_the_float32_reference():
+    # The masks are built from the widened (float32) activations and must be cast back to the images' dtype
+    # before the model sees the masked images.
+    model, images = make_tiny_net(), make_blob_images(4)
+    expected = reference_cam(model, model.features[8], images, "scorecam")
+    ours = compute(make_tiny_net().to(torch.bfloat16), images.to(torch.bfloat16), method="scorecam",
+                   target_layer="features.8")
+    assert ours.dtype == torch.float32
+    assert (ours - expected).abs().max().item() <= 0.05  # bfloat16 forward passes: ~1e-2 here
