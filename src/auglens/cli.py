@@ -12,9 +12,11 @@
     auglens ls [augmentations|models|cams|metrics|datasets]
 
 Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings and errors only),
-``--version``. Every run writes a log to ``<out>/logs/``. Exit codes: 0 success, 1 a run-time problem
+``--version``. ``run``, ``architectures``, ``report``, ``compare`` and ``distortion`` write a log to the
+folder's ``logs/`` (``<command>-<UTC time>.log``). Exit codes: 0 success, 1 a run-time problem
 (a missing file, a checkpoint that does not fit, an unexpected error: its traceback is in the log),
-2 an invalid config, 130 interrupted.
+2 an invalid config (or, for ``run``, a results folder of other result-changing runtime settings without
+``--force``), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--no-report", action="store_true")
     run.add_argument("--force", action="store_true",
-                     help="run even if DIR holds results of other result-changing runtime settings")
+                     help="run even if the --out folder holds results of other result-changing runtime settings")
     run.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. training.epochs=2")
     run.set_defaults(func=_cmd_run)
 
