@@ -8,7 +8,7 @@ import sys
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - exercised by the Python 3.10 check in tests/test_python_minimum.py
+else:  # pragma: no cover - exercised by the Python 3.10 check in tests/project/test_python_minimum.py
     import tomli as tomllib
 
 __all__ = ["tomllib"]

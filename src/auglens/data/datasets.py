@@ -108,7 +108,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
 
 
 def default_root() -> Path:
-    """Where downloaders put data when the config names no root: ``$AUGLENS_DATA`` or ``~/.cache/auglens``."""
+    """Where downloaders put data when the config names no root: ``$AUGLENS_DATA`` or ``~/.cache/auglens/data``."""
     return Path(os.environ.get("AUGLENS_DATA", Path.home() / ".cache" / "auglens" / "data"))
 
 
