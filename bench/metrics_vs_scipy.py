@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--low", type=int, default=7, help="side of the stored low-resolution CAMs")
     parser.add_argument("--images", type=int, default=128, help="test images")
     parser.add_argument("--models", type=int, default=14, help="augmented models compared with the baseline")
-    parser.add_argument("--chunk", type=int, default=128, help="images per chunk, as metrics.batch_size")
+    parser.add_argument("--chunk", type=int, default=128, help="images per chunk, as runtime.metric_batch_size")
     parser.add_argument("--reference-pairs", type=int, default=64, help="pairs timed for the scipy loop")
     parser.add_argument("--device")
     parser.add_argument("--json", default="bench/results/metrics_vs_scipy.json")
