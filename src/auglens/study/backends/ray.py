@@ -2,10 +2,10 @@
 
 Every pending job becomes one Ray task that runs the job's own idempotent :meth:`~auglens.study.jobs.Job.run`,
 exactly as the local backend does. A task receives the ObjectRefs of its pending dependencies (a CAM job
-that of its model's training, a metric job those of its two CAM jobs), so Ray starts each task only when its
-inputs exist; the driver only submits, waits and counts. Workers exchange nothing but artifact keys: every
-result goes to the :class:`~auglens.store.ArtifactStore`, whose root must therefore be reachable from every
-node (a shared filesystem or an fsspec URL).
+that of its model's training, a metric group those of its baseline's and its models' CAM jobs), so Ray
+starts each task only when its inputs exist; the driver only submits, waits and counts. Workers exchange
+nothing but artifact keys: every result goes to the :class:`~auglens.store.ArtifactStore`, whose root must
+therefore be reachable from every node (a shared filesystem or an fsspec URL).
 
 Fault tolerance comes from the store, not from Ray's object store: a task whose worker dies is retried
 (``max_retries``), and since jobs skip finished artifacts, writes are atomic and training resumes from its
