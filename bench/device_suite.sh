@@ -3,7 +3,7 @@
 # metric, the report), then every benchmark; writes one JSON (suite.json) and a summary table (summary.md)
 # with each figure beside its target.
 #
-#   bash bench/device_suite.sh            # on a GPU machine: about 8 minutes on one H100/H200
+#   bash bench/device_suite.sh            # on a GPU machine: an estimated 8 minutes on one H100/H200
 #   bash bench/device_suite.sh --smoke    # tiny sizes on the CPU: checks that every step runs (minutes)
 #
 # Environment: OUT (results folder, default bench/results/device_suite), PYTHON (default python3),
