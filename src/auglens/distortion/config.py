@@ -68,6 +68,9 @@ class DistortionTrainingConfig(TrainingConfig):
         "last", "weights kept: the last epoch's (the paper's protocol) or the best validation accuracy's (the thesis's)")
     augment_every_sample: bool = config_field(True, "every sample augmented each epoch, as the paper trains "
                                               "(false: originals plus one augmented copy, the thesis's protocol)")
+    models_at_once: int | Literal["auto"] = config_field(
+        1, "must be 1: the distortion analyses train one model at a time (their models differ in data and batch "
+        "layout)", min=1)
 
 
 @dataclass
