@@ -421,8 +421,9 @@ def _image_folder_masks(root: Path, split: str, samples: list[tuple[str, int]],
 
 @DATASETS.register("image_folder")
 def image_folder(root: Path, download: bool = False, image_size: int | None = None) -> dict[str, ImageSet]:
-    """Your own images: ``root/train/<class>/*`` and ``root/test/<class>/*`` (torchvision ImageFolder layout),
-    with optional object masks in ``root/masks/<split>/<class>/<image stem>.*``."""
+    """Your own images: ``root/train/<class>/*`` and ``root/test/<class>/*`` (torchvision ImageFolder layout).
+
+    Optional object masks in ``root/masks/<split>/<class>/<image stem>.*``."""
     from torchvision.datasets import ImageFolder
 
     root = Path(root)
