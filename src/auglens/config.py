@@ -175,7 +175,7 @@ class RuntimeConfig:
     ray_gpus_per_task: float = config_field(1.0, "share of a GPU each Ray task reserves on CUDA (0.5: two models per GPU)",
                                       min=0.0, exclusive_min=True, max=1.0)
     artifacts: str | None = config_field(None, "artifact store location, a path or fsspec URL every Ray node can reach "
-                                   "(None: <out>/artifacts)")
+                                   "(None: <out>/artifacts; auglens distortion: <out>/distortion/artifacts)")
     metric_batch_size: int = config_field(1000, "image pairs per metric chunk (bounds memory; the values do not depend "
                                           "on it)", min=1)
     progress: bool = config_field(True, "show progress bars")
