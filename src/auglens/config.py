@@ -89,7 +89,7 @@ class ModelConfig:
 class TrainingConfig:
     optimizer: Literal["adam", "adamw", "sgd"] = config_field("adam", "optimizer")
     lr: float = config_field(1e-3, "learning rate", min=0.0, exclusive_min=True)
-    weight_decay: float = config_field(1e-5, "weight decay (L2, as torch's Adam applies it)", min=0.0)
+    weight_decay: float = config_field(1e-5, "weight decay (adam, sgd: L2 added to the gradient, as torch applies it; adamw: decoupled)", min=0.0)
     momentum: float = config_field(0.9, "SGD momentum (sgd only)", min=0.0, max=1.0)
     batch_size: int = config_field(32, "training batch size (images)", min=1)
     eval_batch_size: int = config_field(256, "batch size for validation and test inference (images)", min=1)
