@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class CueConflictConfig:
-    folder: str | None = config_field(None, "folder of cue-conflict images named <shape><n>-<texture><n>.png")
+    folder: str | None = config_field(None, "folder of cue-conflict images named <shape><n>-<texture><n>.png "
+                                      "(or .jpg, .jpeg, .bmp; subfolders are searched too)")
     class_map: dict[str, str] = config_field({}, "file-name class -> model class, where they differ")
     class_mapping: str | None = config_field(
         None, "JSON file {cue class: [model class names or indices]}: many model classes make one cue class (e.g. the "
