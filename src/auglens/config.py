@@ -81,7 +81,8 @@ class SplitConfig:
 class ModelConfig:
     architecture: str = config_field("efficientnet_b0", "model registry name, or package.module:factory")
     params: dict[str, Any] = config_field({}, "extra keyword arguments of the architecture (e.g. width = 16 for small_cnn)")
-    input_size: int | None = config_field(224, "side (pixels) images are resized to, aspect ratio kept (None: native size)", min=8)
+    input_size: int | None = config_field(224, 'side (pixels) images are resized to, aspect ratio kept ("none": native '
+                                          'size)', min=8)
     init_seed: int = config_field(0, "seed of the initial weights, shared by every model (Appendix B)")
 
 
@@ -190,6 +191,33 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: How a config file says None (TOML has no null) for a key whose default is something else, e.g.
+#: ``model.input_size = "none"`` for the native size. Keys whose type allows a string keep the string.
+NONE = "none"
+
+
+def _spells_none(value: Any, tp: Any) -> bool:
+    args = typing.get_args(tp)
+    return isinstance(value, str) and value.lower() == NONE and type(None) in args and str not in args
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def _spell_none(section: Any, data: dict[str, Any]) -> None:
+    """Write ``"none"`` into ``data`` (the section's dict with None dropped) for each None whose default is not
+    None: dropping it would read back as the default."""
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if dataclasses.is_dataclass(value) and isinstance(data.get(f.name), dict):
+            _spell_none(value, data[f.name])
+        elif value is None and _field_default(f) is not None:
+            data[f.name] = NONE
+
+
 def drop_none(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: drop_none(v) for k, v in obj.items() if v is not None}
@@ -208,7 +236,8 @@ def _type_name(tp: Any) -> str:
         return " | ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in typing.get_args(tp) if a is not type(None)]
-        optional = " (or leave it out)" if type(None) in typing.get_args(tp) else ""
+        args = typing.get_args(tp)
+        optional = "" if type(None) not in args else " (or leave it out)" if str in args else f' or "{NONE}"'
         return " or ".join(names) + optional
     if origin is list:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
@@ -228,7 +257,7 @@ def coerce(value: Any, tp: Any, path: str, errors: list[str]) -> Any:
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
-        if value is None and type(None) in args:
+        if (value is None and type(None) in args) or _spells_none(value, tp):
             return None
         for arg in args:
             if arg is type(None):
@@ -346,8 +375,12 @@ class ConfigBase:
     doc_intro: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict in the TOML layout (None values dropped): ``from_dict(c.to_dict())`` == c."""
+        """Plain nested dict in the TOML layout: ``from_dict(c.to_dict())`` == c.
+
+        None values are dropped, but for a key whose default is not None, written as ``"none"``.
+        """
         data = drop_none(dataclasses.asdict(self))
+        _spell_none(self, data)
         for key in entry_lists(type(self)):
             data[key] = [{"name": entry["name"], **entry["params"]} for entry in data[key]]
         return data

@@ -21,7 +21,9 @@ def reference_markdown(*configs: type[ConfigBase]) -> str:
     lines = ["# Configuration reference", "",
              "Generated from the config classes (`python -m auglens.config_reference > docs/configuration.md`). "
              "Override any key on the command line as `key=value`; an entry of an array of tables is named by "
-             "its name, e.g. `metrics.overlap.percents=[10]`.", ""]
+             "its name, e.g. `metrics.overlap.percents=[10]`. TOML has no null: a key shown with default `none` "
+             "is None when left out, and a number key whose meaning names `\"none\"` takes that string to mean "
+             "None (e.g. `model.input_size=none`).", ""]
     for config in configs:
         lines += [f"## {config.doc_title}", "", config.doc_intro, "",
                   "| key | default | meaning |", "| --- | --- | --- |"]

@@ -231,3 +231,33 @@ def test_overrides_name_an_entry_of_an_array_of_tables(tmp_path):
     assert cfg.load(tiny := _example("fashion-mnist-quick.toml"),
                     ["metrics.overlap.percents=[10]"]).metrics[4].params == {"percents": [10.0]}
     assert [m.name for m in cfg.load(tiny, ['metrics.names=["mad"]']).metrics] == ["mad"]
+
+
+def test_none_is_reachable_from_a_file_for_keys_whose_default_is_not_none(tiny_config_path, tmp_path):
+    """TOML has no null: ``"none"`` sets None where leaving the key out would give another default (the
+    native input size, every occlusion image), and the resolved config writes it back the same way."""
+    from auglens.distortion.config import DistortionConfig
+
+    assert cfg.Config().model.input_size == 224  # the default the spelling must override
+    config = cfg.load(tiny_config_path, ["model.input_size=none"])
+    assert config.model.input_size is None
+    assert config.to_dict()["model"]["input_size"] == "none"
+    again = tmp_path / "again.toml"
+    again.write_text(cfg.dump_toml(config))
+    assert cfg.load(again) == config
+    # None and the default are different configs, so they must not share artifact keys
+    assert config.fingerprint("model") != cfg.load(tiny_config_path, ["model.input_size=224"]).fingerprint("model")
+    assert cfg.load(tiny_config_path, ['model.input_size="None"']).model.input_size is None
+
+    occlusion = DistortionConfig.from_dict({"occlusion": {"max_train_images": "none", "max_test_images": 10}})
+    assert occlusion.occlusion.max_train_images is None and occlusion.occlusion.max_test_images == 10
+    assert DistortionConfig.from_dict(occlusion.to_dict()) == occlusion
+    # keys whose None is their default are still simply left out
+    assert "train_subset" not in cfg.Config().to_dict()["data"]
+
+
+def test_a_string_key_keeps_the_string_none_and_other_words_are_refused(tiny_config_path, tmp_path):
+    config = cfg.load(tiny_config_path, ["cam.target_layer=none"])
+    assert config.cam.target_layer == "none"  # a string key: "none" may be a name, so it stays a string
+    errors = _errors('[model]\ninput_size = "native"\n', tmp_path)
+    assert any('model.input_size: expected int or "none"' in e for e in errors), errors

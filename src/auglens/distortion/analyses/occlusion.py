@@ -62,8 +62,8 @@ class OcclusionConfig:
     subsets: dict[str, str] = config_field(
         {}, "named subsets (e.g. typical and tail images, Figure 4): name -> JSON file {\"train\": [indices], "
         "\"test\": [indices]} into the prepared training and test sets; measured beside all images")
-    max_train_images: int | None = config_field(2000, "stratified subset of the training set (None: all)", min=1)
-    max_test_images: int | None = config_field(2000, "stratified subset of the test set (None: all)", min=1)
+    max_train_images: int | None = config_field(2000, 'stratified subset of the training set ("none": all)', min=1)
+    max_test_images: int | None = config_field(2000, 'stratified subset of the test set ("none": all)', min=1)
 
 
 def validate(config) -> list[str]:
