@@ -12,7 +12,7 @@
     auglens ls [augmentations|models|cams|metrics|datasets]
 
 Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings and errors only),
-``--version``. ``run``, ``architectures``, ``report``, ``compare`` and ``distortion`` write a log to the
+``--version``. ``run``, ``architectures``, ``report``, ``compare``, ``distortion`` and ``verify --repair`` write a log to the
 folder's ``logs/`` (``<command>-<UTC time>.log``). Exit codes: 0 success, 1 a run-time problem
 (a missing file, a checkpoint that does not fit, an unexpected error: its traceback is in the log),
 2 an invalid config (or, for ``run``, a results folder of other result-changing runtime settings without
@@ -151,6 +151,7 @@ def _cmd_verify(args) -> int:
     print(report)
     if report.ok or not args.repair:
         return 0 if report.ok else 1
+    logs.log_to_folder(args.dir)  # a repair reruns stages: its log goes beside the run's (a URL: console only)
     report = repair_results(args.dir, args.overrides, progress=not args.no_progress)
     print(f"after repair: {report}")
     return 0 if report.ok else 1

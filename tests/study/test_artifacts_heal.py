@@ -137,6 +137,7 @@ def test_verify_repair_recomputes_and_ends_sound(reference, copy, capsys):
     (copy / "aug_metrics.parquet").write_bytes(b"garbage")
     assert main(["verify", str(copy), "--repair", "--no-progress"]) == 0
     assert "after repair" in capsys.readouterr().out
+    assert [p.name.split("-")[0] for p in (copy / "logs").glob("*.log")].count("verify") == 1  # what was redone
     assert main(["verify", str(copy)]) == 0
     assert_same_tables(reference / "out", copy)
 
