@@ -12,8 +12,8 @@
     auglens ls [augmentations|models|cams|metrics|datasets]
 
 Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings and errors only),
-``--version``. ``run``, ``architectures``, ``report``, ``compare``, ``distortion`` and ``verify --repair`` write a log to the
-folder's ``logs/`` (``<command>-<UTC time>.log``). Exit codes: 0 success, 1 a run-time problem
+``--version``. ``run``, ``architectures``, ``report``, ``compare``, ``distortion`` and ``verify --repair``
+write a log to the folder's ``logs/`` (``<command>-<UTC time>.log``). Exit codes: 0 success, 1 a run-time problem
 (a missing file, a checkpoint that does not fit, an unexpected error: its traceback is in the log),
 2 an invalid config (or, for ``run``, a results folder of other result-changing runtime settings without
 ``--force``), 130 interrupted.
