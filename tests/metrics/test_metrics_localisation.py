@@ -115,3 +115,32 @@ def test_a_config_asking_for_mask_metrics_on_a_data_set_without_masks_is_an_erro
     assert "mask_iou" in [m.name for m in ok.metrics]
     with pytest.raises(config.ConfigError, match="does not have; use oxford_iiit_pet, synthetic"):
         config.from_dict({"data": {"name": "fashion_mnist"}, "metrics": {"names": ["mask_energy"]}})
+
+
+def test_float32_and_flattened_cams_are_computed_in_float64():
+    rng = np.random.default_rng(5)
+    cams = rng.normal(size=(8, 12, 12)).astype(np.float32)
+    masks = rng.random((8, 12, 12)) < 0.4
+    exact = cams.astype(np.float64)  # float32 values are exact in float64: the float64 sums are the reference
+    energy = np.array([np.clip(c, 0, None)[m].sum() / np.clip(c, 0, None).sum() for c, m in zip(exact, masks)])
+    for cam, mask in ((torch.from_numpy(cams), torch.from_numpy(masks)),
+                      (torch.from_numpy(cams).flatten(1), torch.from_numpy(masks).flatten(1))):  # (N, D)
+        got = energy_pointing_game(cam, mask)
+        assert got.dtype == torch.float64
+        np.testing.assert_allclose(got.numpy(), energy, rtol=1e-14, atol=0)
+        iou = top_region_iou(cam, mask, 10.0)
+        assert iou.dtype == torch.float64
+        torch.testing.assert_close(iou, top_region_iou(torch.from_numpy(exact), torch.from_numpy(masks), 10.0))
+    with pytest.raises(ValueError, match="same shape"):
+        energy_pointing_game(torch.rand(5), torch.ones(5))
+
+
+def test_a_cam_with_little_energy_is_scored_like_any_other():
+    """The share is scale-free: a CAM whose values sum to less than 1 gets the same share as the CAM times 1000."""
+    masks = _disk_masks(4)
+    cams = torch.rand(masks.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 1e-5
+    share = energy_pointing_game(cams, masks)
+    expected = (cams * masks).flatten(1).sum(1).numpy() / cams.flatten(1).sum(1).numpy()
+    assert (cams.flatten(1).sum(1) < 1).all() and (expected > 0.1).all()
+    np.testing.assert_allclose(share.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(energy_pointing_game(cams * 1000, masks).numpy(), expected, rtol=1e-12)

@@ -174,3 +174,86 @@ def test_spec_is_callable_through_the_registry():
     a, b = torch.rand(2, 3, 3), torch.rand(2, 3, 3)
     torch.testing.assert_close(CAM_METRICS.build("overlap", p=a, q=b, top_percent=20), F.overlap_rate(a, b, 20))
     torch.testing.assert_close(get_metric("msd")(a, b), F.msd(a, b))
+
+
+# ------------------------------------------------------------------------------ parameters and requests, refused or kept
+
+def test_a_per_column_parameter_must_be_a_non_empty_list():
+    for bad in ("20", 20, {20.0}, b"20", []):
+        with pytest.raises(ValueError, match="non-empty list"):
+            metric_columns([("overlap", {"percents": bad})])
+
+
+def test_a_spec_with_two_parameters_lists_both_and_allows_one_per_column():
+    from auglens.metrics import MetricParam
+
+    def fn(p, q, a=1.0, b=1.0):
+        return F.mad(p, q) * a * b
+
+    a = MetricParam("as", (1.0,), "a", "", float, per_column=True)
+    b = MetricParam("b", 1.0, "b", "", float)
+    spec = MetricSpec("two", fn, "cam", False, "", params=(a, b))
+    with pytest.raises(ValueError, match="its parameters: as, b$"):
+        spec.resolve({"c": 1})
+    with pytest.raises(ValueError, match="at most one parameter"):
+        MetricSpec("three", fn, "cam", False, "", params=(a, MetricParam("bs", (1.0,), "b", "", float,
+                                                                          per_column=True)))
+
+
+def test_epsilon_zero_is_plain_kl_and_booleans_are_refused():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    q = np.array([[0.5, 0.4, 0.1], [0.3, 0.3, 0.4]])
+    out = compute_pair_metrics([("class_kld", {"epsilon": 0})], base_probs=torch.from_numpy(p),
+                               other_probs=torch.from_numpy(q))["class_kld"]
+    import scipy.stats
+
+    np.testing.assert_allclose(out.numpy(), scipy.stats.entropy(q, p, axis=1), rtol=1e-14)  # KL(Q || P)
+    for bad in (True, False, "0.1", None):
+        with pytest.raises(ValueError, match="metric 'class_kld', epsilon"):
+            metric_columns([("class_kld", {"epsilon": bad})])
+
+
+def test_resolved_metrics_keep_the_given_values_and_are_accepted_back():
+    given = [("overlap", {"percents": [10, 2.5]}), ("class_kld", {"epsilon": 0.5}), "mad"]
+    resolved = resolve_metrics(given)
+    assert resolved == (("overlap", (("percents", (10.0, 2.5)),)), ("class_kld", (("epsilon", 0.5),)), ("mad", ()))
+    # The frozen form, ((parameter, value), ...), is a request too: a job's key gives the same columns and values.
+    assert metric_columns(resolved) == metric_columns(given) == ["overlap_10", "overlap_2.5", "class_kld", "mad"]
+    assert resolve_metrics(resolved) == resolved
+    maps = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    probs = torch.softmax(torch.rand(3, 5, generator=torch.Generator().manual_seed(1)), dim=1)
+    a = compute_pair_metrics(resolved, maps, maps.flip(0), probs, probs.flip(0))
+    b = compute_pair_metrics(given, maps, maps.flip(0), probs, probs.flip(0))
+    assert list(a) == list(b)
+    for column in a:
+        torch.testing.assert_close(a[column], b[column], rtol=0, atol=0)
+
+
+def test_a_request_that_is_neither_a_name_nor_a_pair_nor_a_config_entry_is_refused():
+    from types import SimpleNamespace
+
+    for bad in (5, SimpleNamespace(name="mad"), SimpleNamespace(name="mad", params=None),
+                SimpleNamespace(name=None, params={}), ("mad",), ("mad", "percents")):
+        with pytest.raises(TypeError, match="a metric is a name"):
+            metric_columns([bad])
+    assert metric_columns([SimpleNamespace(name="overlap", params={"percents": [7]})]) == ["overlap_7"]
+
+
+def test_input_checks_name_what_is_missing_or_mismatched():
+    maps, masks = torch.rand(2, 4, 4), torch.ones(3, 4, 4, dtype=torch.bool)
+    with pytest.raises(ValueError, match="need both base_maps and other_maps"):
+        compute_pair_metrics(["mask_energy"], None, None, masks=masks[:2])
+    with pytest.raises(ValueError, match="need both base_maps and other_maps"):
+        compute_pair_metrics(["mad"], maps, None)
+    with pytest.raises(ValueError, match="need both base_probs and other_probs"):
+        compute_pair_metrics(["class_kld"], base_probs=torch.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match=r"different numbers of images: \{'maps': 2, 'masks': 3\}"):
+        compute_pair_metrics(["mask_energy"], maps, maps, masks=masks)
+    with pytest.raises(ValueError, match=r"different numbers of images: \{'maps': 2, 'masks': 3\}"):
+        compute_pair_metrics([("mask_iou", {"percents": [10]})], maps, maps, masks=masks)
+
+
+def test_a_column_that_only_ends_like_a_metric_column_is_unknown():
+    for bad in ("accuracy10", "xoverlap_10", "overlap10", "mask_iou10"):
+        with pytest.raises(UnknownNameError, match="Valid names"):
+            spec_for_column(bad)
