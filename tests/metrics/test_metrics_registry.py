@@ -176,7 +176,7 @@ def test_spec_is_callable_through_the_registry():
     torch.testing.assert_close(get_metric("msd")(a, b), F.msd(a, b))
 
 
-# ------------------------------------------------------------------------------ parameters and requests, refused or kept
+# ---------------------------------------------------------------------------- parameters and requests, refused or kept
 
 def test_a_per_column_parameter_must_be_a_non_empty_list():
     for bad in ("20", 20, {20.0}, b"20", []):
