@@ -140,7 +140,8 @@ def test_maps_without_pixels_are_refused():
             compute_pair_metrics(["mad"], torch.zeros(shape), torch.zeros(shape))
 
 
-def test_an_empty_batch_gives_empty_float64_columns_on_both_paths():
+def test_an_empty_batch_gives_empty_float64_columns_on_both_paths(monkeypatch):
+    monkeypatch.setattr(stage, "_CHUNK_PIXELS", 2 * D)
     metrics = ["mad", "msd", "pearson", "spearman", ("overlap", {"percents": [10]})]
     empty = torch.zeros(0, SIDE, SIDE)
     for result in (compute_pair_metrics(metrics, empty, empty),
@@ -162,9 +163,10 @@ def test_the_stage_neither_warns_nor_errs_on_constant_maps():
 
 # ------------------------------------------------------------------------------------------ off the CPU: meta device
 
-def test_off_the_cpu_the_stage_takes_the_torch_path_on_the_maps_device():
+def test_off_the_cpu_the_stage_takes_the_torch_path_on_the_maps_device(monkeypatch):
     """Meta tensors carry shapes, dtypes and devices but no values: every step of the torch path must run on them
     (a numpy step, or a tensor made on the CPU, fails there as it would on a GPU)."""
+    monkeypatch.setattr(stage, "_CHUNK_PIXELS", 2 * D)  # chunks of 2, 2 and 1 images, joined on the device
     base = torch.empty(5, SIDE, SIDE, device="meta")
     out = stage.compare_with_baseline(base, [torch.empty_like(base)] * 2, ["spearman", "mad", "msd", "pearson"],
                                       [9, 1, 4, 1])
