@@ -159,13 +159,19 @@ def test_augmix_output_equals_its_plan_replayed_through_torchvision(channels):
     out = aug(x, torch.zeros(12, dtype=torch.int64), keys).images
     plan = aug.plan(keys, 16, 16)
     for i in range(12):
-        expected = float(plan.weights[i, 0]) * x[i]
-        for c, chain in enumerate(plan.chains):
-            image = x[i]
-            for draw in chain:
-                image = torchvision_op(image, draw.names()[i], float(draw.magnitude[i]), "bilinear")
-            expected = expected + float(plan.weights[i, c + 1]) * image
-        assert torch.allclose(out[i], expected, atol=ATOL, rtol=0), i
+        assert torch.allclose(out[i], augmix_replayed(x[i], plan, i), atol=ATOL, rtol=0), i
+
+
+def augmix_replayed(image: torch.Tensor, plan, i: int) -> torch.Tensor:
+    """Image ``i`` of an AugMix plan made by torchvision: the weighted sum of the original and each chain's
+    operations applied in turn."""
+    mixed = float(plan.weights[i, 0]) * image
+    for c, chain in enumerate(plan.chains):
+        chained = image
+        for draw in chain:
+            chained = torchvision_op(chained, draw.names()[i], float(draw.magnitude[i]), "bilinear")
+        mixed = mixed + float(plan.weights[i, c + 1]) * chained
+    return mixed
 
 
 # ---------------------------------------------------------------------------------------------- draw frequencies

@@ -21,7 +21,7 @@ from auglens.augment import AUGMENTATIONS, sample_keys
 from auglens.augment.ops import OP_NAMES, Op, apply_ops, check_ops, contrast, inverse_affine, magnitude_table
 from auglens.augment.policies import AUGMIX_OPS, AUTOAUGMENT_OPS, RANDAUGMENT_OPS, TRIVIAL_AUGMENT_OPS
 
-from tests.augment.test_policies import torchvision_op
+from tests.augment.test_policies import augmix_replayed, torchvision_op
 
 
 def _keys(n, seed=11):
@@ -122,13 +122,7 @@ def test_augmix_on_non_square_images_replays_through_torchvision():
     out = aug(x, torch.zeros(16, dtype=torch.int64), keys).images
     plan = aug.plan(keys, h, w)
     for i in range(16):
-        expected = float(plan.weights[i, 0]) * x[i]
-        for c, chain in enumerate(plan.chains):
-            image = x[i]
-            for draw in chain:
-                image = torchvision_op(image, draw.names()[i], float(draw.magnitude[i]), "bilinear")
-            expected = expected + float(plan.weights[i, c + 1]) * image
-        assert torch.allclose(out[i], expected, atol=1e-5, rtol=0), i
+        assert torch.allclose(out[i], augmix_replayed(x[i], plan, i), atol=1e-5, rtol=0), i
 
 
 # ---------------------------------------------------------------------------------------------- operations
