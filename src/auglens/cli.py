@@ -2,7 +2,7 @@
 
     auglens run CONFIG --out DIR [key=value ...]     train, CAMs, metrics, tables, report
     auglens validate CONFIG [key=value ...]          check a study or distortion config without running anything
-    auglens architectures CONFIG --out DIR [--candidates A,B,C] [key=value ...]
+    auglens architectures CONFIG --out DIR [--candidates A,B,C] [--backend ray] [key=value ...]
                                                      thesis step 2: candidate architectures side by side
     auglens report DIR                               (re)build DIR/report from DIR's tables
     auglens verify DIR [--repair]                    check (and recompute) DIR's artifacts and tables
@@ -123,6 +123,8 @@ def _cmd_architectures(args) -> int:
     from auglens.study.architectures import check_candidates, select_architectures
 
     config = cfg.load(args.config, args.overrides)
+    if args.backend:
+        config.runtime.backend = args.backend
     _check(config, args.config)
     candidates = [name.strip() for name in args.candidates.split(",")] if args.candidates.strip() else []
     check_candidates(candidates, config)
@@ -243,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     architectures.add_argument("--out", required=True, help="results folder (rerun the same command to resume)")
     architectures.add_argument("--candidates", default="efficientnet_b0,resnet18,densenet121",
                                help="comma-separated model names (auglens ls models); default: the thesis's three")
+    architectures.add_argument("--backend", choices=["local", "ray"], help="where candidates train (default: runtime.backend)")
     architectures.add_argument("--no-progress", action="store_true")
     architectures.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. training.epochs=2")
     architectures.set_defaults(func=_cmd_architectures)

@@ -108,3 +108,32 @@ def test_a_lockstep_group_is_one_ray_task_with_the_local_tables(ray_cluster, tmp
     assert stages.count("train") == 2  # the baseline, and the 4 augmented models as one group
     assert stages.count("cam") == 5
     assert_same_tables(tmp_path / "local", tmp_path / "ray")
+
+
+def test_architecture_candidates_train_as_ray_tasks_with_the_local_table(ray_cluster, tmp_path, monkeypatch):
+    """Thesis step 2 on Ray: one task per candidate, the local run's table but for the training seconds."""
+    import pandas as pd
+
+    from auglens.study.architectures import select_architectures
+    from auglens.study.backends import ray as ray_backend
+
+    submitted = []
+    real_submit = ray_backend._submit
+
+    def counting_submit(ray_, jobs, *args):
+        stage_of = real_submit(ray_, jobs, *args)
+        submitted.extend(stage_of.values())
+        return stage_of
+
+    monkeypatch.setattr(ray_backend, "_submit", counting_submit)
+    config = _tiny_config()
+    config.training.epochs = 2
+    candidates = ["tiny_cnn", "small_cnn"]
+    local = select_architectures(config, candidates, tmp_path / "local", progress=False, backend="local")
+    on_ray = select_architectures(config, candidates, tmp_path / "ray", progress=False, backend="ray")
+    assert submitted == ["architecture", "architecture"]
+    pd.testing.assert_frame_equal(local.table.drop(columns="seconds"), on_ray.table.drop(columns="seconds"))
+    assert (on_ray.table["seconds"] > 0).all()
+    submitted.clear()
+    select_architectures(config, candidates, tmp_path / "ray", progress=False, backend="ray")
+    assert submitted == []  # finished candidates are not trained again

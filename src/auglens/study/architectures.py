@@ -202,7 +202,7 @@ class ArchitectureSelection:
 
 def select_architectures(config: Config, candidates: Sequence[str], out_dir: str | Path,
                          progress: bool | None = None, provenance: dict | None = None,
-                         checked: bool = False) -> ArchitectureSelection:
+                         checked: bool = False, backend: str | None = None) -> ArchitectureSelection:
     """Thesis step 2: train every candidate as the study's baseline; write the per-epoch table and figures.
 
     Writes ``out_dir/architectures.csv`` (:data:`~auglens.analysis.ARCHITECTURE_COLUMNS`: a validation and a
@@ -210,7 +210,8 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     Figs 5.1-5.4; training time, Fig 5.5) as PNG and SVG, and ``architectures.json`` (settings, keys, runs).
     Artifacts go to ``runtime.artifacts`` (default ``out_dir/artifacts``), keyed by everything a training
     depends on: rerunning resumes, and a finished candidate is never retrained. ``checked``: the caller has
-    run :func:`check_candidates` already.
+    run :func:`check_candidates` already. ``backend``: ``"local"`` or ``"ray"`` (default ``runtime.backend``):
+    on Ray every candidate is one task, and the table is the local one but for the ``seconds`` column.
     """
     from auglens.provenance import record_run, run_provenance
     from auglens.study.backends.local import run_local
@@ -224,14 +225,26 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    backend = backend or config.runtime.backend
     device = configure_runtime(config.runtime)
-    compute = compute_spec(config.runtime, device.type)
+    if backend == "ray":  # the workers' device, which this machine (the driver) may lack
+        from auglens.study.backends.ray import device_type
+
+        compute = compute_spec(config.runtime, device_type(config.runtime))
+    else:
+        compute = compute_spec(config.runtime, device.type)
     jobs = architecture_jobs(config, candidates, compute)
     store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
     heal(jobs, store)
     log.info("architecture selection: %d candidate(s) (%s), %d epoch(s) each -> %s", len(jobs),
              ", ".join(candidates), config.training.epochs, out_dir)
-    timings = run_local(jobs, store, device, config.runtime.progress if progress is None else progress)
+    progress = config.runtime.progress if progress is None else progress
+    if backend == "ray":
+        from auglens.study.backends.ray import run_ray
+
+        timings = run_ray(jobs, store, config.runtime, progress)
+    else:
+        timings = run_local(jobs, store, device, progress)
     # The table is assembled from the artifacts alone: a resumed run gives the rows an uninterrupted one would.
     table = pd.concat([store.load_table(job.artifact[0], job.key) for job in jobs], ignore_index=True)
     table = table[list(ARCHITECTURE_COLUMNS)]
