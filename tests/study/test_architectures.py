@@ -7,6 +7,7 @@ the predictions with scikit-learn.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -264,3 +265,43 @@ def test_default_candidates_are_the_thesis_three():
     args = parse_arguments(["architectures", "examples/thesis-cifar10.toml", "--out", "x"])
     assert args.candidates.split(",") == list(arch.THESIS_CANDIDATES) == ["efficientnet_b0", "resnet18", "densenet121"]
     assert os.path.isfile(Path(__file__).resolve().parents[2] / "examples" / "thesis-cifar10.toml")
+
+
+def test_a_study_on_the_same_folder_uses_the_candidate_as_its_baseline(reference, tmp_path, monkeypatch):
+    """The candidate of the study's own architecture is the study's baseline training: a study run into the
+    folder afterwards trains only its augmented models, and its baseline equals a fresh study's bit for bit."""
+    from safetensors.torch import load_file
+
+    from auglens.study import jobs as study_jobs
+    from auglens.study import run_study
+    from auglens.study.plan import plan_study
+
+    config, _, _ = reference
+    config = copy.deepcopy(config)
+    config.augmentations = [study_config.AugmentationConfig("gaussian_blur")]
+    config.study.seeds = [2]
+    out, fresh = tmp_path / "selected", tmp_path / "fresh"
+    select_architectures(config, ["small_cnn"], out, progress=False)  # the study's model.architecture
+
+    baseline = next(job for job in plan_study(config, compute_spec(config.runtime, "cpu")).jobs
+                    if job.stage == "train" and job.spec.augmentation == "none")
+    trained: list[str] = []
+    real_train = study_jobs.train_model
+
+    def counting(spec, *args, **kwargs):
+        trained.append(spec.augmentation)
+        return real_train(spec, *args, **kwargs)
+
+    monkeypatch.setattr(study_jobs, "train_model", counting)
+    run_study(config, out, progress=False)
+    assert trained == [config.augmentations[0].name]  # the baseline came from the architecture step
+    trained.clear()
+    run_study(config, fresh, progress=False)
+    assert sorted(trained) == sorted(["none", config.augmentations[0].name])
+    path = ("artifacts", "checkpoints", f"{baseline.key}.safetensors")
+    reused, retrained = load_file(out.joinpath(*path)), load_file(fresh.joinpath(*path))
+    assert reused.keys() == retrained.keys()
+    for name in reused:
+        assert torch.equal(reused[name], retrained[name]), name
+    kept = json.loads(out.joinpath("artifacts", "histories", f"{baseline.key}.json").read_text())["best_epoch"]
+    assert kept == json.loads(fresh.joinpath("artifacts", "histories", f"{baseline.key}.json").read_text())["best_epoch"]

@@ -37,7 +37,7 @@ from auglens.data.prepared import DataSpec, prepare_data
 from auglens.report.study_files import ARCHITECTURES_FILE
 from auglens.errors import UserError
 from auglens.store import ArtifactStore, write_text_atomic
-from auglens.study.jobs import Job, Progress, load_snapshot
+from auglens.study.jobs import Job, Progress, TrainJob, load_snapshot, save_trained
 from auglens.study.plan import data_spec, train_spec
 from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, evaluate, train_model
@@ -118,9 +118,17 @@ def run_architecture_job(job: ArchitectureJob, store: ArtifactStore, device: tor
                  spec.architecture, int(epoch["epoch"]) + 1, spec.epochs, validation["accuracy"], test["accuracy"],
                  epoch["train_seconds"])
 
-    train_model(spec, data, device, progress, saved["train"] if saved is not None else None,
-                on_epoch_end=lambda state: store.save_torch(_SNAPSHOTS, job.key, {"train": state, "rows": rows}),
-                on_epoch_trained=record)
+    def snapshot(state: dict) -> None:
+        store.save_torch(_SNAPSHOTS, job.key, {"train": state, "rows": rows})
+
+    result = train_model(spec, data, device, progress, saved["train"] if saved is not None else None,
+                         on_epoch_end=snapshot, on_epoch_trained=record)
+    # The candidate was trained exactly as a study trains its baseline with this architecture (the same data,
+    # spec and compute settings, so the same key; the evaluations in between change no weight): stored as
+    # that training too, a study run on the same artifact store uses it instead of training it again.
+    baseline = TrainJob(job.data, spec, job.compute)
+    if not baseline.done(store):
+        save_trained(baseline, store, result)
     store.save_table(kind, job.key, pd.DataFrame(rows, columns=list(ARCHITECTURE_COLUMNS)))
     store.delete(_SNAPSHOTS, job.key, "pt")
     return job.key

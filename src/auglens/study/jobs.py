@@ -320,7 +320,7 @@ def run_train_job(job: TrainJob, store: ArtifactStore, device: torch.device,
         progress(images_per_epoch(job, data) * (snapshot["epoch"] + 1))
     result = train_model(job.spec, data, device, progress, snapshot,
                          on_epoch_end=lambda state: store.save_torch("snapshots", job.key, state))
-    _save_trained(job, store, result)
+    save_trained(job, store, result)
     return job.key
 
 
@@ -346,11 +346,12 @@ def run_train_group(group: TrainGroupJob, store: ArtifactStore, device: torch.de
     results = train_stacked([train.spec for train in pending], data, device, progress, snapshots,
                             on_epoch_end=lambda i, state: store.save_torch("snapshots", pending[i].key, state))
     for train, result in zip(pending, results):
-        _save_trained(train, store, result)
+        save_trained(train, store, result)
     return group.key
 
 
-def _save_trained(job: TrainJob, store: ArtifactStore, result) -> None:
+def save_trained(job: TrainJob, store: ArtifactStore, result) -> None:
+    """A finished training's artifacts under ``job``'s key: its history, then its checkpoint."""
     store.save_json("histories", job.key, {"history": result.history, "best_epoch": result.best_epoch,
                                            "train_seconds": result.train_seconds, "model": job.model_id})
     # The checkpoint is written last: its presence is what marks the job complete.
