@@ -116,3 +116,40 @@ def test_mixed_cross_entropy_by_hand():
     first, second = cross_entropy_pair(logits, labels, partners)
     assert first.tolist() == pytest.approx([ce[0][0], ce[1][2]], rel=1e-6)
     assert second.tolist() == pytest.approx([ce[0][1], ce[1][1]], rel=1e-6)
+
+
+#: Added to every per-sample loss: it changes no gradient, and makes each epoch's loss sum large enough that
+#: float32 accumulation would lose several of its last digits.
+LOSS_OFFSET = 1_000_000.0 / 3.0
+
+
+def expected_epoch_losses(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
+    """The logged mean losses of an unmixed epoch from its batches' per-sample losses: each batch's mean
+    (float32, as training computes it) times its size, summed in float64, over the epoch's images."""
+    total = majority = 0.0
+    seen = 0
+    for loss_a, loss_b in pairs:
+        lam = torch.ones_like(loss_a)
+        total += float((lam * loss_a + (1 - lam) * loss_b).mean(dim=-1) * loss_a.shape[-1])
+        majority += float(torch.where(lam >= 0.5, loss_a, loss_b).sum(dim=-1))
+        seen += loss_a.shape[-1]
+    return total / seen, majority / seen
+
+
+def test_the_logged_epoch_losses_are_summed_in_double_precision(monkeypatch):
+    from auglens.train import loop
+
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def offset_pair(logits, labels, partner):
+        loss_a, loss_b = cross_entropy_pair(logits, labels, partner)
+        pairs.append(((loss_a + LOSS_OFFSET).detach(), (loss_b + LOSS_OFFSET).detach()))
+        return loss_a + LOSS_OFFSET, loss_b + LOSS_OFFSET
+
+    monkeypatch.setattr(loop, "cross_entropy_pair", offset_pair)
+    spec = dataclasses.replace(SPEC, epochs=1, batch_size=5)  # 13 batches, the last one short
+    result = train_model(dataclasses.replace(spec, checkpoint="last"), _data(0.0))
+    loss, majority = expected_epoch_losses(pairs)
+    assert loss != pytest.approx(LOSS_OFFSET, rel=1e-9)  # the real losses are still in it
+    assert result.history[0]["train_loss"] == pytest.approx(loss, rel=1e-15, abs=0)
+    assert result.history[0]["train_loss_majority"] == pytest.approx(majority, rel=1e-15, abs=0)

@@ -309,3 +309,31 @@ def test_model_state_is_a_detached_copy_of_one_model():
     with torch.no_grad():
         params["w"].add_(1)
     assert torch.equal(state["w"], torch.tensor([4.0, 5.0]))
+
+
+def test_stacked_logged_epoch_losses_are_summed_in_double_precision(monkeypatch):
+    """As ``train_model`` (tests/train/test_checkpoint_and_losses.py): an offset that changes no gradient
+    makes float32 accumulation of the epoch's losses visible."""
+    import types
+
+    import torch.nn.functional as functional
+
+    from tests.train.test_checkpoint_and_losses import LOSS_OFFSET, expected_epoch_losses
+
+    calls: list[torch.Tensor] = []
+
+    def offset_cross_entropy(*args, **kwargs):
+        loss = functional.cross_entropy(*args, **kwargs) + LOSS_OFFSET
+        calls.append(loss.detach())
+        return loss
+
+    monkeypatch.setattr(stacked, "F", types.SimpleNamespace(cross_entropy=offset_cross_entropy))
+    base = TrainSpec("tiny_cnn", "none", batch_size=7, epochs=1, lr=3e-3, checkpoint="last")
+    group = [base, dataclasses.replace(base, seed=2)]
+    results = train_stacked(group, tiny_data())
+    m = len(group)
+    pairs = [(a.view(m, -1), b.view(m, -1)) for a, b in zip(calls[0::2], calls[1::2])]  # 9 batches, one short
+    for i, result in enumerate(results):
+        loss, majority = expected_epoch_losses([(a[i], b[i]) for a, b in pairs])
+        assert result.history[0]["train_loss"] == pytest.approx(loss, rel=1e-15, abs=0)
+        assert result.history[0]["train_loss_majority"] == pytest.approx(majority, rel=1e-15, abs=0)
