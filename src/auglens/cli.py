@@ -50,12 +50,29 @@ def _check(config, source: str):
     return checked
 
 
-def _cmd_run(args) -> int:
+#: The command that runs each kind of config, for the message when a config is given to the other one.
+_COMMAND_OF_KIND = {"study": "auglens run", "distortion": "auglens distortion"}
+
+
+def _load(path: str, overrides: list[str], kind: str):
+    """The ``kind`` ("study" or "distortion") config at ``path``; a config of the other kind is refused with
+    the command that runs it (rather than as a list of unknown keys)."""
     from auglens import config as cfg
+    from auglens.distortion.config import DistortionConfig, config_kind
+
+    data = cfg.read_toml(path, overrides)
+    found = config_kind(data)
+    if found is not None and found != kind:
+        raise ConfigError([f"this is a {found} config (its top-level keys say so), not a {kind} config: run it "
+                           f"with `{_COMMAND_OF_KIND[found]} {path} --out DIR`"], path)
+    return (DistortionConfig if kind == "distortion" else cfg.Config).from_dict(data, path)
+
+
+def _cmd_run(args) -> int:
     from auglens.provenance import run_provenance
     from auglens.study import SettingsMismatch, run_study, summary_table
 
-    config = cfg.load(args.config, args.overrides)
+    config = _load(args.config, args.overrides, "study")
     if args.backend:
         config.runtime.backend = args.backend
     checked = _check(config, args.config)
@@ -96,17 +113,16 @@ def _warn_insane(performance, source, out: Path) -> None:
 
 def _cmd_validate(args) -> int:
     from auglens import config as cfg
-    from auglens.distortion.config import DistortionConfig, is_distortion_config
+    from auglens.distortion.config import config_kind
 
-    data = cfg.read_toml(args.config, args.overrides)
-    if is_distortion_config(data):  # `auglens distortion`'s config: its own sections, its own checks
-        config = DistortionConfig.from_dict(data, args.config)
+    if config_kind(cfg.read_toml(args.config, args.overrides)) == "distortion":  # its own sections and checks
+        config = _load(args.config, args.overrides, "distortion")
         checked = _check(config, args.config)
         print(f"{args.config}: valid distortion config — analyses {', '.join(config.analyses)}; the basic model and "
               f"{len(config.augmentations)} augmentation(s) x {len(config.runs.seeds)} run(s); "
               f"device {config.runtime.device!r}; {checked.describe()}")
     else:
-        config = cfg.Config.from_dict(data, args.config)
+        config = _load(args.config, args.overrides, "study")
         checked = _check(config, args.config)
         n_models = len(config.augmentations) * len(config.study.seeds) + (
             len(config.study.seeds) if config.study.baseline == "per_seed" else 1)
@@ -118,11 +134,10 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_architectures(args) -> int:
-    from auglens import config as cfg
     from auglens.provenance import run_provenance
     from auglens.study.architectures import check_candidates, select_architectures
 
-    config = cfg.load(args.config, args.overrides)
+    config = _load(args.config, args.overrides, "study")
     if args.backend:
         config.runtime.backend = args.backend
     _check(config, args.config)
@@ -172,10 +187,10 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_distortion(args) -> int:
-    from auglens.distortion import load, run_from_toml
+    from auglens.distortion import run_from_toml
 
     overrides = list(args.overrides) + (["runtime.progress=false"] if args.no_progress else [])
-    _check(load(args.config, overrides), args.config)
+    _check(_load(args.config, overrides, "distortion"), args.config)
     logs.log_to_folder(args.out)
     tables = run_from_toml(args.config, args.out, overrides, args.only, args.backend)
     for name in tables:

@@ -178,3 +178,21 @@ def test_distortion_no_progress_turns_the_bars_off(tmp_path, capsys):
     assert "progress = false" in (out / "distortion" / "config.toml").read_text()
     err = capsys.readouterr().err
     assert "%|" not in err and "img/s" not in err  # tqdm's bar and rate
+
+
+def test_a_config_given_to_the_other_command_names_the_command_that_runs_it(tiny_config_path, tmp_path, capsys):
+    distortion = tmp_path / "d.toml"
+    distortion.write_text(DISTORTION_TOML)
+    for command, path, expected in (("run", distortion, "auglens distortion"),
+                                    ("architectures", distortion, "auglens distortion"),
+                                    ("distortion", tiny_config_path, "auglens run")):
+        out = tmp_path / f"out-{command}"
+        assert main([command, str(path), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"run it with `{expected} {path} --out DIR`" in err and "unknown key" not in err, err
+        assert not out.exists()
+    # a config of shared sections only is read by both
+    shared = tmp_path / "shared.toml"
+    shared.write_text('[data]\nname = "synthetic"\n[model]\narchitecture = "tiny_cnn"\n[runtime]\ndevice = "cpu"\n')
+    assert main(["validate", str(shared)]) == 0
+    assert "valid —" in capsys.readouterr().out

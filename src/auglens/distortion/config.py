@@ -33,7 +33,7 @@ from auglens.config import (
     config_field,
 )
 
-__all__ = ["DistortionConfig", "from_dict", "is_distortion_config", "load", "to_dict"]
+__all__ = ["DistortionConfig", "from_dict", "config_kind", "load", "to_dict"]
 
 
 @dataclass
@@ -176,14 +176,19 @@ def load(path: str | Path, overrides: list[str] | None = None) -> DistortionConf
     return DistortionConfig.load(path, overrides)
 
 
-def is_distortion_config(data: dict[str, Any]) -> bool:
-    """Whether a config in the TOML layout is a distortion config: it has a top-level key that only distortion
-    configs have (``analyses``, ``runs`` or an analysis's section); a study config has none of them."""
+def config_kind(data: dict[str, Any]) -> str | None:
+    """``"distortion"`` or ``"study"`` for a config in the TOML layout that has a top-level key only that kind
+    has (distortion: ``analyses``, ``runs`` or an analysis's section; study: ``study``, ``cam``, ``metrics``),
+    None when it has only the shared sections (data, model, training, ...), which both read."""
     from auglens.config import Config
 
     study_keys = {f.name for f in dataclasses.fields(Config)}
-    distortion_only = {f.name for f in dataclasses.fields(DistortionConfig)} - study_keys
-    return bool(distortion_only & set(data))
+    distortion_keys = {f.name for f in dataclasses.fields(DistortionConfig)}
+    if (distortion_keys - study_keys) & set(data):
+        return "distortion"
+    if (study_keys - distortion_keys) & set(data):
+        return "study"
+    return None
 
 
 def coerce_config(config: DistortionConfig | dict[str, Any]) -> DistortionConfig:
