@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from auglens.augment import AUGMENTATIONS, sample_keys
+from auglens.augment import AUGMENTATIONS, build_augmentation, sample_keys
 from auglens.augment import random as rnd
 from auglens.augment.mixed import binarise_top, conform_images, fourier_masks
 from auglens.augment.mixing import box_masks, partner_indices, pixel_centred_box_masks
@@ -180,7 +180,7 @@ def test_random_masks_bank_and_choice_by_hand():
     x = _distinct(n, 1, h, w)
     keys = _keys(n, seed=7)
     partner = partner_indices(keys)
-    aug = AUGMENTATIONS.build("random_masks", num_masks=4, seed=11, decay_power=2.5, alpha=0.5)
+    aug = AUGMENTATIONS.build("random_masks", num_masks=4, seed=11, decay_power=2.5, alpha=0.5, per_batch=False)
     bank_keys = sample_keys(11, 0, torch.arange(4))
     bank = fourier_masks(rnd.beta(bank_keys, 301, 0.5, 0.5), bank_keys, h, w, 2.5)
     assert torch.equal(aug.masks(h, w), bank)
@@ -362,9 +362,15 @@ def test_parameter_bounds():
 
 
 def test_random_masks_defaults():
-    keys = sample_keys(0, 0, torch.arange(3))  # seed 0, three masks
-    bank = fourier_masks(rnd.beta(keys, 301, 1.0, 1.0), keys, 8, 8, 3.0)  # Beta(1, 1), decay power 3
-    assert torch.equal(AUGMENTATIONS.build("random_masks").masks(8, 8), bank)
+    # An explicit seed: three masks from keys (seed, 0, 0..2), lam ~ Beta(1, 1), decay power 3.
+    keys = sample_keys(0, 0, torch.arange(3))
+    bank = fourier_masks(rnd.beta(keys, 301, 1.0, 1.0), keys, 8, 8, 3.0)
+    assert torch.equal(AUGMENTATIONS.build("random_masks", seed=0).masks(8, 8), bank)
+    # No seed (the default): the run's starting state draws them, from keys (run seed, -1, 0..2).
+    run_keys = sample_keys(4, -1, torch.arange(3))
+    run_bank = fourier_masks(rnd.beta(run_keys, 301, 1.0, 1.0), run_keys, 8, 8, 3.0)
+    assert torch.equal(build_augmentation("random_masks", run_seed=4).masks(8, 8), run_bank)
+    assert AUGMENTATIONS.build("random_masks").per_batch  # one mask per batch, as the paper
 
 
 def test_label_weights_have_the_images_dtype():

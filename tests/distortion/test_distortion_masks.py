@@ -196,12 +196,12 @@ def test_reformulated_objective_keeps_the_first_label_and_an_imbalanced_lambda()
 def test_random_masks_use_a_fixed_bank():
     n = 40
     x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 1, 8, 8) / n
-    aug = AUGMENTATIONS.build("random_masks", num_masks=3, seed=5)
+    aug = AUGMENTATIONS.build("random_masks", num_masks=3, seed=5, per_batch=False)
     out = aug(x, torch.arange(n), _keys(n))
     own = torch.isclose(out.images, x).squeeze(1)
     patterns = {tuple(m.flatten().tolist()) for m in own}
     assert len(patterns) == 3
-    again = AUGMENTATIONS.build("random_masks", num_masks=3, seed=5)(x, torch.arange(n), _keys(n, seed=9))
+    again = AUGMENTATIONS.build("random_masks", num_masks=3, seed=5, per_batch=False)(x, torch.arange(n), _keys(n, seed=9))
     assert {tuple(m.flatten().tolist()) for m in torch.isclose(again.images, x).squeeze(1)} == patterns
     per_batch = AUGMENTATIONS.build("random_masks", seed=5, per_batch=True)(x, torch.arange(n), _keys(n))
     assert len({tuple(m.flatten().tolist()) for m in torch.isclose(per_batch.images, x).squeeze(1)}) == 1

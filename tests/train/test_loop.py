@@ -265,3 +265,33 @@ def test_the_epoch_clocks_count_training_and_validation_cumulatively_across_a_re
                           on_epoch_trained=lambda model, record: trained.append(record["train_seconds"]))
     assert [row["elapsed_seconds"] for row in resumed.history] == [20.0, 40.0, 60.0]
     assert trained == [20.0, 30.0] and resumed.train_seconds == 60.0
+
+
+def test_random_masks_are_drawn_by_each_training_run_and_chosen_per_batch(data, monkeypatch):
+    """The distortion paper, Section 3: "at the beginning of the training process three masks are randomly
+    sampled from Fourier space. For each batch, one of the three is chosen uniformly at random." Two runs
+    (starting states) of the same configuration train with different mask banks, each batch with one mask."""
+    from auglens.augment.mixed import RandomMasks
+
+    banks: dict[int, set] = {}
+    masks_per_batch: list[int] = []
+    mix = RandomMasks.mix
+    run = {}
+
+    def spy(self, images, partners, lam, keys):
+        mixed, kept = mix(self, images, partners, lam, keys)
+        bank = self.masks(*images.shape[-2:])
+        banks.setdefault(run["seed"], set()).add(tuple(bank.flatten().tolist()))
+        # which bank masks the batch used: the own-pixel share of each sample identifies its mask
+        masks_per_batch.append(len(set(kept.tolist())))
+        return mixed, kept
+
+    monkeypatch.setattr(RandomMasks, "mix", spy)
+    for seed in (3, 4):
+        run["seed"] = seed
+        spec = TrainSpec("tiny_cnn", "random_masks", epochs=1, batch_size=24, seed=seed, input_size=None,
+                         augment_every_sample=True, checkpoint="last")
+        train_model(spec, data)
+    assert set(banks) == {3, 4} and all(len(b) == 1 for b in banks.values())
+    assert banks[3] != banks[4]  # each run draws its own masks
+    assert masks_per_batch and set(masks_per_batch) == {1}  # one mask per batch

@@ -57,8 +57,15 @@ AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation")
 BASELINE = "none"
 
 
-def build_augmentation(name: str, **params) -> Augmentation | None:
-    """Build a registered augmentation; :data:`BASELINE` (``"none"``) gives None."""
+def build_augmentation(name: str, run_seed: int | None = None, **params) -> Augmentation | None:
+    """Build a registered augmentation; :data:`BASELINE` (``"none"``) gives None.
+
+    ``run_seed``: the starting state of the training run the augmentation serves (``TrainSpec.seed``). An
+    augmentation that draws something once per training run (Random Masks' mask bank) draws it from this.
+    """
     if name == BASELINE:
         return None
-    return AUGMENTATIONS.build(name, **params)
+    augmentation = AUGMENTATIONS.build(name, **params)
+    if run_seed is not None and hasattr(augmentation, "start_run"):
+        augmentation.start_run(run_seed)
+    return augmentation

@@ -9,10 +9,12 @@ Sources:
   lam ~ Beta(alpha, alpha), alpha = 1. FMix min-max normalises the grey image before binarising; the
   ranking, and therefore the mask, does not change, so we skip it.
 - Random Masks, "RM" (Marcu & Prügel-Bennett, "On the Effects of Artificial Data Modification", ICML
-  2022, Section 3): three FMix masks are drawn once, before training; each batch uses one of them, chosen
-  uniformly. Here the three masks come from ``seed`` (not from the run's starting state, so every run of
-  a study shares them), and the choice is made per sample from its key (``per_batch = true``: one choice
-  per batch, from the batch's first key, as the paper).
+  2022, Section 3): "at the beginning of the training process three masks are randomly sampled from
+  Fourier space. For each batch, one of the three is chosen uniformly at random." So by default every
+  training run draws its own three masks, from its starting state (``build_augmentation(..., run_seed=s)``,
+  which the training loop does), and each batch uses one of them, chosen from the batch's first key.
+  ``seed = <int>`` draws the masks from that seed instead (every run then shares them); ``per_batch =
+  false`` chooses a mask per sample from its key.
 - Box mixing, ``boxmix``: CutMix's boxes (Yun et al., ICCV 2019; :func:`auglens.augment.mixing.box_masks`)
   with this module's options, so the distortion paper's CutMix experiments (reformulated objective,
   partners from another data set) can be run; plain ``cutmix`` stays the thesis's.
@@ -232,21 +234,34 @@ class FMix(MixedSample):
 
 @AUGMENTATIONS.register("random_masks")
 class RandomMasks(MixedSample):
-    """Random Masks (RM): one of ``num_masks`` FMix masks drawn once from ``seed`` (Marcu & Prügel-Bennett 2022)."""
+    """Random Masks (RM): one of ``num_masks`` FMix masks drawn once per training run (Marcu & Prügel-Bennett 2022)."""
 
-    def __init__(self, alpha: float = 1.0, decay_power: float = 3.0, num_masks: int = 3, seed: int = 0,
-                 per_batch: bool = False, objective: Objective = "mixed", partner_dataset: str | None = None,
+    def __init__(self, alpha: float = 1.0, decay_power: float = 3.0, num_masks: int = 3, seed: int | None = None,
+                 per_batch: bool = True, objective: Objective = "mixed", partner_dataset: str | None = None,
                  partner_root: str | None = None, region: Region = "all"):
         if decay_power <= 0 or num_masks < 1:
             raise ValueError(f"RandomMasks: decay_power must be > 0 and num_masks >= 1, got {decay_power}, {num_masks}")
         super().__init__(alpha, objective, partner_dataset, partner_root, region)
         self.decay_power, self.num_masks, self.seed, self.per_batch = decay_power, num_masks, seed, per_batch
+        self.run_seed = 0  # the training run's starting state (start_run); used when seed is None
         self._bank: dict[tuple[int, int], torch.Tensor] = {}
 
+    def start_run(self, run_seed: int) -> None:
+        """Bind the training run whose starting state draws the masks (when ``seed`` is None)."""
+        if int(run_seed) != self.run_seed:
+            self.run_seed = int(run_seed)
+            self._bank.clear()
+
     def masks(self, height: int, width: int) -> torch.Tensor:
-        """The fixed masks at this size, (num_masks, H, W) bool (True = keep own pixel); drawn once per size."""
+        """The fixed masks at this size, (num_masks, H, W) bool (True = keep own pixel); drawn once per size.
+
+        From ``seed`` when given, else from the run's starting state (epoch -1 of its keys: no training
+        sample's key, so the bank's draws are not those of any sample)."""
         if (height, width) not in self._bank:
-            keys = rnd.sample_keys(self.seed, 0, torch.arange(self.num_masks))
+            if self.seed is not None:
+                keys = rnd.sample_keys(self.seed, 0, torch.arange(self.num_masks))
+            else:
+                keys = rnd.sample_keys(self.run_seed, -1, torch.arange(self.num_masks))
             # The fixed masks' lambdas follow the same Beta as the other augmentations' per-sample ones.
             self._bank[(height, width)] = fourier_masks(self.sample_lambda(keys), keys, height, width,
                                                         self.decay_power)

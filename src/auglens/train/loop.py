@@ -211,7 +211,7 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     train_images, train_labels = data.train.images, data.train.labels
     if device.type == "cuda" and train_images.numel() <= DEVICE_RESIDENT_BYTES:
         train_images, train_labels = train_images.to(device), train_labels.to(device)
-    augmentation = build_augmentation(spec.augmentation, **dict(spec.augmentation_params))
+    augmentation = build_augmentation(spec.augmentation, run_seed=spec.seed, **dict(spec.augmentation_params))
     history: list[dict[str, float]] = []
     best_accuracy, best_epoch, best_state = -1.0, -1, None
     start_epoch, elapsed, train_elapsed = 0, 0.0, 0.0

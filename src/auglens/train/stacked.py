@@ -169,7 +169,8 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
     train_images, train_labels = data.train.images, data.train.labels
     if device.type == "cuda" and train_images.numel() <= DEVICE_RESIDENT_BYTES:
         train_images, train_labels = train_images.to(device), train_labels.to(device)
-    augmentations = [build_augmentation(spec.augmentation, **dict(spec.augmentation_params)) for spec in specs]
+    augmentations = [build_augmentation(spec.augmentation, run_seed=spec.seed, **dict(spec.augmentation_params))
+                     for spec in specs]
     augmented = augmentations[0] is not None
     every = augmented and spec0.augment_every_sample
     train_forward = vmap(forward)

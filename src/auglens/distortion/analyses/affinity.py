@@ -87,8 +87,9 @@ def affinity(runner: Runner) -> dict[str, pd.DataFrame]:
                   for name, params in wanted for seed in runner.config.runs.seeds])
     rows = []
     for aug in runner.config.augmentations:
-        augmentation = build_augmentation(aug.name, **aug.params)
         for seed in runner.config.runs.seeds:
+            # The run's own augmentation: what is drawn once per training run (Random Masks' masks) is that run's.
+            augmentation = build_augmentation(aug.name, run_seed=seed, **aug.params)
             reference = runner.model(runner.train_spec(BASELINE, {}, seed), data, data_key)
             model = runner.model(runner.train_spec(aug.name, aug.params, seed), data, data_key)
 
