@@ -55,6 +55,21 @@ def test_stacked_images_put_the_simple_half_on_top():
     assert stack_halves(simple.images, complex_.images).shape == (2, 3, 8, 4)
 
 
+def test_the_simple_half_is_padded_not_resized():
+    """Section 4.1: "we stack a padded image from the kth class of MNIST on top of a sample from the kth class
+    of CIFAR-10": a 28x28 digit keeps its pixels, centred in a black 32x32 frame (by hand: 2x2 in 4x4)."""
+    digit = torch.tensor([[10, 20], [30, 40]], dtype=torch.uint8).view(1, 1, 2, 2)
+    below = torch.full((1, 3, 4, 4), 7, dtype=torch.uint8)
+    expected_top = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    expected_top[:, :, 1:3, 1:3] = digit  # grey repeated over the three channels
+    assert torch.equal(stack_halves(digit, below), torch.cat([expected_top, below], dim=2))
+    # MNIST on CIFAR: 2 black rows and columns on every side, the digit's pixels unchanged
+    mnist = torch.randint(1, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    out = stack_halves(mnist, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    assert out.shape == (2, 3, 64, 32) and torch.equal(out[:, :, 2:30, 2:30], mnist.expand(-1, 3, -1, -1))
+    assert int(out[:, :, :32].count_nonzero()) == 3 * mnist.count_nonzero()
+
+
 def test_conform_images_converts_channels_and_size():
     grey = torch.full((2, 1, 4, 4), 100, dtype=torch.uint8)
     colour = conform_images(grey, 3, 8, 8)

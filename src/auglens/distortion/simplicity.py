@@ -8,13 +8,16 @@ augmentation applied to the simple half only (``region = "top"`` of :mod:`auglen
 finds the reliance reversed.
 
 Both data sets must have the same number of classes (after picking ``classes``); class k of one is
-paired with class k of the other. The simple images are brought to the complex images' channels and size
-(:func:`auglens.augment.mixed.conform_images`), then stacked: ``(N, C, 2H, W)``.
+paired with class k of the other. The simple images are brought to the complex images' channels
+(:func:`auglens.augment.mixed.conform_images`) and, as the paper's "padded image" from MNIST, zero-padded
+around the centre to the complex images' size (28x28 MNIST -> 32x32 with 2 black pixels per side); only a
+simple image larger than the complex ones is resized instead. Then stacked: ``(N, C, 2H, W)``.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from auglens.augment.mixed import conform_images
 from auglens.data.datasets import ImageSet
@@ -52,9 +55,16 @@ def random_pairs(num_complex: int, num_simple: int, seed: int) -> torch.Tensor:
 
 
 def stack_halves(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) above (N, C, H, W), the top conformed to the bottom's channels and size -> (N, C, 2H, W)."""
+    """(N, C', H', W') above (N, C, H, W) -> (N, C, 2H, W): the top converted to the bottom's channels, then
+    zero-padded around the centre to H x W (the paper pads MNIST), or resized where it is larger."""
     _, c, h, w = bottom.shape
-    return torch.cat([conform_images(top, c, h, w), bottom], dim=2)
+    th, tw = top.shape[-2:]
+    if th > h or tw > w:
+        return torch.cat([conform_images(top, c, h, w), bottom], dim=2)
+    top = conform_images(top, c, th, tw)
+    left, above = (w - tw) // 2, (h - th) // 2
+    top = F.pad(top, (left, w - tw - left, above, h - th - above), value=0)
+    return torch.cat([top.to(bottom.dtype), bottom], dim=2)
 
 
 def stacked_set(simple: ImageSet, complex_: ImageSet, pairs: torch.Tensor) -> tuple[ImageSet, torch.Tensor]:

@@ -84,7 +84,10 @@ def simplicity(runner: Runner) -> dict[str, pd.DataFrame]:
         "stacked", simple=cfg.simple, simple_root=cfg.simple_root or root, complex=cfg.complex,
         complex_root=cfg.complex_root or root, simple_classes=cfg.simple_classes, complex_classes=cfg.complex_classes,
         train_subset=cfg.train_subset, test_subset=cfg.test_subset, pairing_seed=cfg.pairing_seed,
-        validation_fraction=split.validation_fraction, split_seed=split.seed, download=runner.config.data.download)
+        validation_fraction=split.validation_fraction, split_seed=split.seed, download=runner.config.data.download,
+        # How the simple half is fitted to the complex images (stack_halves: zero-padded, as the paper). Part
+        # of the data key, so models trained on stacks made otherwise are not taken for these.
+        simple_fit="pad")
     _, recombined, simple_labels = stacked_data(runner.spec(data_key))
     region = "top" if cfg.half == "simple" else "bottom"
     trained = [(BASELINE, {})] + [(name, {"alpha": cfg.alpha, "region": region, "objective": cfg.objective})
