@@ -39,8 +39,9 @@ declare -A MODULES=(
     [seed_average]="src/auglens/study*|tests/study/test_seed_average.py|*seed_average*"
     [distortion]="src/auglens/distortion/interference.py src/auglens/distortion/affinity.py src/auglens/distortion/occlusion.py src/auglens/distortion/simplicity.py src/auglens/distortion/distortions.py src/auglens/distortion/cue_conflict.py|tests/distortion/test_distortion_formulas.py tests/distortion/test_distortion_masks.py tests/distortion/test_distortion_dominant_class.py tests/distortion/test_distortion_contracts.py tests/distortion/test_distortion_data_helpers.py|"
     [analysis]="src/auglens/analysis/*|tests/analysis|"
+    [data]="src/auglens/data/split.py src/auglens/data/prepared.py src/auglens/data/transforms.py|tests/data|"
 )
-ORDER=(metrics cam train augment seed_average distortion analysis)  # augment_mixed, stacked, cam_core: parts of augment, train, cam, on request
+ORDER=(metrics cam train augment seed_average distortion analysis data)  # augment_mixed, stacked, cam_core: parts of augment, train, cam, on request
 if [ "$#" -gt 0 ]; then ORDER=("$@"); fi
 
 toml_list() {  # words (globs are kept as globs) -> a TOML list of strings
