@@ -10,6 +10,7 @@ another sample of the batch by design.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -55,6 +56,18 @@ AUGMENTATIONS: Registry[Augmentation] = Registry("augmentation")
 
 #: The augmentation name of the baseline model, trained without augmentation: the one place it is written.
 BASELINE = "none"
+
+
+def resolved_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every parameter left out set to its default: what a training with augmentation ``name``
+    depends on. Artifact keys are made from these, so two spellings of the same augmentation (a default left
+    out or written) share their artifacts, and a changed default gives new keys instead of reusing models
+    trained under the old one. The baseline (:data:`BASELINE`) has none."""
+    if name == BASELINE:
+        return dict(params)
+    defaults = {key: parameter.default for key, parameter in AUGMENTATIONS.parameters(name).items()
+                if parameter.default is not parameter.empty}
+    return {**defaults, **params}
 
 
 def build_augmentation(name: str, run_seed: int | None = None, **params) -> Augmentation | None:
