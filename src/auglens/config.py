@@ -27,6 +27,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from auglens._tomllib import tomllib
@@ -443,19 +444,14 @@ class ConfigBase:
         if len(set(seeds)) != len(seeds):
             errors.append(f"{self.seeds_key}: seeds must be distinct, got {seeds}")
 
-        seen = set()
+        augmentations = []
         for i, aug in enumerate(self.augmentations):
-            path = f"augmentations[{i}]"
             if aug.name == BASELINE:
-                errors.append(f"{path}: {BASELINE!r} is the baseline, which {self.baseline_trained_by} trains; "
-                              "list only augmentations")
-                continue
-            if aug.name not in AUGMENTATIONS:
-                errors.append(f"{path}.name: {AUGMENTATIONS.unknown_message(aug.name)}")
-                continue
-            if aug.name in seen:
-                errors.append(f"{path}.name: {aug.name!r} is listed twice")
-            seen.add(aug.name)
+                errors.append(f"augmentations[{i}]: {BASELINE!r} is the baseline, which {self.baseline_trained_by} "
+                              "trains; list only augmentations")
+            else:
+                augmentations.append((i, aug))
+        for path, aug in registered_entries("augmentations", augmentations, AUGMENTATIONS, errors):
             errors.extend(check_augmentation_params(path, aug))
         return errors
 
@@ -512,21 +508,15 @@ class Config(ConfigBase):
             errors.append(f"cam.method: {CAM_METHODS.unknown_message(self.cam.method)}")
         if not self.metrics:
             errors.append("metrics: needs at least one [[metrics]] table (auglens ls metrics)")
-        seen, masked = set(), []
-        for i, metric in enumerate(self.metrics):
-            if metric.name not in CAM_METRICS:
-                errors.append(f"metrics[{i}].name: {CAM_METRICS.unknown_message(metric.name)}")
-                continue
-            if metric.name in seen:
-                errors.append(f"metrics[{i}].name: {metric.name!r} is listed twice")
-            seen.add(metric.name)
+        masked = []
+        for path, metric in registered_entries("metrics", enumerate(self.metrics), CAM_METRICS, errors):
             spec = CAM_METRICS.get(metric.name)
             if spec.input == "mask":
                 masked.append(metric.name)
             try:
                 resolved = spec.resolve(metric.params)
             except ValueError as error:
-                errors.append(f"metrics[{i}]: {error}")
+                errors.append(f"{path}: {error}")
             else:  # every value recorded, so the resolved config shows all the tables depend on
                 metric.params = _plain(resolved)
         if masked and self.data.name in DATASETS and not has_masks(self.data.name, self.data.root):
@@ -534,6 +524,22 @@ class Config(ConfigBase):
                           f"{self.data.name!r} does not have; use {', '.join(DATASETS_WITH_MASKS)} or an "
                           "image_folder with a masks/ tree, or remove them")
         return errors
+
+
+def registered_entries(key: str, entries: Iterable[tuple[int, Any]], registry: Any,
+                       errors: list[str]) -> Iterator[tuple[str, Any]]:
+    """The ``(path, entry)`` of each ``(index, entry)`` of the array of ``[[tables]]`` ``key`` whose name is in
+    ``registry``; an unknown name, or a name listed twice, is reported to ``errors`` (the repeat still yields)."""
+    seen = set()
+    for i, entry in entries:
+        path = f"{key}[{i}]"
+        if entry.name not in registry:
+            errors.append(f"{path}.name: {registry.unknown_message(entry.name)}")
+            continue
+        if entry.name in seen:
+            errors.append(f"{path}.name: {entry.name!r} is listed twice")
+        seen.add(entry.name)
+        yield path, entry
 
 
 #: Keys of the older ``[metrics]`` table besides the metric parameters' ``legacy_key``: the metric names, and
