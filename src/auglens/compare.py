@@ -111,7 +111,7 @@ def _config_for(arch: str, data: str, overrides: list[str]) -> cfg.Config:
         config = cfg.from_dict(cfg.apply_overrides({"data": {"name": data}, "model": {"input_size": None}},
                                                    overrides), f"--data {data}")
     config.model.architecture = arch
-    errors = cfg.validate_semantics(config)
+    errors = config.validate()
     if errors:
         raise cfg.ConfigError(errors, "compare")
     return config

@@ -618,18 +618,9 @@ def parse_entries(key: str, entries: Any, entry_type: type, errors: list[str]) -
     return out
 
 
-def parse_augmentations(entries: Any, errors: list[str]) -> list[AugmentationConfig]:
-    return parse_entries("augmentations", entries, AugmentationConfig, errors)
-
-
 def from_dict(data: dict[str, Any], source: str | None = None) -> Config:
     """Build and validate a study :class:`Config`; raises :class:`ConfigError` listing every problem."""
     return Config.from_dict(data, source)
-
-
-def validate_semantics(config: ConfigBase) -> list[str]:
-    """Checks beyond types: registry names, augmentation and metric parameters, cross-field rules."""
-    return config.validate()
 
 
 def check_augmentation_params(path: str, aug: AugmentationConfig) -> list[str]:

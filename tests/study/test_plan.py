@@ -24,7 +24,9 @@ def _augmented(config: cfg.Config):
 def test_a_default_written_out_or_left_out_is_the_same_training():
     implicit, explicit = _augmented(_config()), _augmented(_config(per_batch=True, num_masks=3))
     assert implicit.key == explicit.key
-    assert dict(implicit.spec.augmentation_params) == resolved_params("random_masks", {})
+    defaults = resolved_params("random_masks", {})
+    assert dict(implicit.spec.augmentation_params) == {k: v for k, v in defaults.items() if v is not None}
+    assert ("per_batch", True) in implicit.spec.augmentation_params  # a default, not written in the config
     assert _augmented(_config(per_batch=False)).key != implicit.key
 
 

@@ -187,8 +187,10 @@ def test_stacked_training_without_validation_keeps_the_last_epoch():
     assert "val_accuracy" not in result.history[0]
     for name, value in alone.state_dict.items():
         torch.testing.assert_close(result.state_dict[name], value, rtol=0, atol=1e-5, msg=name)
-    with pytest.raises(ValueError, match="needs a validation set"):
-        train_stacked([dataclasses.replace(base, checkpoint="best")], data)
+    trained = []
+    with pytest.raises(ValueError, match="needs a validation set.*checkpoint = 'last'"):
+        train_stacked([dataclasses.replace(base, checkpoint="best")], data, progress=trained.append)
+    assert trained == []  # refused before the first step, not after an epoch
 
 
 def test_stacked_training_validates_on_a_single_image():

@@ -6,7 +6,7 @@ Each family lives in its own module; importing them here (explicitly, not by ``i
 
 from auglens.augment import compose, filters, geometric, mixed, mixing, policies  # noqa: F401  (registration)
 from auglens.augment.base import (AUGMENTATIONS, BASELINE, AugmentedBatch, Augmentation, build_augmentation,
-                                  resolved_params)
+                                  frozen_params, resolved_params)
 from auglens.augment.random import sample_keys
 
 THESIS_AUGMENTATIONS = ("affine", "cutmix", "color_jitter", "elastic", "equalize", "gaussian_blur", "random_crop")
@@ -18,6 +18,7 @@ __all__ = [
     "Augmentation",
     "THESIS_AUGMENTATIONS",
     "build_augmentation",
+    "frozen_params",
     "resolved_params",
     "sample_keys",
 ]

@@ -70,6 +70,13 @@ def resolved_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
     return {**defaults, **params}
 
 
+def frozen_params(name: str, params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """:func:`resolved_params` as a training's key holds them: sorted ``(name, value)`` pairs, lists as tuples
+    (hashable, as ``TrainSpec`` must be), None values left out."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                        for k, v in resolved_params(name, params).items() if v is not None))
+
+
 def build_augmentation(name: str, run_seed: int | None = None, **params) -> Augmentation | None:
     """Build a registered augmentation; :data:`BASELINE` (``"none"``) gives None.
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from auglens.config import dump_toml
 from auglens.distortion.analyses import ANALYSES, analysis_names, summarise
 from auglens.distortion.config import DistortionConfig, coerce_config, load, to_dict
 from auglens.distortion.paper_tables import paper_tables, write_paper_tables
@@ -75,16 +76,10 @@ def run_from_toml(path: str | Path, out_dir: str | Path, overrides: list[str] | 
     runner = Runner(config, out_dir, backend)
     if not config.runtime.artifacts:  # our own store: a killed earlier run may have left temporaries
         runner.store.remove_stale_temporaries()
-    write_text_atomic(runner.root / "config.toml", _toml(config))
+    write_text_atomic(runner.root / "config.toml", dump_toml(config))
     tables = {name: run_analysis(name, config, out_dir, runner) for name in wanted}
     write_paper_tables(runner.root, runner.root)
     return tables
-
-
-def _toml(config: DistortionConfig) -> str:
-    import tomli_w
-
-    return tomli_w.dumps(to_dict(config))
 
 
 def _write_figure(name: str, tables: dict[str, pd.DataFrame], config: DistortionConfig, folder: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from auglens.augment import BASELINE, resolved_params, sample_keys
+from auglens.augment import BASELINE, frozen_params, sample_keys
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
@@ -96,8 +96,7 @@ class Runner:
     def train_spec(self, augmentation: str, params: dict[str, Any], seed: int, **changes: Any) -> TrainSpec:
         """The TrainSpec of one model of run ``seed``; ``changes`` override fields (e.g. ``input_size=None``)."""
         c, t = self.config, self.config.training
-        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                              for k, v in resolved_params(augmentation, params).items() if v is not None))
+        frozen = frozen_params(augmentation, params)
         # The paper's runs are independent trainings: run s gets its own initial weights and data order
         # (shared by every model type of that run, so the types are compared on paired runs).
         spec = TrainSpec(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from auglens.analysis.columns import BASELINE
-from auglens.augment import resolved_params
+from auglens.augment import frozen_params
 from auglens.config import Config
 from auglens.data.prepared import DataSpec
 from auglens.metrics import resolve_metrics
@@ -51,7 +51,7 @@ def _frozen(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 def train_spec(config: Config, augmentation: str, params: dict[str, Any], seed: int) -> TrainSpec:
     t = config.training
-    frozen = _frozen(resolved_params(augmentation, params))
+    frozen = frozen_params(augmentation, params)
     arch_params = _frozen(config.model.params)
     return TrainSpec(config.model.architecture, augmentation, arch_params, frozen, seed, config.model.init_seed,
                      config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,

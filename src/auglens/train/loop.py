@@ -120,6 +120,18 @@ def _optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {spec.optimizer!r}; valid: adam, adamw, sgd")
 
 
+def check_checkpoint(spec: TrainSpec, data: PreparedData) -> bool:
+    """Whether there is a validation set to evaluate; raises before any training when ``spec.checkpoint``
+    cannot be kept with the data given."""
+    if spec.checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got {spec.checkpoint!r}")
+    validate = len(data.validation) > 0
+    if spec.checkpoint == "best" and not validate:
+        raise ValueError("checkpoint = 'best' needs a validation set, but it is empty; set a validation fraction "
+                         "> 0 or keep the last epoch (checkpoint = 'last')")
+    return validate
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                    input_size: int | None, batch_size: int, device: torch.device) -> torch.Tensor:
@@ -195,12 +207,7 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     steps alone (validation excluded). It may evaluate ``model`` but must leave its weights alone.
     """
     device = torch.device(device)
-    if spec.checkpoint not in ("best", "last"):
-        raise ValueError(f"checkpoint must be 'best' or 'last', got {spec.checkpoint!r}")
-    validate = len(data.validation) > 0
-    if spec.checkpoint == "best" and not validate:
-        raise ValueError("checkpoint = 'best' needs a validation set, but it is empty; set a validation fraction "
-                         "> 0 or keep the last epoch (checkpoint = 'last')")
+    validate = check_checkpoint(spec, data)
     model = initial_model(spec, data.num_classes, data.in_channels).to(device)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)

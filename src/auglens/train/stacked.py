@@ -34,6 +34,7 @@ from auglens.train.loop import (
     TrainSpec,
     _batch,
     _optimizer,
+    check_checkpoint,
     initial_model,
     learning_rate,
 )
@@ -142,6 +143,7 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
     models = [initial_model(spec, data.num_classes, data.in_channels) for spec in specs]
     _check_group(specs, models[0])
     spec0 = specs[0]
+    validate = check_checkpoint(spec0, data)
     snapshots = list(snapshots) if snapshots is not None else [None] * m
     epochs_done = {None if s is None else s["epoch"] for s in snapshots}
     if len(epochs_done) != 1:
@@ -207,9 +209,6 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
             if progress is not None:
                 progress(len(positions) * m)
         skeleton.eval()
-        validate = len(data.validation) > 0
-        if spec0.checkpoint == "best" and not validate:
-            raise ValueError("checkpoint = 'best' needs a validation set, but it is empty")
         val_logits = []
         with torch.no_grad():
             for s in range(0, len(data.validation), spec0.eval_batch_size):
