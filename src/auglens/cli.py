@@ -54,14 +54,16 @@ def _check(config, source: str):
 _COMMAND_OF_KIND = {"study": "auglens run", "distortion": "auglens distortion"}
 
 
-def _load(path: str, overrides: list[str], kind: str):
+def _load(path: str, overrides: list[str], kind: str | None):
     """The ``kind`` ("study" or "distortion") config at ``path``; a config of the other kind is refused with
-    the command that runs it (rather than as a list of unknown keys)."""
+    the command that runs it (rather than as a list of unknown keys). ``kind`` None: the kind its top-level
+    keys say (a study config when they say neither)."""
     from auglens import config as cfg
     from auglens.distortion.config import DistortionConfig, config_kind
 
     data = cfg.read_toml(path, overrides)
     found = config_kind(data)
+    kind = kind or found or "study"
     if found is not None and found != kind:
         raise ConfigError([f"this is a {found} config (its top-level keys say so), not a {kind} config: run it "
                            f"with `{_COMMAND_OF_KIND[found]} {path} --out DIR`"], path)
@@ -113,17 +115,15 @@ def _warn_insane(performance, source, out: Path) -> None:
 
 def _cmd_validate(args) -> int:
     from auglens import config as cfg
-    from auglens.distortion.config import config_kind
+    from auglens.distortion.config import DistortionConfig
 
-    if config_kind(cfg.read_toml(args.config, args.overrides)) == "distortion":  # its own sections and checks
-        config = _load(args.config, args.overrides, "distortion")
-        checked = _check(config, args.config)
+    config = _load(args.config, args.overrides, None)
+    checked = _check(config, args.config)
+    if isinstance(config, DistortionConfig):  # its own sections and checks
         print(f"{args.config}: valid distortion config — analyses {', '.join(config.analyses)}; the basic model and "
               f"{len(config.augmentations)} augmentation(s) x {len(config.runs.seeds)} run(s); "
               f"device {config.runtime.device!r}; {checked.describe()}")
     else:
-        config = _load(args.config, args.overrides, "study")
-        checked = _check(config, args.config)
         n_models = len(config.augmentations) * len(config.study.seeds) + (
             len(config.study.seeds) if config.study.baseline == "per_seed" else 1)
         print(f"{args.config}: valid — {len(config.augmentations)} augmentation(s) x {len(config.study.seeds)} "

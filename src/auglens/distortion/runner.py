@@ -28,7 +28,7 @@ from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
 from auglens.distortion.derived import DerivedData, derived
 from auglens.store import ArtifactStore
-from auglens.study.runtime import compute_spec, configure_runtime
+from auglens.study.runtime import backend_compute_spec, configure_runtime
 from auglens.study.jobs import TrainJob
 from auglens.train.loop import TrainSpec, initial_model, predict_logits
 
@@ -60,12 +60,7 @@ class Runner:
         self.device = configure_runtime(config.runtime)
         self.backend = backend or config.runtime.backend
         # The resolved runtime settings that change results: part of every training key, as in a study.
-        if self.backend == "ray":
-            from auglens.study.backends.ray import device_type
-
-            self.compute = compute_spec(config.runtime, device_type(config.runtime))
-        else:
-            self.compute = compute_spec(config.runtime, self.device.type)
+        self.compute = backend_compute_spec(config.runtime, self.backend, self.device)
         self._specs: dict[str, DataSpec | DerivedData] = {}  # data key -> the spec its jobs carry
 
     # ------------------------------------------------------------------ data

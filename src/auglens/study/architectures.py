@@ -224,7 +224,7 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     from auglens.provenance import record_run, run_provenance
     from auglens.study.backends.local import run_local
     from auglens.study.integrity import heal
-    from auglens.study.runtime import compute_spec, configure_runtime
+    from auglens.study.runtime import backend_compute_spec, configure_runtime
     from auglens.study.tables import write_csv
 
     if not checked:
@@ -235,12 +235,7 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     out_dir.mkdir(parents=True, exist_ok=True)
     backend = backend or config.runtime.backend
     device = configure_runtime(config.runtime)
-    if backend == "ray":  # the workers' device, which this machine (the driver) may lack
-        from auglens.study.backends.ray import device_type
-
-        compute = compute_spec(config.runtime, device_type(config.runtime))
-    else:
-        compute = compute_spec(config.runtime, device.type)
+    compute = backend_compute_spec(config.runtime, backend, device)
     jobs = architecture_jobs(config, candidates, compute)
     store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
     heal(jobs, store)

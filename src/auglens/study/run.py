@@ -12,7 +12,7 @@ from auglens.store import ArtifactStore, write_text_atomic
 from auglens.study.integrity import heal
 from auglens.study.manifest import write_manifest
 from auglens.study.plan import plan_study
-from auglens.study.runtime import ComputeSpec, compute_spec, configure_runtime
+from auglens.study.runtime import ComputeSpec, backend_compute_spec, configure_runtime
 from auglens.study.tables import StudyResult, assemble_tables
 
 __all__ = ["SettingsMismatch", "check_settings", "run_study"]
@@ -67,12 +67,7 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     progress = config.runtime.progress if progress is None else progress
     backend = backend or config.runtime.backend
     device = configure_runtime(config.runtime)
-    if backend == "ray":
-        from auglens.study.backends.ray import device_type
-
-        compute = compute_spec(config.runtime, device_type(config.runtime))
-    else:
-        compute = compute_spec(config.runtime, device.type)
+    compute = backend_compute_spec(config.runtime, backend, device)
     if not force:
         check_settings(out_dir, compute)
     started = time.perf_counter()
