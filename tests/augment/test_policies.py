@@ -13,7 +13,6 @@ import math
 import pytest
 import torch
 import torchvision.transforms.v2 as T
-import torchvision.transforms.v2.functional as TF
 from scipy import stats
 
 from auglens.augment import AUGMENTATIONS, sample_keys
@@ -22,6 +21,7 @@ from auglens.augment.ops import OP_NAMES, Op, apply_ops, magnitude_table
 from auglens.augment.policies import (
     _AUTOAUGMENT, AUGMIX_OPS, AUTOAUGMENT_OPS, AUTOAUGMENT_POLICIES, RANDAUGMENT_OPS, TRIVIAL_AUGMENT_OPS,
 )
+from augment_testing import augmix_replayed, torchvision_op  # tests/augment is on sys.path
 
 ATOL = 1e-5
 POLICIES = ("randaugment", "trivial_augment", "autoaugment", "augmix")
@@ -29,31 +29,6 @@ POLICIES = ("randaugment", "trivial_augment", "autoaugment", "augmix")
 
 def _images(n=8, c=3, h=20, w=24, seed=0):
     return torch.rand(n, c, h, w, generator=torch.Generator().manual_seed(seed))
-
-
-def torchvision_op(image: torch.Tensor, name: str, m: float, interpolation: str) -> torch.Tensor:
-    """One operation as torchvision's policies apply it (``_AutoAugmentBase._apply_image_or_video_transform``)."""
-    mode = TF.InterpolationMode(interpolation)
-    if name == "Identity":
-        return image
-    if name in ("ShearX", "ShearY"):
-        shear = math.degrees(math.atan(m))
-        return TF.affine(image, angle=0.0, translate=[0, 0], scale=1.0, interpolation=mode, center=[0, 0],
-                         shear=[shear, 0.0] if name == "ShearX" else [0.0, shear])
-    if name in ("TranslateX", "TranslateY"):
-        shift = [int(m), 0] if name == "TranslateX" else [0, int(m)]
-        return TF.affine(image, angle=0.0, translate=shift, scale=1.0, shear=[0.0, 0.0], interpolation=mode)
-    if name == "Rotate":
-        return TF.rotate(image, angle=m, interpolation=mode)
-    adjust = {"Brightness": TF.adjust_brightness, "Color": TF.adjust_saturation,
-              "Contrast": TF.adjust_contrast, "Sharpness": TF.adjust_sharpness}
-    if name in adjust:
-        return adjust[name](image, 1.0 + m)
-    if name == "Posterize":
-        return TF.posterize(image, int(m))
-    if name == "Solarize":
-        return TF.solarize(image, 1.0 * m)
-    return {"AutoContrast": TF.autocontrast, "Equalize": TF.equalize, "Invert": TF.invert}[name](image)
 
 
 # ---------------------------------------------------------------------------------------------- spaces vs torchvision
@@ -160,18 +135,6 @@ def test_augmix_output_equals_its_plan_replayed_through_torchvision(channels):
     plan = aug.plan(keys, 16, 16)
     for i in range(12):
         assert torch.allclose(out[i], augmix_replayed(x[i], plan, i), atol=ATOL, rtol=0), i
-
-
-def augmix_replayed(image: torch.Tensor, plan, i: int) -> torch.Tensor:
-    """Image ``i`` of an AugMix plan made by torchvision: the weighted sum of the original and each chain's
-    operations applied in turn."""
-    mixed = float(plan.weights[i, 0]) * image
-    for c, chain in enumerate(plan.chains):
-        chained = image
-        for draw in chain:
-            chained = torchvision_op(chained, draw.names()[i], float(draw.magnitude[i]), "bilinear")
-        mixed = mixed + float(plan.weights[i, c + 1]) * chained
-    return mixed
 
 
 # ---------------------------------------------------------------------------------------------- draw frequencies

@@ -21,7 +21,7 @@ from auglens.augment import AUGMENTATIONS, sample_keys
 from auglens.augment.ops import OP_NAMES, Op, apply_ops, check_ops, contrast, inverse_affine, magnitude_table
 from auglens.augment.policies import AUGMIX_OPS, AUTOAUGMENT_OPS, RANDAUGMENT_OPS, TRIVIAL_AUGMENT_OPS
 
-from tests.augment.test_policies import augmix_replayed, torchvision_op
+from augment_testing import augmix_replayed, torchvision_op  # tests/augment is on sys.path
 
 
 def _keys(n, seed=11):

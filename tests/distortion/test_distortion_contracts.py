@@ -68,10 +68,8 @@ def test_paper_worst_case_weights_every_run_by_the_largest_increase():
 
 @pytest.mark.parametrize("shape, grid", [((2, 8), 4), ((8, 2), 4), ((3, 3), 4), ((8, 8), 0), ((8, 8), -1)])
 def test_grid_shuffle_rejects_grids_without_whole_tiles(shape, grid):
-    with pytest.raises((ValueError, ZeroDivisionError)) as error:
+    with pytest.raises(ValueError, match="grid must be"):
         grid_shuffle(torch.rand(2, 1, *shape), grid, _keys(2))
-    if grid != 0:
-        assert error.type is ValueError and "grid must be" in str(error.value)
 
 
 @pytest.mark.parametrize("shape, grid", [((4, 8), 4), ((8, 4), 4), ((5, 7), 1)])

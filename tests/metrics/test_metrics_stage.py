@@ -111,8 +111,13 @@ def test_stage_rejects_mismatched_maps():
 
 
 def _compare_in_child(maps, queue) -> None:
-    queue.put([{k: v.numpy() for k, v in r.items()} for r in compute_baseline_metrics(ALL[:-1], maps[0],
-                                                                                      list(maps[1:]))])
+    try:
+        results = compute_baseline_metrics(ALL[:-1], maps[0], list(maps[1:]))
+        queue.put(("ok", [{k: v.numpy() for k, v in r.items()} for r in results]))
+    except Exception:  # reported as such, not as a hang
+        import traceback
+
+        queue.put(("error", traceback.format_exc()))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
@@ -132,11 +137,12 @@ def test_a_process_forked_after_the_thread_pool_started_computes_too(monkeypatch
         child = context.Process(target=_compare_in_child, args=(maps, queue))
         child.start()
         try:
-            there = queue.get(timeout=60)
+            status, there = queue.get(timeout=30)
         except Exception:  # queue.Empty: the child is stuck
             child.kill()
             pytest.fail("the forked process hung on the parent's thread pool")
-        child.join(timeout=60)
+        child.join(timeout=30)
+        assert status == "ok", there
     finally:
         torch.set_num_threads(threads)
     assert child.exitcode == 0

@@ -243,6 +243,7 @@ def test_every_problem_is_listed_at_once(reference):
     assert "resnet81" in str(error.value) and "listed twice" in str(error.value)
 
 
+@pytest.mark.slow  # three commands, each with its checks
 def test_cli_runs_resumes_and_rejects_bad_candidates(config_path, tmp_path, capsys):
     out = tmp_path / "cli"
     argv = ["architectures", str(config_path), "--out", str(out), "--candidates", "tiny_cnn", "training.epochs=1"]
@@ -267,6 +268,7 @@ def test_default_candidates_are_the_thesis_three():
     assert os.path.isfile(Path(__file__).resolve().parents[2] / "examples" / "thesis-cifar10.toml")
 
 
+@pytest.mark.slow  # two studies
 def test_a_study_on_the_same_folder_uses_the_candidate_as_its_baseline(reference, tmp_path, monkeypatch):
     """The candidate of the study's own architecture is the study's baseline training: a study run into the
     folder afterwards trains only its augmented models, and its baseline equals a fresh study's bit for bit."""

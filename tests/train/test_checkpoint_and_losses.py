@@ -14,6 +14,7 @@ from auglens.augment import build_augmentation, sample_keys
 from auglens.data.prepared import DataSpec, model_input, prepare_data
 from auglens.train.loop import TrainSpec, cross_entropy_pair, mixed_cross_entropy, train_model
 from auglens.train.order import training_order
+from train_testing import LOSS_OFFSET, expected_epoch_losses, tiny_data  # tests/train is on sys.path
 
 
 def linear_model(num_classes: int, in_channels: int) -> nn.Module:
@@ -85,7 +86,6 @@ def test_multi_tensor_optimizer_updates_give_the_bits_of_the_per_parameter_loop(
     """The training loop's optimizers update all parameters at once (foreach); the weights must be those of
     torch's per-parameter loop, bit for bit, or every earlier result would silently move."""
     from auglens.train import loop
-    from tests.train.test_stacked import tiny_data
 
     data = tiny_data()
     spec = loop.TrainSpec("tiny_cnn", "affine", batch_size=6, epochs=2, lr=3e-3, optimizer=optimizer)
@@ -116,24 +116,6 @@ def test_mixed_cross_entropy_by_hand():
     first, second = cross_entropy_pair(logits, labels, partners)
     assert first.tolist() == pytest.approx([ce[0][0], ce[1][2]], rel=1e-6)
     assert second.tolist() == pytest.approx([ce[0][1], ce[1][1]], rel=1e-6)
-
-
-#: Added to every per-sample loss: it changes no gradient, and makes each epoch's loss sum large enough that
-#: float32 accumulation would lose several of its last digits.
-LOSS_OFFSET = 1_000_000.0 / 3.0
-
-
-def expected_epoch_losses(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, float]:
-    """The logged mean losses of an unmixed epoch from its batches' per-sample losses: each batch's mean
-    (float32, as training computes it) times its size, summed in float64, over the epoch's images."""
-    total = majority = 0.0
-    seen = 0
-    for loss_a, loss_b in pairs:
-        lam = torch.ones_like(loss_a)
-        total += float((lam * loss_a + (1 - lam) * loss_b).mean(dim=-1) * loss_a.shape[-1])
-        majority += float(torch.where(lam >= 0.5, loss_a, loss_b).sum(dim=-1))
-        seen += loss_a.shape[-1]
-    return total / seen, majority / seen
 
 
 def test_the_logged_epoch_losses_are_summed_in_double_precision(monkeypatch):

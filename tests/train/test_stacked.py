@@ -16,18 +16,7 @@ from auglens.train import stacked
 from auglens.train.loop import TrainSpec, _optimizer, initial_model, predict_logits, train_model
 from auglens.train.stacked import (AUTO_MAX_MODELS, AUTO_MAX_PARAMETERS, auto_models_at_once, group_key,
                                    stacking_obstacle, train_stacked)
-
-
-def tiny_data(n: int = 80, side: int = 12) -> PreparedData:
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(n) % 4
-    images = torch.randint(0, 60, (n, 1, side, side), generator=g, dtype=torch.uint8)
-    for k in range(4):  # a learnable signal: a bright quadrant per class
-        rows, cols = divmod(k, 2)
-        images[labels == k, :, rows * 6 : rows * 6 + 6, cols * 6 : cols * 6 + 6] += 150
-    classes = [str(k) for k in range(4)]
-    return PreparedData(ImageSet(images[:60], labels[:60], classes), ImageSet(images[60:70], labels[60:70], classes),
-                        ImageSet(images[70:], labels[70:], classes), torch.tensor([0.3]), torch.tensor([0.3]))
+from train_testing import LOSS_OFFSET, expected_epoch_losses, tiny_data  # tests/train is on sys.path
 
 
 def specs(**common) -> list[TrainSpec]:
@@ -320,7 +309,6 @@ def test_stacked_logged_epoch_losses_are_summed_in_double_precision(monkeypatch)
 
     import torch.nn.functional as functional
 
-    from tests.train.test_checkpoint_and_losses import LOSS_OFFSET, expected_epoch_losses
 
     calls: list[torch.Tensor] = []
 

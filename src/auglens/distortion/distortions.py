@@ -44,8 +44,8 @@ _PERMUTATION, _FRACTION, _CORNER, _TIEBREAK, _COIN, _RELEASE_FRACTION = 401, 402
 def grid_shuffle(images: torch.Tensor, grid: int, keys: torch.Tensor) -> torch.Tensor:
     """Shuffle ``grid x grid`` tiles of each image, one permutation per image; (N, C, H, W) -> same shape."""
     n, c, h, w = images.shape
-    th, tw = h // grid, w // grid
-    if grid < 1 or th == 0 or tw == 0:
+    th, tw = (h // grid, w // grid) if grid >= 1 else (0, 0)
+    if th == 0 or tw == 0:
         raise ValueError(f"grid must be between 1 and the image side ({h}x{w}), got {grid}")
     permutation = rnd.uniform(keys, _PERMUTATION, grid * grid).argsort(dim=1).to(images.device)
     body = images[..., : grid * th, : grid * tw]
