@@ -60,27 +60,36 @@ TIME_FIGURE = "architectures_training_time"
 
 @dataclass(frozen=True)
 class ArchitectureJob(Job):
-    """One candidate trained as the study's baseline; its artifact: validation and test metrics per epoch."""
+    """One candidate trained as the study's baseline; its artifact: validation and test metrics per epoch.
 
-    data: DataSpec
-    spec: TrainSpec
-    compute: ComputeSpec  # device, threads, determinism: they change the trained weights
+    It holds that baseline training (data, spec and compute settings): its key is made from the training's,
+    and the trained model is also stored as that training, for a study to reuse.
+    """
+
+    train: TrainJob
 
     stage: ClassVar[str] = "architecture"
     artifact: ClassVar[tuple[str, str]] = ("architectures", "parquet")
     unit: ClassVar[str] = "img"
 
     @property
+    def data(self) -> DataSpec:
+        return self.train.data
+
+    @property
+    def spec(self) -> TrainSpec:
+        return self.train.spec
+
+    @property
     def key(self) -> str:
-        return stable_hash({"job": "architecture", "data": dataclasses.asdict(self.data),
-                            "train": dataclasses.asdict(self.spec), "compute": dataclasses.asdict(self.compute)})
+        return stable_hash({"job": "architecture", "train": self.train.key})
 
     @property
     def label(self) -> str:
         return self.spec.architecture
 
     def size(self) -> int:
-        return len(prepare_data(self.data).train) * self.spec.epochs
+        return self.train.size()
 
     def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
         return run_architecture_job(self, store, device, progress)
@@ -126,9 +135,8 @@ def run_architecture_job(job: ArchitectureJob, store: ArtifactStore, device: tor
     # The candidate was trained exactly as a study trains its baseline with this architecture (the same data,
     # spec and compute settings, so the same key; the evaluations in between change no weight): stored as
     # that training too, a study run on the same artifact store uses it instead of training it again.
-    baseline = TrainJob(job.data, spec, job.compute)
-    if not baseline.done(store):
-        save_trained(baseline, store, result)
+    if not job.train.done(store):
+        save_trained(job.train, store, result)
     store.save_table(kind, job.key, pd.DataFrame(rows, columns=list(ARCHITECTURE_COLUMNS)))
     store.delete(_SNAPSHOTS, job.key, "pt")
     return job.key
@@ -186,7 +194,7 @@ def architecture_jobs(config: Config, candidates: Sequence[str], compute: Comput
     """One job per candidate: the study's baseline (first seed, no augmentation) with that architecture."""
     data = data_spec(config)
     seed = config.study.seeds[0]  # the shared baseline's starting state
-    return [ArchitectureJob(data, train_spec(_candidate_config(config, name), BASELINE, {}, seed), compute)
+    return [ArchitectureJob(TrainJob(data, train_spec(_candidate_config(config, name), BASELINE, {}, seed), compute))
             for name in candidates]
 
 
