@@ -28,7 +28,8 @@ from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
 from auglens.distortion.derived import DerivedData, derived
 from auglens.store import ArtifactStore
-from auglens.study.runtime import backend_compute_spec, configure_runtime
+from auglens.study.backends.ray import backend_compute_spec
+from auglens.study.runtime import configure_runtime
 from auglens.study.jobs import TrainJob
 from auglens.train.loop import TrainSpec, initial_model, predict_logits
 

@@ -232,7 +232,8 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     from auglens.provenance import record_run, run_provenance
     from auglens.study.backends.local import run_local
     from auglens.study.integrity import heal
-    from auglens.study.runtime import backend_compute_spec, configure_runtime
+    from auglens.study.backends.ray import backend_compute_spec
+    from auglens.study.runtime import configure_runtime
     from auglens.study.tables import write_csv
 
     if not checked:

@@ -12,7 +12,8 @@ from auglens.store import ArtifactStore, write_text_atomic
 from auglens.study.integrity import heal
 from auglens.study.manifest import write_manifest
 from auglens.study.plan import plan_study
-from auglens.study.runtime import ComputeSpec, backend_compute_spec, configure_runtime
+from auglens.study.backends.ray import backend_compute_spec
+from auglens.study.runtime import ComputeSpec, configure_runtime
 from auglens.study.tables import StudyResult, assemble_tables
 
 __all__ = ["SettingsMismatch", "check_settings", "run_study"]

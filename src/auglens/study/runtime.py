@@ -66,13 +66,3 @@ def compute_spec(runtime: RuntimeConfig, device_type: str | None = None) -> Comp
     ``num_threads = None`` as torch's default here."""
     device = device_type or resolve_device(runtime.device).type
     return ComputeSpec(device, runtime.num_threads or DEFAULT_NUM_THREADS, runtime.deterministic)
-
-
-def backend_compute_spec(runtime: RuntimeConfig, backend: str, device: torch.device) -> ComputeSpec:
-    """The resolved settings the jobs run with: on Ray the workers' device (which this machine, the driver,
-    may lack), otherwise ``device``, this process's."""
-    if backend == "ray":
-        from auglens.study.backends.ray import device_type
-
-        return compute_spec(runtime, device_type(runtime))
-    return compute_spec(runtime, device.type)
