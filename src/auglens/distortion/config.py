@@ -123,7 +123,7 @@ def _validate(config) -> list[str]:
     analyses, then each registered analysis's own checks."""
     from auglens.distortion.analyses import ANALYSES, analysis_names
 
-    errors = ConfigBase.validate(config)
+    errors, resolved = ConfigBase.validate(config)
     if config.training.checkpoint == "best" and config.split.validation_fraction == 0:
         errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
                       "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
@@ -143,7 +143,7 @@ def _validate(config) -> list[str]:
         checks = ANALYSES.get(name).validate
         if checks is not None:
             errors.extend(checks(config))
-    return errors
+    return errors, resolved
 
 
 def _validate_model(config) -> list[str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 
 from auglens.augment import build_augmentation
-from auglens.config import config_field, stable_hash
+from auglens.config import config_field
 from auglens.distortion import affinity as aff
 from auglens.distortion.analyses.common import (
     RESULT_VERSION,
@@ -23,6 +23,7 @@ from auglens.distortion.analyses.common import (
 )
 from auglens.distortion.analyses.registry import register_analysis
 from auglens.distortion.runner import BASELINE
+from auglens.hashing import stable_hash
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

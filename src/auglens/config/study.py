@@ -1,0 +1,142 @@
+"""The study's config (``auglens run``): the shared sections plus the study, CAM and ``[[metrics]]`` sections.
+
+Its defaults are the thesis's values (Dorneles 2024, Section 5.1: EfficientNet-B0 at 224x224, Adam, lr 1e-3,
+weight decay 1e-5, batch 32, 30 epochs, 3 starting states, stratified 90/10 split, Grad-CAM at the last
+convolutional layer for the predicted class). Its ``[[metrics]]`` tables take the parameters each metric
+declares in its registry entry (:mod:`auglens.metrics`); the older ``[metrics]`` table is still read
+(:mod:`auglens.config.legacy`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from auglens.config.base import ConfigBase, registered_entries
+from auglens.config.coercion import config_field
+from auglens.config.legacy import legacy_metrics
+from auglens.config.sections import (
+    AugmentationConfig,
+    DataConfig,
+    ModelConfig,
+    RuntimeConfig,
+    SplitConfig,
+    TableEntry,
+    TrainingConfig,
+)
+
+__all__ = ["CamConfig", "Config", "MetricConfig", "StudyConfig", "default_metrics", "from_dict", "load",
+           "plain_params"]
+
+
+@dataclass
+class StudyConfig:
+    seeds: list[int] = config_field([1, 2, 3], "starting states: one augmented model per augmentation and seed", min_len=1)
+    baseline: Literal["shared", "per_seed"] = config_field(
+        "shared", "shared: one baseline (trained with the first seed), as the thesis; per_seed: one baseline per seed, "
+        "each augmented model compared with the baseline of its seed")
+
+
+@dataclass
+class CamConfig:
+    method: str = config_field("gradcam", "CAM method registry name (auglens ls cams)")
+    target_layer: str | None = config_field(None, "dotted module name or 'last_conv' (None: the architecture's last conv stage)")
+    target: Literal["predicted", "label"] = config_field("predicted", "class the CAM explains: the model's prediction or the true label")
+    batch_size: int = config_field(128, "images per CAM chunk (bounds memory)", min=1)
+    storage_dtype: Literal["float16", "float32"] = config_field(
+        "float32", "dtype CAM sets are stored in, at the target layer's resolution; float16 halves the size but "
+        "moves overlap rates by up to 1e-2 (docs/cam.md)")
+
+
+@dataclass
+class MetricConfig(TableEntry):
+    """One ``[[metrics]]`` table: a metric and its parameters, declared with their defaults in its registry entry."""
+
+    name: str = config_field("mad", "metric registry name (auglens ls metrics)")
+    params: dict[str, Any] = config_field({}, "the metric's parameters, e.g. percents = [20, 10, 5] for overlap")
+
+
+def default_metrics() -> list[MetricConfig]:
+    """The thesis's six metrics, each with every parameter at its registry default."""
+    from auglens.metrics import ALL_METRIC_NAMES, get_metric
+
+    return [MetricConfig(name, plain_params(get_metric(name).resolve())) for name in ALL_METRIC_NAMES]
+
+
+def plain_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Tuples as lists, so a resolved entry reads and writes as TOML."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+@dataclass
+class Config(ConfigBase):
+    """A study of the thesis: ``auglens run``."""
+
+    name: str = config_field("study", "study name, shown in the report")
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    augmentations: list[AugmentationConfig] = field(default_factory=list)
+    cam: CamConfig = field(default_factory=CamConfig)
+    metrics: list[MetricConfig] = field(default_factory=default_metrics)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    seeds_key: ClassVar[str] = "study.seeds"
+    baseline_trained_by: ClassVar[str] = "every study"
+    doc_title: ClassVar[str] = "Study (`auglens run`, `auglens validate`, `auglens compare`)"
+    doc_intro: ClassVar[str] = ("Defaults are the thesis's values, e.g. `auglens run study.toml --out DIR "
+                                "training.epochs=2 study.seeds=[1,2]`.")
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+        """The older ``[metrics]`` table (``names``, ``overlap_percents``, ...) as ``[[metrics]]`` tables."""
+        if isinstance(data.get("metrics"), dict):
+            data = legacy_metrics(data, errors)
+        return data
+
+    def validate(self) -> tuple[list[str], Config]:
+        """The shared sections' checks (:meth:`ConfigBase.validate`), then the CAM method and the metrics.
+
+        Returns ``(problems, resolved)``; in the resolved copy each ``[[metrics]]`` table holds every parameter
+        of its metric, at its given or default value, in canonical form. This config is left unchanged.
+        """
+        from auglens.cam import CAM_METHODS
+        from auglens.data import DATASETS, DATASETS_WITH_MASKS, has_masks
+        from auglens.metrics import CAM_METRICS
+
+        errors, resolved = super().validate()
+        if self.cam.method not in CAM_METHODS:
+            errors.append(f"cam.method: {CAM_METHODS.unknown_message(self.cam.method)}")
+        if not self.metrics:
+            errors.append("metrics: needs at least one [[metrics]] table (auglens ls metrics)")
+        masked = []
+        for path, metric in registered_entries("metrics", enumerate(resolved.metrics), CAM_METRICS, errors):
+            spec = CAM_METRICS.get(metric.name)
+            if spec.input == "mask":
+                masked.append(metric.name)
+            try:
+                params = spec.resolve(metric.params)
+            except ValueError as error:
+                errors.append(f"{path}: {error}")
+            else:  # every value recorded, so the resolved config shows all the tables depend on
+                metric.params = plain_params(params)
+        if masked and self.data.name in DATASETS and not has_masks(self.data.name, self.data.root):
+            errors.append(f"metrics: {', '.join(masked)} score CAMs against object masks, which data set "
+                          f"{self.data.name!r} does not have; use {', '.join(DATASETS_WITH_MASKS)} or an "
+                          "image_folder with a masks/ tree, or remove them")
+        return errors, resolved
+
+
+def from_dict(data: dict[str, Any], source: str | None = None) -> Config:
+    """Build and validate a study :class:`Config` (resolved); raises :class:`ConfigError` listing every problem."""
+    return Config.from_dict(data, source)
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a study TOML config, apply ``key=value`` overrides, validate; the resolved config; raises
+    :class:`ConfigError`."""
+    return Config.load(path, overrides)
+
