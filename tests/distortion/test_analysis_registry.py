@@ -1,11 +1,11 @@
-"""The analysis registry: every analysis brings its config section, figure and checks; the config's sections,
-the valid analysis names and the figures are derived from it."""
+"""The analysis registry: every analysis brings its config section, figure and checks; the valid analysis names
+and the figures are read from it, and the config holds a field of each registered section."""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -35,6 +35,10 @@ def test_a_new_analysis_brings_its_section_and_checks():
     class ToyConfig:
         level: int = config_field(1, "a toy level", min=0)
 
+    # (make_dataclass: a local class is not reachable from a string annotation)
+    ToyDistortionConfig = dataclasses.make_dataclass(  # noqa: N806
+        "ToyDistortionConfig", [("toy", ToyConfig, field(default_factory=ToyConfig))], bases=(dcfg.DistortionConfig,))
+
     def checks(config):
         return ["toy.level: must not be 3"] if config.toy.level == 3 else []
 
@@ -44,14 +48,12 @@ def test_a_new_analysis_brings_its_section_and_checks():
 
     register_analysis("toy", ToyConfig, lambda tables, config: None, checks, default=False)(toy)
     try:
-        cls = dcfg._config_class()
-        assert typing.get_type_hints(cls)["toy"] is ToyConfig
+        # A new analysis's section is a field of DistortionConfig, written out (until it is, the section test
+        # of tests/distortion/test_distortion_config.py fails); its checks run with the others.
+        assert "toy" not in typing.get_type_hints(dcfg.DistortionConfig)
+        assert typing.get_type_hints(ToyDistortionConfig)["toy"] is ToyConfig
         with pytest.raises(ConfigError, match="toy.level: must not be 3"):
-            original, dcfg.DistortionConfig = dcfg.DistortionConfig, cls
-            try:
-                dcfg.from_dict({"toy": {"level": 3}, "analyses": ["toy"]})
-            finally:
-                dcfg.DistortionConfig = original
+            ToyDistortionConfig.from_dict({"toy": {"level": 3}})
     finally:
         del ANALYSES._entries["toy"]
         registry_module._ORDER.remove("toy")

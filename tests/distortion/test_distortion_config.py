@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
 
-from auglens.config import ConfigError
+from auglens.config import AugmentationConfig, ConfigError
 from auglens.distortion import config as dcfg
+from auglens.distortion.analyses import ANALYSES, analysis_names
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "distortion-quick.toml"
 
@@ -63,3 +67,25 @@ def test_every_problem_is_reported_together():
                      "training.checkpoint: 'best' picks the best validation epoch"):
         assert fragment in text, fragment
     assert len(info.value.errors) == 14
+
+
+@pytest.mark.parametrize("name", analysis_names())
+def test_every_registered_analysis_is_a_typed_field_of_the_config(name):
+    """A newly registered analysis fails here until its section is written out as a field of DistortionConfig."""
+    hints = typing.get_type_hints(dcfg.DistortionConfig)
+    assert hints.get(name) is ANALYSES.get(name).config
+
+
+def test_the_analysis_names_of_the_config_are_the_registered_ones():
+    assert typing.get_args(dcfg.AnalysisName) == tuple(analysis_names())
+    sections = [f.name for f in dataclasses.fields(dcfg.DistortionConfig) if f.name in analysis_names()]
+    assert sections == analysis_names()  # the paper's order, as the TOML and docs show them
+
+
+def test_validate_leaves_its_input_unchanged():
+    config = dcfg.DistortionConfig(augmentations=[AugmentationConfig("mixup", {"alpha": 2})])
+    before = copy.deepcopy(config)
+    problems, resolved = config.validate()
+    assert problems == [] and config == before
+    assert type(config.augmentations[0].params["alpha"]) is int  # 2 == 2.0, so equality alone cannot tell
+    assert type(resolved.augmentations[0].params["alpha"]) is float  # coerced to the factory's annotation

@@ -2,12 +2,13 @@
 per analysis.
 
 One TOML file describes the data, the models (a baseline plus ``[[augmentations]]``, one per run seed)
-and one section per analysis; each analysis module declares its section (and its checks) when it
-registers (:mod:`auglens.distortion.analyses.registry`), and :class:`DistortionConfig` is assembled from them
-on :class:`~auglens.config.ConfigBase`, so loading, ``key=value`` overrides, the dict round trip and the
-shared sections' validation are the study's. Everything is validated at once — unknown keys, wrong types,
-out-of-range values, unknown registry names, cross-field rules — raising one
-:class:`~auglens.config.ConfigError` that lists every problem before any work starts.
+and one section per analysis. :class:`DistortionConfig` is a dataclass on
+:class:`~auglens.config.ConfigBase`, so loading, ``key=value`` overrides, the dict round trip and the shared
+sections' validation are the study's; it holds one field per registered analysis, typed with the section
+dataclass the analysis registers (:mod:`auglens.distortion.analyses.sections`), and runs each analysis's own
+checks. Everything is validated at once — unknown keys, wrong types, out-of-range values, unknown registry
+names, cross-field rules — raising one :class:`~auglens.config.ConfigError` that lists every problem before
+any work starts.
 
 The data, split, model, training and runtime sections are the study's; split, model and training change
 only their defaults to the distortion paper's: CIFAR-10 at native resolution, PreAct-ResNet18, FMix's recipe
@@ -20,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from auglens.config import (
     AugmentationConfig,
@@ -32,8 +33,20 @@ from auglens.config import (
     TrainingConfig,
     config_field,
 )
+from auglens.distortion.analyses.registry import ANALYSES, analysis_names
+from auglens.distortion.analyses.sections import (
+    AffinityConfig,
+    CueConflictConfig,
+    InterDatasetConfig,
+    InterferenceConfig,
+    OcclusionConfig,
+    SimplicityConfig,
+)
 
-__all__ = ["DistortionConfig", "from_dict", "config_kind", "load", "to_dict"]
+__all__ = ["AnalysisName", "DistortionConfig", "from_dict", "config_kind", "load", "to_dict"]
+
+#: The registered analyses, in the paper's order (a test checks it against the registry).
+AnalysisName = Literal["interference", "occlusion", "affinity", "interdataset", "simplicity", "cue_conflict"]
 
 
 @dataclass
@@ -80,85 +93,80 @@ class RunsConfig:
     distortion_seed: int = config_field(0, "seed of the test-time distortions: image i of run s gets key (seed, s, i)")
 
 
-def _config_class() -> type:
-    """DistortionConfig: the shared sections, then one section per registered analysis, then the runtime."""
-    from auglens.distortion.analyses import ANALYSES, analysis_names
-
-    names = analysis_names()
-    core = [
-        ("name", str, config_field("distortion", "name shown in the outputs")),
-        ("analyses", list[Literal[tuple(names)]],  # type: ignore[misc]
-         config_field(analysis_names(default_only=True), "analyses run by run_from_toml, in order", min_len=1)),
-        ("data", DataConfig, field(default_factory=DataConfig)),
-        ("split", DistortionSplitConfig, field(default_factory=DistortionSplitConfig)),
-        ("model", DistortionModelConfig, field(default_factory=DistortionModelConfig)),
-        ("training", DistortionTrainingConfig, field(default_factory=DistortionTrainingConfig)),
-        ("runs", RunsConfig, field(default_factory=RunsConfig)),
-        ("augmentations", list[AugmentationConfig], field(default_factory=lambda: [
-            AugmentationConfig("mixup"), AugmentationConfig("fmix"),
-            AugmentationConfig("cutmix", {"label": "mixed"})])),
-    ]
-    sections = [(n, ANALYSES.get(n).config, field(default_factory=ANALYSES.get(n).config)) for n in names]
-    runtime = [("runtime", RuntimeConfig, field(default_factory=RuntimeConfig))]
-    namespace = {
-        "seeds_key": "runs.seeds",
-        "baseline_trained_by": "every analysis",
-        "doc_title": "Distortion analyses (`auglens distortion`, `auglens validate`)",
-        "doc_intro": ("Data, split, model, training, `[[augmentations]]` and runtime are the study's sections; "
-                      "defaults are the distortion paper's (PreAct-ResNet18, FMix's training recipe, 5 runs), "
-                      "e.g. `auglens distortion config.toml --out DIR runs.seeds=[1,2] training.epochs=2`."),
-        "validate": _validate,
-        "validate_model": _validate_model,
-    }
-    cls = dataclasses.make_dataclass("DistortionConfig", core + sections + runtime, bases=(ConfigBase,),
-                                     namespace=namespace)
-    cls.__module__ = __name__
-    cls.__doc__ = ("A distortion config: data, split, model, training, runs, [[augmentations]], one section per "
-                   "analysis (auglens.distortion.analyses) and runtime.")
-    return cls
+def _default_analyses() -> list[str]:
+    return analysis_names(default_only=True)
 
 
-def _validate(config) -> list[str]:
-    """The shared sections' checks (:meth:`ConfigBase.validate`), the cross-field rules of the distortion
-    analyses, then each registered analysis's own checks."""
-    from auglens.distortion.analyses import ANALYSES, analysis_names
+@dataclass
+class DistortionConfig(ConfigBase):
+    """A distortion config: data, split, model, training, runs, [[augmentations]], one section per analysis
+    (auglens.distortion.analyses) and runtime."""
 
-    errors, resolved = ConfigBase.validate(config)
-    if config.training.checkpoint == "best" and config.split.validation_fraction == 0:
-        errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
-                      "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
-    if config.model.pretrained:
-        trains = [a for a in config.analyses if a in ("affinity", "interdataset", "simplicity")]
-        if config.interference.class_removal and "interference" in config.analyses:
-            trains.append("interference with class_removal")
-        if trains:
-            errors.append(f"model.pretrained: {', '.join(trains)} train(s) models; with a pretrained model run only "
-                          f"interference (class_removal = false), occlusion or cue_conflict")
-    if len(set(config.analyses)) != len(config.analyses):
-        errors.append(f"analyses: listed twice: {config.analyses}")
-    if config.training.models_at_once != 1:
-        errors.append("training.models_at_once: the distortion analyses train one model at a time (their models "
-                      "differ in data and batch layout); set it to 1")
-    for name in analysis_names():
-        checks = ANALYSES.get(name).validate
-        if checks is not None:
-            errors.extend(checks(config))
-    return errors, resolved
+    name: str = config_field("distortion", "name shown in the outputs")
+    analyses: list[AnalysisName] = field(default_factory=_default_analyses, metadata={
+        "help": "analyses run by run_from_toml, in order", "min_len": 1})
+    data: DataConfig = field(default_factory=DataConfig)
+    split: DistortionSplitConfig = field(default_factory=DistortionSplitConfig)
+    model: DistortionModelConfig = field(default_factory=DistortionModelConfig)
+    training: DistortionTrainingConfig = field(default_factory=DistortionTrainingConfig)
+    runs: RunsConfig = field(default_factory=RunsConfig)
+    augmentations: list[AugmentationConfig] = field(default_factory=lambda: [
+        AugmentationConfig("mixup"), AugmentationConfig("fmix"), AugmentationConfig("cutmix", {"label": "mixed"})])
+    # One section per registered analysis, in the paper's order, typed with the class it registers.
+    interference: InterferenceConfig = field(default_factory=InterferenceConfig)
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    affinity: AffinityConfig = field(default_factory=AffinityConfig)
+    interdataset: InterDatasetConfig = field(default_factory=InterDatasetConfig)
+    simplicity: SimplicityConfig = field(default_factory=SimplicityConfig)
+    cue_conflict: CueConflictConfig = field(default_factory=CueConflictConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
+    seeds_key: ClassVar[str] = "runs.seeds"
+    baseline_trained_by: ClassVar[str] = "every analysis"
+    doc_title: ClassVar[str] = "Distortion analyses (`auglens distortion`, `auglens validate`)"
+    doc_intro: ClassVar[str] = (
+        "Data, split, model, training, `[[augmentations]]` and runtime are the study's sections; defaults are the "
+        "distortion paper's (PreAct-ResNet18, FMix's training recipe, 5 runs), e.g. `auglens distortion "
+        "config.toml --out DIR runs.seeds=[1,2] training.epochs=2`.")
 
-def _validate_model(config) -> list[str]:
-    """A pretrained model is one of torchvision's ImageNet classifiers; otherwise the study's check."""
-    if not config.model.pretrained:
-        return ConfigBase.validate_model(config)
-    from auglens.models.pretrained import pretrained_names
+    def validate(self) -> tuple[list[str], DistortionConfig]:
+        """The shared sections' checks (:meth:`ConfigBase.validate`), the cross-field rules of the distortion
+        analyses, then each registered analysis's own checks.
 
-    if config.model.architecture not in pretrained_names():
-        return [f"model.architecture: pretrained weights exist for torchvision's ImageNet classifiers only, got "
-                f"{config.model.architecture!r}; valid: {', '.join(pretrained_names())}"]
-    return []
+        Returns ``(problems, resolved)`` as :meth:`ConfigBase.validate`; this config is left unchanged.
+        """
+        errors, resolved = super().validate()
+        if self.training.checkpoint == "best" and self.split.validation_fraction == 0:
+            errors.append("training.checkpoint: 'best' picks the best validation epoch, but split.validation_fraction "
+                          "is 0 (no validation set); set split.validation_fraction > 0 or training.checkpoint = 'last'")
+        if self.model.pretrained:
+            trains = [a for a in self.analyses if a in ("affinity", "interdataset", "simplicity")]
+            if self.interference.class_removal and "interference" in self.analyses:
+                trains.append("interference with class_removal")
+            if trains:
+                errors.append(f"model.pretrained: {', '.join(trains)} train(s) models; with a pretrained model run "
+                              f"only interference (class_removal = false), occlusion or cue_conflict")
+        if len(set(self.analyses)) != len(self.analyses):
+            errors.append(f"analyses: listed twice: {self.analyses}")
+        if self.training.models_at_once != 1:
+            errors.append("training.models_at_once: the distortion analyses train one model at a time (their models "
+                          "differ in data and batch layout); set it to 1")
+        for name in analysis_names():
+            checks = ANALYSES.get(name).validate
+            if checks is not None:
+                errors.extend(checks(resolved))
+        return errors, resolved
 
+    def validate_model(self) -> list[str]:
+        """A pretrained model is one of torchvision's ImageNet classifiers; otherwise the study's check."""
+        if not self.model.pretrained:
+            return super().validate_model()
+        from auglens.models.pretrained import pretrained_names
 
-DistortionConfig = _config_class()
+        if self.model.architecture not in pretrained_names():
+            return [f"model.architecture: pretrained weights exist for torchvision's ImageNet classifiers only, got "
+                    f"{self.model.architecture!r}; valid: {', '.join(pretrained_names())}"]
+        return []
 
 
 def to_dict(config: DistortionConfig) -> dict[str, Any]:

@@ -4,13 +4,11 @@ finds augmented test data from clean data, and the augmented models' final train
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from auglens.augment import build_augmentation
-from auglens.config import config_field
 from auglens.distortion import affinity as aff
 from auglens.distortion.analyses.common import (
     RESULT_VERSION,
@@ -22,6 +20,7 @@ from auglens.distortion.analyses.common import (
     summarise,
 )
 from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.analyses.sections import AffinityConfig
 from auglens.distortion.runner import BASELINE
 from auglens.hashing import stable_hash
 
@@ -29,15 +28,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from auglens.distortion.runner import Runner
-
-
-@dataclass
-class AffinityConfig:
-    kind: Literal["difference", "ratio"] = config_field("difference", "affinity as A(aug) - A(clean) (paper) or A(aug) / A(clean)")
-    subsets: dict[str, str] = config_field(
-        {}, "named test subsets (e.g. typical and tail images): name -> JSON file {\"test\": [indices]} into the "
-        "prepared test set; affinity is measured on each beside all images")
-    max_test_images: int | None = config_field(None, "stratified test subset for affinity (None: all)", min=1)
 
 
 def validate(config) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
@@ -18,10 +18,8 @@ from auglens.data.prepared import PreparedData
 if TYPE_CHECKING:
     from auglens.distortion.runner import Runner
 
-__all__ = ["Occluder", "RESULT_VERSION", "TRAIN_OFFSET", "accuracy", "augment_in_chunks", "check_occluder", "occluder_fill",
+__all__ = ["RESULT_VERSION", "TRAIN_OFFSET", "accuracy", "augment_in_chunks", "check_occluder", "occluder_fill",
            "floats", "index_subsets", "summarise"]
-
-Occluder = Literal["black", "mean", "images"]
 
 #: Bump to invalidate cached per-run results when their computation changes.
 RESULT_VERSION = 2

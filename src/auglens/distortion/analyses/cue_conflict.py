@@ -5,31 +5,20 @@ model on cue-conflict images, optionally through a many-to-one class mapping (Im
 from __future__ import annotations
 
 from pathlib import Path
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 
-from auglens.config import config_field
 from auglens.distortion.analyses.common import summarise
 from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.analyses.sections import CueConflictConfig
 from auglens.distortion.cue_conflict import coarse_predictions, load_class_mapping, load_cue_conflict, shape_bias
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from auglens.distortion.runner import Runner
-
-
-@dataclass
-class CueConflictConfig:
-    folder: str | None = config_field(None, "folder of cue-conflict images named <shape><n>-<texture><n>.png "
-                                      "(or .jpg, .jpeg, .bmp; subfolders are searched too)")
-    class_map: dict[str, str] = config_field({}, "file-name class -> model class, where they differ")
-    class_mapping: str | None = config_field(
-        None, "JSON file {cue class: [model class names or indices]}: many model classes make one cue class (e.g. the "
-        "16 coarse classes from ImageNet's 1,000); decisions by the mean probability of each cue class's members")
 
 
 def validate(config) -> list[str]:

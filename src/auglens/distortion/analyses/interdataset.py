@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from auglens.config import config_field
 from auglens.distortion.analyses.common import RESULT_VERSION, accuracy, summarise
 from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.analyses.sections import InterDatasetConfig
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from auglens.distortion.runner import Runner
-
-
-@dataclass
-class InterDatasetConfig:
-    partners: list[str] = config_field(["cifar100"], "data sets whose images are mixed in, labels ignored", min_len=1)
-    partner_root: str | None = config_field(None, "folder of the partner data sets (default: as data.root)")
-    augmentations: list[str] = config_field(["mixup", "fmix", "boxmix"],
-                                      "mixed-sample augmentations, run with the reformulated objective", min_len=1)
-    alpha: float = config_field(1.0, "lambda ~ Beta(alpha + 1, alpha)", min=0.0, exclusive_min=True)
 
 
 def validate(config) -> list[str]:

@@ -8,24 +8,22 @@ Eq. 1). With ``class_removal``, every model type is retrained without its c_max 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
-from auglens.config import config_field
 from auglens.data.prepared import PreparedData
 from auglens.distortion.analyses.common import (
     RESULT_VERSION,
-    Occluder,
     check_occluder,
     occluder_fill,
     floats,
     summarise,
 )
 from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.analyses.sections import InterferenceConfig
 from auglens.distortion.distortions import (
     cut_occlusion,
     fourier_occlusion_masks,
@@ -45,31 +43,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from auglens.distortion.runner import Runner
-
-
-@dataclass
-class InterferenceConfig:
-    distortions: list[Literal["grid_shuffle", "cut_occlusion", "fourier_occlusion"]] = config_field(
-        ["grid_shuffle", "cut_occlusion"], "test-time distortions whose DI index is measured (fourier_occlusion: an "
-        "FMix-shaped occluder, Appendix B.4)", min_len=1)
-    grid: int = config_field(4, "grid shuffle: tiles per side (the paper: 2 Fashion-MNIST, 4 CIFAR, 8 ImageNet)", min=1)
-    occlusion_beta: tuple[float, float] = config_field((2.0, 1.0), "CutOcclusion: occluded fraction ~ Beta(a, b)", min=0.0,
-                                                 exclusive_min=True)
-    fraction: float | None = config_field(
-        None, "occluded fraction of every image (None: drawn per image from occlusion_beta, the paper's Tables 1, 3; "
-        "Table 4: 0.3)", min=0.0, max=0.99)
-    decay_power: float = config_field(3.0, "fourier_occlusion: spectrum decay power of the FMix-shaped occluder",
-                                      min=0.0, exclusive_min=True)
-    restricted: bool = config_field(False, "CutOcclusion: keep the box inside the image (False: the paper's DI setting)")
-    occluder: Occluder = config_field("black", "CutOcclusion fill: black, the data set's mean colour, or images of occluder_dataset")
-    occluder_dataset: str | None = config_field(None, "data set whose images fill the boxes when occluder = 'images'")
-    normalisation: Literal["release", "paper"] = config_field(
-        "release", "DI's increase: shares of the wrong predictions x K/100, weighted by the mean over runs (the "
-        "authors' release, which produced the paper's tables) or percent of the test images, each run's own weight "
-        "(Eq. 1 read literally); both are written, this one picks c_max for class removal and the figure")
-    class_removal: bool = config_field(True, "retrain without each model type's c_max and measure DI again (Table 6)")
-    removal_distortion: str | None = config_field(None, "distortion whose c_max is removed (None: the first listed)")
-    max_test_images: int | None = config_field(None, "stratified subset of the test set (None: all)", min=1)
 
 
 def validate(config) -> list[str]:

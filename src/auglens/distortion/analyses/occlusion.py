@@ -6,18 +6,15 @@ another data set's images), on all images and on user-given subsets (typical and
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from auglens.config import config_field
 from auglens.data.datasets import ImageSet
 from auglens.data.prepared import PreparedData
 from auglens.distortion.analyses.common import (
     RESULT_VERSION,
     TRAIN_OFFSET,
-    Occluder,
     accuracy,
     check_occluder,
     check_subsets,
@@ -27,6 +24,7 @@ from auglens.distortion.analyses.common import (
     summarise,
 )
 from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.analyses.sections import OcclusionConfig
 from auglens.distortion.distortions import occlude
 from auglens.distortion.occlusion import i_occlusion, occlusion_masks, saliency_maps
 from auglens.distortion.runner import Model
@@ -35,35 +33,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from auglens.distortion.runner import Runner
-
-
-@dataclass
-class OcclusionConfig:
-    fractions: list[float] = config_field([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-                                    "occluded fractions p of each image", min_len=1, min=0.0, max=0.99)
-    maskings: list[Literal["saliency", "box", "fourier"]] = config_field(
-        ["saliency", "box", "fourier"], "iOcclusion masks: most salient pixels, an in-bounds box, an FMix mask "
-        "(box is always computed: it is CutOcclusion)", min_len=1)
-    occluders: list[Occluder] = config_field(["black"], "fills: black (uniform), mean colour, or images (non-uniform)",
-                                       min_len=1)
-    occluder_dataset: str | None = config_field(None, "data set whose images are pasted when 'images' is an occluder")
-    cam_method: str = config_field("gradcam", "CAM method of the saliency masks (auglens ls cams)")
-    target_layer: str | None = config_field(
-        None, "CAM target layer of the saliency masks (None: the architecture's occlusion layer where it declares one — "
-        "layer3 for preact_resnet18, the authors' choice — else its CAM target layer)")
-    order: Literal["most", "least", "coin"] = config_field(
-        "most", "saliency masks occlude the most salient pixels (paper), the least, or either (release)")
-    decay_power: float = config_field(3.0, "Fourier masks: spectrum decay power", min=0.0, exclusive_min=True)
-    fourier_fraction: Literal["exact", "release"] = config_field(
-        "exact", "Fourier masks occlude exactly p (the paper) or a share ~ Beta(p, p) per image (the authors' release, "
-        "which passes p to FMix as alpha)")
-    table_fraction: float = config_field(0.3, "occluded fraction reported in the paper-layout Table 4 (when it is one "
-                                         "of the fractions)", min=0.0, max=0.99)
-    subsets: dict[str, str] = config_field(
-        {}, "named subsets (e.g. typical and tail images, Figure 4): name -> JSON file {\"train\": [indices], "
-        "\"test\": [indices]} into the prepared training and test sets; measured beside all images")
-    max_train_images: int | None = config_field(2000, 'stratified subset of the training set ("none": all)', min=1)
-    max_test_images: int | None = config_field(2000, 'stratified subset of the test set ("none": all)', min=1)
 
 
 def validate(config) -> list[str]:

@@ -4,15 +4,14 @@ mixing one half change it?
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from auglens.config import config_field
 from auglens.distortion.analyses.common import RESULT_VERSION, accuracy, summarise
 from auglens.distortion.analyses.interdataset import mixed_family_errors
 from auglens.distortion.analyses.registry import register_analysis
+from auglens.distortion.analyses.sections import SimplicityConfig
 from auglens.distortion.derived import stacked_data
 from auglens.distortion.runner import BASELINE
 
@@ -20,26 +19,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from auglens.distortion.runner import Runner
-
-
-@dataclass
-class SimplicityConfig:
-    simple: str = config_field("mnist", "data set stacked on top (the paper: MNIST)")
-    simple_classes: list[int] | None = config_field(None, "class indices of the simple set, in pairing order (None: all)")
-    complex: str = config_field("cifar10", "data set below (the paper: CIFAR-10); its label is the training label")
-    complex_classes: list[int] | None = config_field(None, "class indices of the complex set (None: all)")
-    simple_root: str | None = config_field(None, "folder of the simple data set (default: as data.root)")
-    complex_root: str | None = config_field(None, "folder of the complex data set (default: as data.root)")
-    train_subset: int | None = config_field(None, "stratified subset of the complex training set (None: all)", min=10)
-    test_subset: int | None = config_field(None, "stratified subset of the complex test set (None: all)", min=1)
-    augmentations: list[str] = config_field(["fmix"], "mixed-sample augmentations applied to one half", min_len=1)
-    half: Literal["simple", "complex"] = config_field("simple", "the half that is mixed (the paper: the simple one)")
-    objective: Literal["mixed", "reformulated"] = config_field(
-        "reformulated", "loss of the mixed half: reformulated (first label only, as the release's *_simplicity "
-        "trainers) or mixed (both labels; the mixed half then carries the mixing and becomes the informative one)")
-    alpha: float = config_field(1.0, "lambda ~ Beta(alpha + 1, alpha) (reformulated) or Beta(alpha, alpha) (mixed)",
-                          min=0.0, exclusive_min=True)
-    pairing_seed: int = config_field(0, "seed of the class-matched training pairs and the random test pairs")
 
 
 def validate(config) -> list[str]:
