@@ -20,13 +20,17 @@ import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import torch
 
 from auglens.config import ConfigError, coerce
 from auglens.data.datasets import DataSource, locate_dataset
+
+if TYPE_CHECKING:
+    from auglens.config import Config
+    from auglens.distortion.config import DistortionConfig
 
 __all__ = ["Preflight", "check_data", "check_device", "check_model", "preflight"]
 
@@ -247,11 +251,9 @@ def _model_side(input_size: int | None, name: str, image_size: int | None, sourc
     return source.image_side if source is not None else None
 
 
-def _extra_datasets(config: Any) -> list[tuple[str, str, str | None, str]]:
+def _extra_datasets(config: DistortionConfig) -> list[tuple[str, str, str | None, str]]:
     """(key, name, root, root key) of the distortion analyses' other data sets, for the analyses that run."""
-    analyses = getattr(config, "analyses", None)
-    if analyses is None:
-        return []
+    analyses = config.analyses
     root = config.data.root
     out = []
     if "interference" in analyses and config.interference.occluder_dataset:
@@ -272,7 +274,8 @@ def _extra_datasets(config: Any) -> list[tuple[str, str, str | None, str]]:
     return out
 
 
-def preflight(config: Any, source_name: str | None = None, check_availability: bool = True) -> Preflight:
+def preflight(config: Config | DistortionConfig, source_name: str | None = None,
+              check_availability: bool = True) -> Preflight:
     """Run every check on a study or distortion config; raises :class:`ConfigError` listing every problem.
 
     Args:
@@ -281,8 +284,12 @@ def preflight(config: Any, source_name: str | None = None, check_availability: b
         check_availability: check that the device exists here (False for a Ray cluster's head node,
             where the workers, not this machine, run the jobs).
     """
+    # Imported here: the distortion package imports the training stack, which preflight's other users load later.
+    from auglens.distortion.config import DistortionConfig
+
+    distortion = isinstance(config, DistortionConfig)
     errors = check_device(config.runtime.device, available=check_availability)
-    if getattr(config.runtime, "tensorboard", False):
+    if config.runtime.tensorboard:
         from auglens.tracking import tensorboard_available
 
         if not tensorboard_available():
@@ -292,7 +299,7 @@ def preflight(config: Any, source_name: str | None = None, check_availability: b
     data_errors, source = check_data(data.name, data.root, data.download)
     errors += data_errors
     seen = {(data.name, data.root)}
-    for key, name, root, root_key in _extra_datasets(config):
+    for key, name, root, root_key in (_extra_datasets(config) if distortion else []):
         if (name, root) in seen:
             continue
         seen.add((name, root))
@@ -300,10 +307,10 @@ def preflight(config: Any, source_name: str | None = None, check_availability: b
         errors += [f"{key} ({name}): {e}" for e in more]
     num_classes = (source.num_classes if source is not None else None) or 10
     in_channels = (source.in_channels if source is not None else None) or 3
-    cam = getattr(config, "cam", None)
-    target_layer = cam.target_layer if cam is not None else getattr(getattr(config, "occlusion", None),
-                                                                      "target_layer", None)
-    target_key = "cam.target_layer" if cam is not None else "occlusion.target_layer"
+    if distortion:  # the CAMs of the distortion analyses are occlusion's saliency masks
+        target_layer, target_key = config.occlusion.target_layer, "occlusion.target_layer"
+    else:
+        target_layer, target_key = config.cam.target_layer, "cam.target_layer"
     side_key = "model.input_size" if config.model.input_size else "data.image_size"
     found: dict[str, Any] = {}
     errors += check_model(config.model.architecture, config.model.params, target_layer, num_classes, in_channels,
