@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import typing
 from pathlib import Path
 
@@ -261,3 +262,28 @@ def test_a_string_key_keeps_the_string_none_and_other_words_are_refused(tiny_con
     assert config.cam.target_layer == "none"  # a string key: "none" may be a name, so it stays a string
     errors = _errors('[model]\ninput_size = "native"\n', tmp_path)
     assert any('model.input_size: expected int or "none"' in e for e in errors), errors
+
+
+def test_validate_leaves_its_input_unchanged_and_returns_the_resolved_copy():
+    config = cfg.Config(data=cfg.DataConfig(name="synthetic"),
+                        augmentations=[cfg.AugmentationConfig("affine", {"degrees": 5})],
+                        metrics=[cfg.MetricConfig("mad"), cfg.MetricConfig("overlap", {"percents": [10]})])
+    before = copy.deepcopy(config)
+    problems, resolved = config.validate()
+    assert problems == []
+    assert config == before and type(config.augmentations[0].params["degrees"]) is int  # 5 == 5.0
+    assert type(resolved.augmentations[0].params["degrees"]) is float
+    assert [m.params for m in resolved.metrics] == [{}, {"percents": [10.0]}]
+    assert config.checked() == resolved and config == before
+    # Loading returns the resolved copy, as before validate stopped writing into its input.
+    loaded = cfg.from_dict(config.to_dict())
+    assert loaded == resolved and type(loaded.augmentations[0].params["degrees"]) is float
+
+
+def test_the_older_metrics_keys_are_documented_from_the_same_map_the_upgrade_reads():
+    from auglens.config.legacy import legacy_keys
+
+    rows = {key for key, _, _ in cfg.describe_fields()}
+    assert {f"metrics.{key}" for key in legacy_keys()} <= rows
+    assert sorted((name, param.name) for name, param in legacy_keys()["overlap_percents"]) == [
+        ("mask_iou", "percents"), ("overlap", "percents")]
