@@ -249,10 +249,10 @@ def test_the_epoch_clocks_count_training_and_validation_cumulatively_across_a_re
     """
     import types
 
-    from auglens.train import loop
+    from auglens.train import epochs
 
     ticks = iter(range(0, 10_000, 10))
-    monkeypatch.setattr(loop, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    monkeypatch.setattr(epochs, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
     spec = TrainSpec("tiny_cnn", "none", epochs=3, batch_size=32, seed=1, input_size=None)
     trained, snapshots = [], []
     full = train_model(spec, data, on_epoch_end=lambda s: snapshots.append(copy.deepcopy(s)),

@@ -1,39 +1,38 @@
 """Train one model under the thesis's controls and keep its best-validation-accuracy weights.
 
-Controls (thesis Appendix B, and what we add to make them hold on any device):
-- identical initial weights: the model is built under ``torch.manual_seed(init_seed)`` for every model;
-- identical data order: :func:`auglens.train.order.training_order`, independent of augmentation and seed;
-- augmented copy i is made from image i, with randomness from (starting state, epoch, i) only;
-- other randomness (dropout, stochastic depth) is reseeded from (starting state, epoch) at each epoch, so
-  a run resumed from an epoch snapshot continues exactly as an uninterrupted one;
-- the epoch with the highest validation accuracy is kept (the earliest on ties), or the last epoch
-  (``checkpoint = "last"``, the usual protocol when training on the full training set, without validation).
-
-Each epoch's history records the mean training loss (the objective: lam-weighted cross-entropy of both
-labels) and the mean cross-entropy against the label of the majority image of each sample (``lam >= 0.5``:
-the first) — the distortion paper's MixDiversity and Diversity when read at the final epoch.
-
-Augmentations run at the data set's native resolution on [0, 1] images, before resizing and
-normalisation, which is cheaper and matches applying them to the stored images.
+This module holds what defines a trained model (:class:`TrainSpec`, the shared initial weights, the
+optimizer, the loss) and the one-model :class:`~auglens.train.epochs.Trainee` that
+:func:`auglens.train.epochs.run_epochs` trains: the controls themselves (data order, augmentation keys,
+reseeding, learning rate, checkpoint choice, snapshots) live in that epoch loop, shared with the stacked
+trainer of :mod:`auglens.train.stacked`.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from auglens.augment import build_augmentation, sample_keys
-from auglens.augment.random import mix64
 from auglens.data.prepared import PreparedData, model_input
 from auglens.metrics.performance import classification_report
 from auglens.models import build_model
-from auglens.train.order import training_order
+from auglens.train.epochs import (
+    DEVICE_RESIDENT_BYTES,
+    Batch,
+    TrainResult,
+    check_checkpoint,
+    learning_rate,
+    run_epochs,
+)
+
+# Defined in the epoch loop, imported from here too.
+__all__ = ["DEVICE_RESIDENT_BYTES", "TrainResult", "TrainSpec", "check_checkpoint",
+           "cross_entropy_pair", "evaluate", "initial_model", "learning_rate", "mixed_cross_entropy",
+           "predict_logits", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -66,44 +65,11 @@ class TrainSpec:
     checkpoint: str = "best"  # "best": highest validation accuracy; "last": the final epoch
 
 
-@dataclass
-class TrainResult:
-    state_dict: dict[str, torch.Tensor]
-    best_epoch: int
-    history: list[dict[str, float]] = field(default_factory=list)
-    train_seconds: float = 0.0
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    value = int(mix64(torch.tensor([seed * 7919 + epoch], dtype=torch.int64)).item())
-    return value & 0x7FFF_FFFF_FFFF_FFFF
-
-
 def initial_model(spec: TrainSpec, num_classes: int, in_channels: int) -> torch.nn.Module:
     """The shared starting point: same architecture, same ``init_seed`` -> the same weights for every model."""
     torch.manual_seed(spec.init_seed)
     return build_model(spec.architecture, num_classes=num_classes, in_channels=in_channels,
                        **dict(spec.architecture_params))
-
-
-#: One-cycle shape: (share of training, share of lr) knots; linear in between.
-ONE_CYCLE_KNOTS = ((0.0, 0.1), (0.2, 1.0), (1.0, 0.0))
-
-
-def learning_rate(spec: TrainSpec, epoch: int, progress: float = 0.0) -> float:
-    """The learning rate at ``progress`` (share in [0, 1)) of ``epoch``; a pure function, so resumes match.
-
-    ``step``: ``lr * gamma ** (milestones passed)``, constant within an epoch. ``one_cycle`` (Smith & Topin,
-    "Super-convergence", 2017, in its linear form): from ``lr / 10`` up to ``lr`` over the first 20 % of the
-    batches, then linearly down to 0 at the end, which lets a few epochs reach the accuracy of many.
-    """
-    if spec.lr_schedule == "one_cycle":
-        t = (epoch + progress) / spec.epochs
-        for (t0, f0), (t1, f1) in zip(ONE_CYCLE_KNOTS, ONE_CYCLE_KNOTS[1:]):
-            if t <= t1:
-                return spec.lr * (f0 + (f1 - f0) * (t - t0) / (t1 - t0))
-        return 0.0
-    return spec.lr * spec.lr_gamma ** sum(1 for m in spec.lr_milestones if epoch >= m)
 
 
 def _optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
@@ -118,18 +84,6 @@ def _optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=spec.lr, weight_decay=spec.weight_decay, momentum=spec.momentum,
                                foreach=True)
     raise ValueError(f"unknown optimizer {spec.optimizer!r}; valid: adam, adamw, sgd")
-
-
-def check_checkpoint(spec: TrainSpec, data: PreparedData) -> bool:
-    """Whether there is a validation set to evaluate; raises before any training when ``spec.checkpoint``
-    cannot be kept with the data given."""
-    if spec.checkpoint not in ("best", "last"):
-        raise ValueError(f"checkpoint must be 'best' or 'last', got {spec.checkpoint!r}")
-    validate = len(data.validation) > 0
-    if spec.checkpoint == "best" and not validate:
-        raise ValueError("checkpoint = 'best' needs a validation set, but it is empty; set a validation fraction "
-                         "> 0 or keep the last epoch (checkpoint = 'last')")
-    return validate
 
 
 @torch.no_grad()
@@ -152,10 +106,6 @@ def evaluate(model, images, labels, mean, std, input_size, batch_size, device, n
     return {k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
 
 
-#: Training sets up to this size (uint8 bytes) are moved to the GPU once, so no batch crosses PCIe.
-DEVICE_RESIDENT_BYTES = 4 << 30
-
-
 def mixed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, partner_labels: torch.Tensor,
                         lam: torch.Tensor) -> torch.Tensor:
     """Mean of lam * CE(labels) + (1 - lam) * CE(partner_labels): plain CE where lam = 1 (unmixed samples,
@@ -171,26 +121,53 @@ def cross_entropy_pair(logits: torch.Tensor, labels: torch.Tensor,
             F.cross_entropy(logits, partner_labels, reduction="none"))
 
 
-def _batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device):
-    """Images (normalised), first labels, second labels and lambda for one batch of order positions."""
-    n = len(data.train)
-    source = torch.where(positions >= n, positions - n, positions)
-    index = source.to(train_images.device)
-    images = train_images[index].to(device).float().div_(255.0)
-    labels = train_labels[index].to(device)
-    partner = labels.clone()
-    lam = torch.ones(len(source), device=device)
-    is_copy = (positions >= n).to(device)
-    if augmentation is not None and bool(is_copy.any()):
-        keys = sample_keys(spec.seed, epoch, source[is_copy.cpu()]).to(device)
-        out = augmentation(images[is_copy], labels[is_copy], keys)
-        images[is_copy] = out.images.to(images.dtype)
-        partner[is_copy] = out.partner_labels
-        lam[is_copy] = out.lam.to(lam.dtype)
-    x = model_input(images, data.mean, data.std, spec.input_size)
-    if spec.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, labels, partner, lam
+class _OneModel:
+    """:func:`train_model`'s trainee: one module, optionally compiled or in bf16, and its optimizer."""
+
+    def __init__(self, spec: TrainSpec, data: PreparedData, device: torch.device):
+        self.specs, self.device = (spec,), device
+        model = initial_model(spec, data.num_classes, data.in_channels).to(device)
+        if spec.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.optimizer = _optimizer(spec, model.parameters())
+        self.forward = torch.compile(model) if spec.compile else model
+        bf16 = spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda")
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def train(self) -> None:
+        self.model.train()
+
+    def step(self, batches: Sequence[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+        ((x, labels, partner, lam),) = batches
+        with self.autocast:
+            logits = self.forward(x).float()
+        loss_a, loss_b = cross_entropy_pair(logits, labels, partner)
+        loss = (lam * loss_a + (1 - lam) * loss_b).mean()  # as mixed_cross_entropy, keeping both terms
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        majority = torch.where(lam >= 0.5, loss_a, loss_b).detach().sum()
+        return loss.detach().reshape(1), majority.reshape(1)
+
+    def validation_logits(self, data: PreparedData) -> torch.Tensor:
+        spec = self.specs[0]
+        return predict_logits(self.model, data.validation.images, data.mean, data.std, spec.input_size,
+                              spec.eval_batch_size, self.device)[None]
+
+    def weights(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def snapshot(self, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        return copy.deepcopy(self.model.state_dict()), self.optimizer.state_dict()
+
+    def resume(self, models: Sequence[dict[str, Any]], optimizers: Sequence[dict[str, Any]]) -> None:
+        ((model,), (optimizer,)) = models, optimizers
+        self.model.load_state_dict(model)
+        self.optimizer.load_state_dict(optimizer)
+
+    def module(self, i: int) -> torch.nn.Module:
+        return self.model
 
 
 def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str = "cpu",
@@ -201,86 +178,14 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     """Train one model; resume from ``snapshot`` (as given to ``on_epoch_end``) when provided.
 
     ``progress(k)`` is called after each batch with the number of images processed. ``on_epoch_end`` receives
-    a resume snapshot after every epoch but the last (the result holds the rest). ``on_epoch_trained(model,
-    record)`` is called after every epoch, the last included, before ``on_epoch_end`` and outside the timed
-    region: ``record`` is the epoch's history row plus ``train_seconds``, the cumulative time of the training
-    steps alone (validation excluded). It may evaluate ``model`` but must leave its weights alone.
+    a resume snapshot (:mod:`auglens.train.epochs` lists its fields) after every epoch but the last (the result
+    holds the rest). ``on_epoch_trained(model, record)`` is called after every epoch, the last included, before
+    ``on_epoch_end`` and outside the timed region: ``record`` is the epoch's history row plus
+    ``train_seconds``, the cumulative time of the training steps alone (validation excluded). It may evaluate
+    ``model`` (the one being trained) but must leave its weights alone.
     """
-    device = torch.device(device)
-    validate = check_checkpoint(spec, data)
-    model = initial_model(spec, data.num_classes, data.in_channels).to(device)
-    if spec.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(spec, model.parameters())
-    forward = torch.compile(model) if spec.compile else model
-    bf16 = spec.precision == "bf16" or (spec.precision == "auto" and device.type == "cuda")
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    train_images, train_labels = data.train.images, data.train.labels
-    if device.type == "cuda" and train_images.numel() <= DEVICE_RESIDENT_BYTES:
-        train_images, train_labels = train_images.to(device), train_labels.to(device)
-    augmentation = build_augmentation(spec.augmentation, run_seed=spec.seed, **dict(spec.augmentation_params))
-    history: list[dict[str, float]] = []
-    best_accuracy, best_epoch, best_state = -1.0, -1, None
-    start_epoch, elapsed, train_elapsed = 0, 0.0, 0.0
-    if snapshot is not None:
-        model.load_state_dict(snapshot["model"])
-        optimizer.load_state_dict(snapshot["optimizer"])
-        history = list(snapshot["history"])
-        best_accuracy, best_epoch = snapshot["best_accuracy"], snapshot["best_epoch"]
-        best_state = snapshot["best_state"]
-        start_epoch, elapsed = snapshot["epoch"] + 1, snapshot["elapsed"]
-        train_elapsed = snapshot.get("train_elapsed", elapsed)
-
-    for epoch in range(start_epoch, spec.epochs):
-        started = time.perf_counter()
-        torch.manual_seed(_epoch_seed(spec.seed, epoch))
-        every = augmentation is not None and spec.augment_every_sample
-        order = training_order(len(data.train), augmentation is not None and not every, spec.sampling_seed,
-                               epoch, spec.reshuffle_each_epoch)
-        if every:
-            order = order + len(data.train)  # positions >= N are augmented copies: here, all of them
-        model.train()
-        total_loss, seen = torch.zeros((), dtype=torch.float64, device=device), 0
-        majority_loss = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, len(order), spec.batch_size):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(spec, epoch, start / len(order))
-            positions = order[start : start + spec.batch_size]
-            x, labels, partner, lam = _batch(spec, data, train_images, train_labels, positions, epoch,
-                                             augmentation, device)
-            with autocast:
-                logits = forward(x).float()
-            loss_a, loss_b = cross_entropy_pair(logits, labels, partner)
-            loss = (lam * loss_a + (1 - lam) * loss_b).mean()  # as mixed_cross_entropy, keeping both terms
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.detach() * len(positions)  # stays on the device: no sync per batch
-            majority_loss += torch.where(lam >= 0.5, loss_a, loss_b).detach().sum()
-            seen += len(positions)
-            if progress is not None:
-                progress(len(positions))
-        if on_epoch_trained is not None and device.type == "cuda":
-            torch.cuda.synchronize(device)  # the clock must not stop while kernels are still queued
-        train_elapsed += time.perf_counter() - started
-        val = evaluate(model, data.validation.images, data.validation.labels, data.mean, data.std,
-                       spec.input_size, spec.eval_batch_size, device, data.num_classes) if validate else {}
-        elapsed += time.perf_counter() - started
-        history.append({"epoch": epoch, "train_loss": float(total_loss) / max(seen, 1),
-                        **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed,
-                        "train_loss_majority": float(majority_loss) / max(seen, 1)})
-        if spec.checkpoint == "last":
-            best_epoch = epoch  # the state is taken once, after the last epoch
-        elif val["accuracy"] > best_accuracy:
-            best_accuracy, best_epoch = val["accuracy"], epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        if on_epoch_trained is not None:
-            on_epoch_trained(model, {**history[-1], "train_seconds": train_elapsed})
-        if on_epoch_end is not None and epoch < spec.epochs - 1:
-            on_epoch_end({"model": copy.deepcopy(model.state_dict()), "optimizer": optimizer.state_dict(),
-                          "history": history, "best_accuracy": best_accuracy, "best_epoch": best_epoch,
-                          "best_state": best_state, "epoch": epoch, "elapsed": elapsed,
-                          "train_elapsed": train_elapsed})
-    if spec.checkpoint == "last":
-        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return TrainResult(best_state, best_epoch, history, elapsed)
+    trainee = _OneModel(spec, data, torch.device(device))
+    end = None if on_epoch_end is None else (lambda i, state: on_epoch_end(state))
+    trained = None if on_epoch_trained is None else (lambda i, model, record: on_epoch_trained(model, record))
+    (result,) = run_epochs(trainee, data, progress, None if snapshot is None else [snapshot], end, trained)
+    return result

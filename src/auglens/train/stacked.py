@@ -9,14 +9,22 @@ checkpoint, and the result equals training it alone to float rounding: the loss 
 losses, so each model's gradient is its own, and Adam/SGD act elementwise, so one optimizer over stacked
 tensors is one optimizer per model.
 
-Snapshots are per model and in :func:`auglens.train.loop.train_model`'s format, so a group interrupted
+The group is a :class:`~auglens.train.epochs.Trainee` of :func:`auglens.train.epochs.run_epochs`, the epoch
+loop that also trains one model: data order, learning rate, validation, checkpoints, snapshots and clocks
+are that loop's. Snapshots are per model and in ``train_model``'s format, so a group interrupted
 mid-training resumes as a group or model by model, and vice versa.
+
+Randomness outside the augmentations: one model reseeds torch's global generator from (starting state, epoch)
+at each epoch for its random layers (dropout, stochastic depth). One generator cannot follow the starting
+states of a whole group, and need not: stacking refuses random layers (:func:`stacking_obstacle`; under
+``vmap`` their draws would differ from one model's anyway), so a group's training draws nothing from it. The
+loop reseeds it all the same, from the first model's starting state, so that what an ``on_epoch_trained``
+hook draws never reaches the next epoch and a resumed group continues as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,21 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from auglens.augment import build_augmentation
 from auglens.augment.base import BASELINE
 from auglens.data.prepared import PreparedData, model_input
-from auglens.metrics.performance import classification_report
-from auglens.train.loop import (
-    DEVICE_RESIDENT_BYTES,
-    TrainResult,
-    TrainSpec,
-    _batch,
-    _optimizer,
-    check_checkpoint,
-    initial_model,
-    learning_rate,
-)
-from auglens.train.order import training_order
+from auglens.train.epochs import Batch, TrainResult, run_epochs
+from auglens.train.loop import TrainSpec, _optimizer, initial_model
 
 __all__ = ["AUTO_MAX_MODELS", "AUTO_MAX_PARAMETERS", "auto_models_at_once", "group_key", "stacking_obstacle",
            "train_stacked"]
@@ -122,11 +119,87 @@ def _stack_optimizer_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"state": stacked, "param_groups": states[0]["param_groups"]}
 
 
+class _Stacked:
+    """:func:`train_stacked`'s trainee: the group's parameters and buffers stacked along a leading model
+    dimension, one ``vmap``-ed forward pass over a weightless copy of the architecture, one optimizer."""
+
+    def __init__(self, specs: Sequence[TrainSpec], data: PreparedData, device: torch.device):
+        self.specs, self.device = list(specs), device
+        models = [initial_model(spec, data.num_classes, data.in_channels) for spec in specs]
+        _check_group(self.specs, models[0])
+        # The models keep their own tensors (stacking copies them): module(i) lends them out to hooks.
+        self.models = [model.to(device) for model in models]
+        self.params, self.buffers = stack_module_state(self.models)
+        self.skeleton = copy.deepcopy(models[0]).to("meta")
+        self.optimizer = _optimizer(self.specs[0], list(self.params.values()))
+        self._train_forward = vmap(self._forward)
+        self._eval_forward = vmap(self._forward, in_dims=(0, 0, None))  # every model on the same images
+
+    def _forward(self, p, b, x):
+        return functional_call(self.skeleton, (p, b), (x,))
+
+    def train(self) -> None:
+        self.skeleton.train()
+
+    def step(self, batches: Sequence[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+        m = len(batches)
+        x, labels, partner, lam = (torch.stack(parts) for parts in zip(*batches))
+        logits = self._train_forward(self.params, self.buffers, x).float()
+        loss_a = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(m, -1)
+        loss_b = F.cross_entropy(logits.flatten(0, 1), partner.flatten(), reduction="none").view(m, -1)
+        losses = (lam * loss_a + (1 - lam) * loss_b).mean(dim=1)  # (m,): each model's own loss
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        return losses.detach(), torch.where(lam >= 0.5, loss_a, loss_b).detach().sum(dim=1)
+
+    @torch.no_grad()
+    def validation_logits(self, data: PreparedData) -> torch.Tensor:
+        spec = self.specs[0]
+        self.skeleton.eval()
+        logits = []
+        for s in range(0, len(data.validation), spec.eval_batch_size):
+            x = model_input(data.validation.images[s : s + spec.eval_batch_size].to(self.device), data.mean,
+                            data.std, spec.input_size)
+            logits.append(self._eval_forward(self.params, self.buffers, x).float())
+        self.skeleton.train()
+        return torch.cat(logits, dim=1)
+
+    def weights(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v.cpu() for k, v in _model_state(self.params, self.buffers, i).items()}
+
+    def snapshot(self, i: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        return _model_state(self.params, self.buffers, i), _optimizer_state(self.optimizer, i)
+
+    @torch.no_grad()
+    def resume(self, models: Sequence[dict[str, Any]], optimizers: Sequence[dict[str, Any]]) -> None:
+        stacked = {**self.params, **self.buffers}
+        expected = {name: tuple(value.shape[1:]) for name, value in stacked.items()}
+        for i, state in enumerate(models):
+            got = {name: tuple(value.shape) for name, value in state.items()}
+            if got != expected:
+                differ = sorted(name for name in {*got, *expected} if got.get(name) != expected.get(name))
+                raise ValueError(f"snapshot {i} does not hold a {self.specs[i].architecture} as its spec builds it: "
+                                 f"{len(differ)} weights differ in name or shape, e.g. {differ[:3]}")
+            for name, value in stacked.items():
+                value[i].copy_(state[name])
+        self.optimizer.load_state_dict(_stack_optimizer_states(optimizers))
+
+    def module(self, i: int) -> torch.nn.Module:
+        self.models[i].load_state_dict(_model_state(self.params, self.buffers, i))
+        return self.models[i].train()
+
+
 def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.device | str = "cpu",
                   progress: Callable[[int], None] | None = None,
                   snapshots: Sequence[dict[str, Any] | None] | None = None,
-                  on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> list[TrainResult]:
+                  on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+                  on_epoch_trained: Callable[[int, torch.nn.Module, dict[str, float]], None] | None = None,
+                  ) -> list[TrainResult]:
     """Train ``specs`` together; one :class:`TrainResult` per spec, equal to ``train_model`` on each.
+
+    The clocks (``elapsed_seconds``, ``train_seconds``, the snapshots' ``elapsed`` and ``train_elapsed``) are
+    the group's: every member reports the time of the whole group.
 
     Args:
         specs: models differing only in augmentation and starting state (see :func:`group_key`).
@@ -136,107 +209,10 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
             together: every snapshot must be of the same epoch (or all None).
         on_epoch_end: called as ``on_epoch_end(i, snapshot)`` for every model ``i`` after each epoch but the
             last, with ``train_model``'s snapshot format.
+        on_epoch_trained: called as ``on_epoch_trained(i, model, record)`` for every model ``i`` after every
+            epoch, the last included, as ``train_model``'s hook (``record``: the history row plus
+            ``train_seconds``). ``model`` is a module holding model ``i``'s weights of that epoch, in training
+            mode; it is a copy, so nothing done to it reaches the training.
     """
-    device = torch.device(device)
-    specs = list(specs)
-    m = len(specs)
-    models = [initial_model(spec, data.num_classes, data.in_channels) for spec in specs]
-    _check_group(specs, models[0])
-    spec0 = specs[0]
-    validate = check_checkpoint(spec0, data)
-    snapshots = list(snapshots) if snapshots is not None else [None] * m
-    epochs_done = {None if s is None else s["epoch"] for s in snapshots}
-    if len(epochs_done) != 1:
-        raise ValueError(f"models resumed together must be at the same epoch, got snapshots of epochs {epochs_done}")
-    for model, snapshot in zip(models, snapshots):
-        if snapshot is not None:
-            model.load_state_dict(snapshot["model"])
-    params, buffers = stack_module_state([model.to(device) for model in models])
-    skeleton = copy.deepcopy(models[0]).to("meta")
-
-    def forward(p, b, x):
-        return functional_call(skeleton, (p, b), (x,))
-
-    optimizer = _optimizer(spec0, list(params.values()))
-    history: list[list[dict[str, float]]] = [[] for _ in specs]
-    best_accuracy, best_epoch, best_state = [-1.0] * m, [-1] * m, [None] * m
-    start_epoch, elapsed = 0, 0.0
-    if snapshots[0] is not None:
-        optimizer.load_state_dict(_stack_optimizer_states([s["optimizer"] for s in snapshots]))
-        for i, s in enumerate(snapshots):
-            history[i], best_accuracy[i], best_epoch[i] = list(s["history"]), s["best_accuracy"], s["best_epoch"]
-            best_state[i] = s["best_state"]
-        start_epoch, elapsed = snapshots[0]["epoch"] + 1, snapshots[0]["elapsed"]
-
-    train_images, train_labels = data.train.images, data.train.labels
-    if device.type == "cuda" and train_images.numel() <= DEVICE_RESIDENT_BYTES:
-        train_images, train_labels = train_images.to(device), train_labels.to(device)
-    augmentations = [build_augmentation(spec.augmentation, run_seed=spec.seed, **dict(spec.augmentation_params))
-                     for spec in specs]
-    augmented = augmentations[0] is not None
-    every = augmented and spec0.augment_every_sample
-    train_forward = vmap(forward)
-    eval_forward = vmap(forward, in_dims=(0, 0, None))
-
-    for epoch in range(start_epoch, spec0.epochs):
-        started = time.perf_counter()
-        order = training_order(len(data.train), augmented and not every, spec0.sampling_seed, epoch,
-                               spec0.reshuffle_each_epoch)
-        if every:
-            order = order + len(data.train)
-        skeleton.train()
-        total_loss, seen = torch.zeros(m, dtype=torch.float64, device=device), 0
-        majority_loss = torch.zeros(m, dtype=torch.float64, device=device)
-        for start in range(0, len(order), spec0.batch_size):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(spec0, epoch, start / len(order))
-            positions = order[start : start + spec0.batch_size]
-            batches = []
-            for spec, augmentation in zip(specs, augmentations):
-                # Augmented copies are keyed by (starting state, epoch, image): each model gets its own.
-                batches.append(_batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device))
-            x, labels, partner, lam = (torch.stack(parts) for parts in zip(*batches))
-            logits = train_forward(params, buffers, x).float()
-            loss_a = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(m, -1)
-            loss_b = F.cross_entropy(logits.flatten(0, 1), partner.flatten(), reduction="none").view(m, -1)
-            losses = (lam * loss_a + (1 - lam) * loss_b).mean(dim=1)  # (m,): each model's own loss
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            optimizer.step()
-            total_loss += losses.detach() * len(positions)
-            majority_loss += torch.where(lam >= 0.5, loss_a, loss_b).detach().sum(dim=1)
-            seen += len(positions)
-            if progress is not None:
-                progress(len(positions) * m)
-        skeleton.eval()
-        val_logits = []
-        with torch.no_grad():
-            for s in range(0, len(data.validation), spec0.eval_batch_size):
-                x = model_input(data.validation.images[s : s + spec0.eval_batch_size].to(device), data.mean,
-                                data.std, spec0.input_size)
-                val_logits.append(eval_forward(params, buffers, x).float())
-        elapsed += time.perf_counter() - started
-        predictions = torch.cat(val_logits, dim=1).argmax(2).cpu() if validate else None
-        for i in range(m):
-            val = {}
-            if validate:
-                report = classification_report(predictions[i],
-                                               data.validation.labels.cpu(), data.num_classes)
-                val = {k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")}
-            history[i].append({"epoch": epoch, "train_loss": float(total_loss[i]) / max(seen, 1),
-                               **{f"val_{k}": v for k, v in val.items()}, "elapsed_seconds": elapsed,
-                               "train_loss_majority": float(majority_loss[i]) / max(seen, 1)})
-            if spec0.checkpoint == "last":
-                best_epoch[i] = epoch  # the state is taken once, after the last epoch
-            elif val["accuracy"] > best_accuracy[i]:
-                best_accuracy[i], best_epoch[i] = val["accuracy"], epoch
-                best_state[i] = {k: v.cpu() for k, v in _model_state(params, buffers, i).items()}
-        if on_epoch_end is not None and epoch < spec0.epochs - 1:
-            for i in range(m):
-                on_epoch_end(i, {"model": _model_state(params, buffers, i),
-                                 "optimizer": _optimizer_state(optimizer, i), "history": history[i],
-                                 "best_accuracy": best_accuracy[i], "best_epoch": best_epoch[i],
-                                 "best_state": best_state[i], "epoch": epoch, "elapsed": elapsed})
-    if spec0.checkpoint == "last":
-        best_state = [{k: v.cpu() for k, v in _model_state(params, buffers, i).items()} for i in range(m)]
-    return [TrainResult(best_state[i], best_epoch[i], history[i], elapsed) for i in range(m)]
+    trainee = _Stacked(specs, data, torch.device(device))
+    return run_epochs(trainee, data, progress, snapshots, on_epoch_end, on_epoch_trained)
