@@ -104,6 +104,69 @@ def test_group_of_one_resumes_like_train_model():
         torch.testing.assert_close(alone.state_dict[name], value, rtol=0, atol=1e-5, msg=name)
 
 
+def test_stacked_epoch_clocks_hooks_and_reseed_as_one_model_and_a_resume_changes_nothing(monkeypatch):
+    """The group's epochs go through train_model's loop: ``on_epoch_trained`` once per model and epoch, with
+    train_model's record fields and the training-only clock; snapshots carry that clock; the global generator
+    is reseeded per epoch from the first model's starting state; a group resumed from its snapshots ends as
+    the uninterrupted group, bit for bit (clocks included, under a fake clock).
+
+    The fake clock advances 10 s per reading; each epoch reads it at its start, after its training steps and
+    after validation (once for the whole group), so an epoch adds 10 s of training and 20 s in all.
+    """
+    import types
+
+    from auglens.train import epochs
+
+    ticks = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(epochs, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    data = tiny_data()
+    base = TrainSpec("tiny_cnn", "affine", batch_size=20, epochs=3, lr=3e-3, seed=7)
+    group = [base, dataclasses.replace(base, augmentation="cutmix", seed=2)]
+
+    def train(snapshots=None):
+        calls, saved = [], {}
+
+        def trained(i, model, record):
+            # a hook may draw random numbers and (here, a copy) change the model: neither reaches training
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            calls.append((i, record, weights, float(torch.rand(()))))
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.zero_()
+
+        results = train_stacked(group, data, snapshots=snapshots, on_epoch_trained=trained,
+                                on_epoch_end=lambda i, snap: saved.setdefault(i, []).append(copy.deepcopy(snap)))
+        return results, calls, saved
+
+    together, calls, saved = train(None)
+    assert [(i, record["epoch"]) for i, record, _, _ in calls] == [(i, e) for e in range(3) for i in range(2)]
+    assert [record["train_seconds"] for _, record, _, _ in calls] == [10.0, 10.0, 20.0, 20.0, 30.0, 30.0]
+    for i, result in enumerate(together):
+        assert [row["elapsed_seconds"] for row in result.history] == [20.0, 40.0, 60.0]
+        assert result.train_seconds == 60.0
+        assert [(s["elapsed"], s["train_elapsed"]) for s in saved[i]] == [(20.0, 10.0), (40.0, 20.0)]
+        records = [record for j, record, _, _ in calls if j == i]
+        for record, row in zip(records, result.history):
+            assert record == {**row, "train_seconds": record["train_seconds"]}
+        for snap, (_, _, weights, _) in zip(saved[i], [c for c in calls if c[0] == i]):
+            assert all(torch.equal(snap["model"][k], weights[k]) for k in weights)
+    # train_model's record has the same fields, and its hook draws what the group's first hook of each epoch
+    # draws: one stream per epoch, seeded from the first model's starting state
+    single = []
+    train_model(group[0], data, on_epoch_trained=lambda model, record: single.append((record, float(torch.rand(())))))
+    assert [sorted(record) for record, _ in single] == [sorted(c[1]) for c in calls[::2]]
+    assert [draw for _, draw in single] == [c[3] for c in calls[::2]]
+
+    resumed, resumed_calls, _ = train([saved[i][0] for i in range(2)])
+    assert [(i, record["epoch"]) for i, record, _, _ in resumed_calls] == [(i, e) for e in (1, 2) for i in range(2)]
+    assert [c[1] for c in resumed_calls] == [c[1] for c in calls[2:]]
+    assert [c[3] for c in resumed_calls] == [c[3] for c in calls[2:]]
+    for a, b in zip(together, resumed):
+        assert a.best_epoch == b.best_epoch and a.history == b.history and a.train_seconds == b.train_seconds
+        assert sorted(a.state_dict) == sorted(b.state_dict)
+        assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+
+
 def test_stacked_training_refuses_mixed_groups():
     data = tiny_data()
     with pytest.raises(ValueError, match="differ only"):
