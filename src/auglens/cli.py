@@ -79,7 +79,6 @@ def _cmd_run(args) -> int:
         config.runtime.backend = args.backend
     checked = _check(config, args.config)
     out = Path(args.out)
-    logs.log_to_folder(out)
     log.info(f"study {config.name!r} -> {out}")
     try:
         result = run_study(config, out, progress=not args.no_progress and config.runtime.progress, force=args.force,
@@ -144,7 +143,6 @@ def _cmd_architectures(args) -> int:
     candidates = [name.strip() for name in args.candidates.split(",")] if args.candidates.strip() else []
     check_candidates(candidates, config)
     out = Path(args.out)
-    logs.log_to_folder(out)
     result = select_architectures(config, candidates, out, progress=not args.no_progress and config.runtime.progress,
                                   provenance=run_provenance(args.argv, args.overrides), checked=True)
     print(result)
@@ -178,21 +176,23 @@ def _cmd_compare(args) -> int:
     from auglens.compare import compare_checkpoints
     from auglens.provenance import run_provenance
 
-    logs.log_to_folder(args.out)
     result = compare_checkpoints(args.arch, args.baseline, args.models, args.data, args.out,
                                  all_pairs=args.all_pairs, overrides=args.overrides, progress=not args.no_progress,
-                                 provenance=run_provenance(args.argv, args.overrides))
+                                 provenance=run_provenance(args.argv, args.overrides), backend=args.backend)
     print(result)
     return 0
 
 
 def _cmd_distortion(args) -> int:
-    from auglens.distortion import run_from_toml
+    from auglens.distortion import run_distortion
+    from auglens.provenance import run_provenance
 
     overrides = list(args.overrides) + (["runtime.progress=false"] if args.no_progress else [])
-    _check(_load(args.config, overrides, "distortion"), args.config)
-    logs.log_to_folder(args.out)
-    tables = run_from_toml(args.config, args.out, overrides, args.only, args.backend)
+    config = _load(args.config, overrides, "distortion")
+    if args.backend:
+        config.runtime.backend = args.backend
+    _check(config, args.config)
+    tables = run_distortion(config, args.out, args.only, provenance=run_provenance(args.argv, overrides))
     for name in tables:
         print(f"{name}: {Path(args.out) / 'distortion' / name}")
     return 0
@@ -286,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--data", required=True, help="a study config (TOML) or a data set name")
     compare.add_argument("--out", required=True)
     compare.add_argument("--all-pairs", action="store_true", help="also compare every pair of models")
+    compare.add_argument("--backend", choices=["local", "ray"], help="where CAMs and metrics compute (default: runtime.backend)")
     compare.add_argument("--set", dest="overrides", action="append", default=[], help="key=value override")
     compare.add_argument("--no-progress", action="store_true")
     compare.set_defaults(func=_cmd_compare)

@@ -10,16 +10,21 @@ Before any work, the config passes :mod:`auglens.preflight`'s checks and every w
 against the architecture (built on the meta device): a file that does not fit is named with a summary of
 its missing, unexpected and mis-shaped tensors, all files at once.
 
+The comparison is a plan of the study's own jobs (:func:`plan_compare`): one
+:class:`~auglens.study.jobs.CamJob` per weights file (a :class:`~auglens.study.jobs.WeightsFile`, keyed by
+the file's SHA-256) and one :class:`~auglens.study.jobs.MetricJob` per compared pair, under the study's keys,
+run by the study's runner on the local backend or Ray; a rerun reuses every CAM set and metric table.
+
 Weights are never unpickled: ``.safetensors`` files are read with safetensors, anything else with
-``torch.load(weights_only=True)``, which refuses arbitrary objects.
+``torch.load(weights_only=True)``, which refuses arbitrary objects (:mod:`auglens.models.weights`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-from dataclasses import replace
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,35 +32,20 @@ import torch
 
 from auglens import config as cfg
 from auglens.augment.base import BASELINE
-from auglens.data.prepared import prepare_data
+from auglens.data.prepared import DataSpec, prepare_data
 from auglens.metrics import resolve_metrics
 from auglens.errors import UserError
-from auglens.store import ArtifactStore, write_text_atomic
-from auglens.study.jobs import compute_cam_set, map_side, pair_metric_frame
+from auglens.models.weights import load_state_dict
+from auglens.store import write_text_atomic
+from auglens.study.jobs import CamJob, Job, MetricJob, WeightsFile, metric_groups
 from auglens.study.plan import data_spec
-from auglens.study.runtime import configure_runtime
+from auglens.study.runner import open_run
+from auglens.study.specs import frozen
 from auglens.study.tables import seed_average, write_csv, write_parquet, write_test_set
+from auglens.train.loop import TrainSpec
 
-
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Weights from ``.safetensors`` or a ``torch.save`` file (plain state dict, or under 'state_dict'/'model')."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError subclasses and RuntimeError here
-        raise UserError(f"{path}: not loadable as plain weights ({error}); save a state_dict or .safetensors") from error
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise UserError(f"{path}: expected a state dict of tensors (name -> tensor), got {type(obj).__name__}")
-    return obj
+__all__ = ["ComparePlan", "check_checkpoints", "checkpoint_mismatch", "compare_checkpoints", "load_state_dict",
+           "plan_compare"]
 
 
 def _examples(names: list[str], limit: int = 3) -> str:
@@ -117,108 +107,121 @@ def _config_for(arch: str, data: str, overrides: list[str]) -> cfg.Config:
     return config
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+@dataclass
+class ComparePlan:
+    """The jobs of a comparison: the CAM set of every weights file, each model against the baseline and,
+    with all pairs, every pair of models."""
+
+    models: list[CamJob]  # baseline first
+    pairs: list[MetricJob]  # each model against the baseline
+    all_pairs: list[MetricJob]  # every pair (a, b), a before b; empty unless asked
+    data: DataSpec
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Every job in dependency order: the CAM sets, then the metric tables (one group per baseline)."""
+        pairs = list({pair.key: pair for pair in (*self.pairs, *self.all_pairs)}.values())
+        return [*self.models, *metric_groups(pairs)]
+
+    @property
+    def artifact_jobs(self) -> list[Job]:
+        return [*self.models, *{pair.key: pair for pair in (*self.pairs, *self.all_pairs)}.values()]
+
+
+def plan_compare(config: cfg.Config, paths: list[Path], names: list[str], all_pairs: bool = False) -> ComparePlan:
+    """The comparison's jobs: ``paths[0]`` is the baseline; ``names`` name the models in the tables.
+
+    Each CAM job's model is a :class:`WeightsFile` with the config's architecture, its parameters and input
+    size; the CAM and metric settings are the config's, exactly as a study's (``cam.batch_size`` included).
+    """
+    from auglens.provenance import file_sha256
+
+    data = data_spec(config)
+    m, c = config.model, config.cam
+    models = []
+    for path, name in zip(paths, names):
+        spec = TrainSpec(m.architecture, name, frozen(m.params), seed=0, input_size=m.input_size)
+        weights = WeightsFile(os.path.abspath(path), file_sha256(path), data, spec)
+        models.append(CamJob(weights, c.method, c.target_layer, c.target, c.storage_dtype, c.batch_size,
+                             frozen(c.params)))
+    metrics = resolve_metrics(config.metrics)
+    batch = config.runtime.metric_batch_size
+    pairs = [MetricJob(models[0], other, metrics, batch) for other in models[1:]]
+    every = [MetricJob(a, b, metrics, batch) for a, b in itertools.combinations(models, 2)] if all_pairs else []
+    return ComparePlan(models, pairs, every, data)
 
 
 def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path], data: str, out: str | Path,
                         all_pairs: bool = False, overrides: list[str] | None = None, progress: bool = True,
-                        provenance: dict | None = None) -> str:
+                        provenance: dict | None = None, backend: str | None = None) -> str:
     """Compute CAM sets and metrics of ``models`` against ``baseline``; returns a one-line summary.
 
     ``provenance`` (:func:`auglens.provenance.run_provenance`, default: this process's) goes into the manifest.
+    ``backend``: ``"local"`` or ``"ray"`` (default ``runtime.backend``).
     """
-    import time
-
-    from auglens.provenance import data_provenance, device_description, file_sha256, record_run, run_provenance
-
-    run = provenance or run_provenance(overrides=overrides)
-    started = time.perf_counter()
-    from tqdm.auto import tqdm
-
     from auglens.metrics import classification_report
-    from auglens.models import build_model
-
     from auglens.preflight import preflight
+    from auglens.provenance import data_provenance, device_description, run_provenance
 
     config = _config_for(arch, data, overrides or [])
-    checked = preflight(config, "compare")
+    checked = preflight(config, "compare", check_availability=(backend or config.runtime.backend) != "ray")
     paths = [Path(baseline), *map(Path, models)]
     names = [p.stem for p in paths]
     if len(set(names)) != len(names):
         raise UserError(f"checkpoint file names must differ (their stems name the models): {names}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    # Opened before the files are read, so that a file that does not fit is reported in the folder's log too.
+    run = open_run(config.runtime, out / "artifacts", backend, progress,
+                   provenance or run_provenance(overrides=overrides), log_folder=out)
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"checkpoint {path} does not exist")
     source = checked.source
     if source is not None and source.num_classes and source.in_channels:
         check_checkpoints(paths, arch, config.model.params, source.num_classes, source.in_channels)
-    device = configure_runtime(config.runtime)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    store = ArtifactStore(out / "artifacts")
-    spec = data_spec(config)
-    prepared = prepare_data(spec)
+    prepared = prepare_data(data_spec(config))
     if source is None or not (source.num_classes and source.in_channels):
         check_checkpoints(paths, arch, config.model.params, prepared.num_classes, prepared.in_channels)
-    c = config.cam
-    metrics = resolve_metrics(config.metrics)
-    input_size = config.model.input_size
-    size = map_side(input_size, prepared)
+    plan = plan_compare(config, paths, names, all_pairs)
+    run.heal(plan.artifact_jobs)
+    timings = run.execute(plan.jobs)
+    store = run.store
 
-    cam_sets = {}
-    for path, name in tqdm(list(zip(paths, names)), desc="cams", unit="model", disable=not progress):
-        key = cfg.stable_hash({"weights": _file_digest(path), "arch": arch, "params": config.model.params,
-                               "data": str(spec), "input": input_size, "cam": [c.method, c.target_layer,
-                                                                               c.target, c.storage_dtype]})
-        if not store.sound("cams", key, "safetensors"):
-            model = build_model(arch, prepared.num_classes, prepared.in_channels, **config.model.params)
-            model.load_state_dict(load_state_dict(path))
-            cam_set = compute_cam_set(model.to(device).eval(), prepared, input_size, c.method, c.target_layer,
-                                      c.target, c.batch_size, c.storage_dtype, device)
-            store.save_tensors("cams", key, cam_set, metadata={"model": name, "method": c.method,
-                                                               "input_size": str(size)})
-        cam_sets[name] = (key, store.load_tensors("cams", key))
-
-    def pair(a, b):
-        return pair_metric_frame(cam_sets[a][1], cam_sets[b][1], prepared.test.labels, size, metrics,
-                                 config.runtime.metric_batch_size, device)
-
-    rows = []
-    for name in names[1:]:
-        frame = pair(names[0], name)
-        frame.insert(0, "seed", 0)
-        frame.insert(0, "augmentation", name)
-        rows.append(frame)
-    cam_metrics = pd.concat(rows, ignore_index=True)
+    cam_metrics = pd.concat([store.load_table("metrics", pair.key) for pair in plan.pairs], ignore_index=True)
     write_parquet(cam_metrics, out / "cam_metrics.parquet")
     write_parquet(seed_average(cam_metrics), out / "aug_metrics.parquet")
     if all_pairs:
-        pairs = []
-        for a, b in itertools.combinations(names, 2):
-            frame = pair(a, b).rename(columns={"baseline_pred": "pred_a", "model_pred": "pred_b"})
-            frame.insert(0, "model_b", b)
-            frame.insert(0, "model_a", a)
-            pairs.append(frame)
-        write_parquet(pd.concat(pairs, ignore_index=True), out / "pair_metrics.parquet")
+        frames = []
+        for pair in plan.all_pairs:
+            frame = store.load_table("metrics", pair.key).drop(columns=["augmentation", "seed"])
+            frame = frame.rename(columns={"baseline_pred": "pred_a", "model_pred": "pred_b"})
+            frame.insert(0, "model_b", pair.other.model.model_id)
+            frame.insert(0, "model_a", pair.baseline.model.model_id)
+            frames.append(frame)
+        write_parquet(pd.concat(frames, ignore_index=True), out / "pair_metrics.parquet")
 
     performance = []
-    for path, name in zip(paths, names):
-        key, cam_set = cam_sets[name]
-        report = classification_report(cam_set["logits"].argmax(1), prepared.test.labels, prepared.num_classes)
-        performance.append({"model": name, "augmentation": BASELINE if name == names[0] else name, "seed": 0,
+    for path, job in zip(paths, plan.models):
+        name = job.model.model_id
+        logits = store.load_tensors("cams", job.key)["logits"]
+        report = classification_report(logits.argmax(1), prepared.test.labels, prepared.num_classes)
+        cam_path = store.path("cams", job.key, "safetensors")
+        performance.append({"model": name, "augmentation": BASELINE if job is plan.models[0] else name, "seed": 0,
                             **{k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
                             "checkpoint": str(path),
-                            "cam_set": str(Path(store.path("cams", key, "safetensors")).relative_to(out))})
+                            "cam_set": cam_path if "://" in store.root else os.path.relpath(cam_path, out)})
     write_csv(pd.DataFrame(performance), out / "performance.csv")
     write_test_set(out, prepared)
-    write_text_atomic(out / "config.toml", cfg.dump_toml(replace(config)))
+    write_text_atomic(out / "config.toml", cfg.dump_toml(config))
     previous = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else None
+    timings["total_seconds"] = run.seconds()
     manifest = {"command": "compare", "baseline": str(baseline), "models": [str(p) for p in models],
-                "all_pairs": all_pairs, "auglens": run["auglens"], "git_commit": run["git_commit"],
-                "device": device_description(device), "data_source": data_provenance(source),
-                "checkpoints_sha256": {str(p): file_sha256(p) for p in paths},
-                **record_run(previous, run, {"total_seconds": time.perf_counter() - started})}
+                "all_pairs": all_pairs, "auglens": run.provenance["auglens"],
+                "git_commit": run.provenance["git_commit"], "device": device_description(run.device),
+                "backend": run.backend, "data_source": data_provenance(source),
+                "checkpoints_sha256": {str(p): job.model.sha256 for p, job in zip(paths, plan.models)},
+                "cam_keys": {job.model.model_id: job.key for job in plan.models},
+                **run.history(previous, timings)}
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
     return f"compared {len(names) - 1} model(s) with {names[0]} on {len(prepared.test)} test images -> {out}"

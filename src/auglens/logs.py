@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["LOGGER", "close", "crash_log", "log_path", "log_to_folder", "setup"]
+__all__ = ["LOGGER", "close", "collecting", "crash_log", "log_path", "log_to_folder", "setup"]
 
 LOGGER = logging.getLogger("auglens")
 _FILE_FORMAT = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
@@ -88,6 +88,12 @@ def _start_file(path: Path) -> Path:
     LOGGER.addHandler(handler)
     _state["file"] = path
     return path
+
+
+def collecting() -> bool:
+    """Whether the command line set logging up (:func:`setup`) and records wait for a log file: a library
+    caller that did not gets no log file in its results folder."""
+    return isinstance(_state["buffer"], _Buffer)
 
 
 def log_path() -> Path | None:

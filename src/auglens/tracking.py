@@ -89,9 +89,9 @@ class TensorBoardLog:
             from auglens.cam import upsample_maps
             from auglens.data.prepared import prepare_data
 
-            images = prepare_data(job.train.data).test.images[:N_OVERLAYS]
+            images = prepare_data(job.model.data).test.images[:N_OVERLAYS]
             maps = store.load_tensors("cams", job.key)["maps"][:N_OVERLAYS].float()
-            self.cam_overlays(job.train.model_id, images, upsample_maps(maps, tuple(images.shape[-2:])))
+            self.cam_overlays(job.model.model_id, images, upsample_maps(maps, tuple(images.shape[-2:])))
 
     def close(self) -> None:
         for writer in self._writers.values():

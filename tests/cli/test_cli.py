@@ -92,12 +92,12 @@ def test_compare_names_each_checkpoint_that_does_not_fit(tmp_path, capsys):
 
 
 def test_unexpected_error_short_message_and_log(tiny_config_path, tmp_path, capsys, monkeypatch):
-    import auglens.study
+    import auglens.study.run
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(auglens.study, "run_study", broken)
+    monkeypatch.setattr(auglens.study.run, "plan_study", broken)  # inside the run, once it is opened
     code = main(["run", str(tiny_config_path), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and "unexpected error: ZeroDivisionError: a bug" in err

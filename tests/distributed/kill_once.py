@@ -34,7 +34,8 @@ class KillOnceTrainJob(TrainJob):
 
 def kill_one_training(plan, marker: str):
     """``plan`` with every training wrapped in :class:`KillOnceTrainJob` (keys unchanged)."""
-    plan.models = [dataclasses.replace(job, train=KillOnceTrainJob(job.train.data, job.train.spec, job.train.compute,
-                                                                   job.train.lockstep, marker))
+    plan.models = [dataclasses.replace(job, model=KillOnceTrainJob(job.model.data, job.model.spec, job.model.compute,
+                                                                   job.model.lockstep, marker))
                    for job in plan.models]
+    plan.trainings = None  # one training job per model: the wrapped ones
     return plan

@@ -48,7 +48,7 @@ def _partial_files(folder):
 
 def _jobs(reference):
     plan = study.plan_study(cfg.load(reference / "tiny.toml"))
-    model = next(m for m in plan.models if m.train.model_id == "affine-s1")
+    model = next(m for m in plan.models if m.model.model_id == "affine-s1")
     return plan, model
 
 
@@ -62,9 +62,9 @@ def _run_args(reference, out):
 def test_damaged_checkpoint_and_cam_set_are_reported_and_recomputed_with_their_dependants(
         reference, copy, monkeypatch, caplog):
     plan, model = _jobs(reference)
-    other = next(m for m in plan.models if m.train.model_id == "cutmix-s2")
+    other = next(m for m in plan.models if m.model.model_id == "cutmix-s2")
     artifacts = copy / "artifacts"
-    checkpoint = artifacts / "checkpoints" / f"{model.train.key}.safetensors"
+    checkpoint = artifacts / "checkpoints" / f"{model.model.key}.safetensors"
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # truncated
     cams = artifacts / "cams" / f"{other.key}.safetensors"
     cams.write_bytes(os.urandom(len(cams.read_bytes())))  # garbage of the same size
@@ -87,7 +87,7 @@ def test_damaged_checkpoint_and_cam_set_are_reported_and_recomputed_with_their_d
     assert sorted(cam_sets) == ["affine-s1", "cutmix-s2"]
     assert sorted(metric_rows) == ["affine-s1", "cutmix-s2"]
     messages = "\n".join(r.getMessage() for r in caplog.records)
-    assert f"checkpoints/{model.train.key}.safetensors (train job affine-s1): truncated" in messages
+    assert f"checkpoints/{model.model.key}.safetensors (train job affine-s1): truncated" in messages
     assert f"cams/{other.key}.safetensors (cam job cutmix-s2): corrupt" in messages
     assert_same_tables(reference / "out", copy)
 
@@ -96,9 +96,9 @@ def test_damaged_checkpoint_and_cam_set_are_reported_and_recomputed_with_their_d
 def test_a_missing_checkpoint_with_existing_cams_is_retrained_and_a_bad_snapshot_dropped(reference, copy, caplog):
     _, model = _jobs(reference)
     store = store_module.ArtifactStore(copy / "artifacts")
-    store.delete("checkpoints", model.train.key, "safetensors")
-    store.save_torch("snapshots", model.train.key, {"epoch": 0})
-    (copy / "artifacts" / "snapshots" / f"{model.train.key}.pt").write_bytes(b"not a snapshot")
+    store.delete("checkpoints", model.model.key, "safetensors")
+    store.save_torch("snapshots", model.model.key, {"epoch": 0})
+    (copy / "artifacts" / "snapshots" / f"{model.model.key}.pt").write_bytes(b"not a snapshot")
     with caplog.at_level(logging.WARNING, logger="auglens"):
         study.run_study(cfg.load(reference / "tiny.toml"), copy)
     messages = "\n".join(r.getMessage() for r in caplog.records)
@@ -116,14 +116,14 @@ def test_verify_a_sound_folder_exits_0(reference, capsys):
 
 def test_verify_lists_every_damaged_or_missing_artifact_and_table(reference, copy, capsys):
     plan, model = _jobs(reference)
-    (copy / "artifacts" / "checkpoints" / f"{model.train.key}.safetensors").write_bytes(b"\0" * 10)
+    (copy / "artifacts" / "checkpoints" / f"{model.model.key}.safetensors").write_bytes(b"\0" * 10)
     os.remove(copy / "artifacts" / "metrics" / f"{plan.pairs[0].key}.parquet")
     with open(copy / "cam_metrics.parquet", "ab") as handle:
         handle.write(b"x")
     os.remove(copy / "training_history.csv")
     assert main(["verify", str(copy)]) == 1
     out = capsys.readouterr().out
-    assert f"checkpoints/{model.train.key}.safetensors (train affine-s1): truncated" in out
+    assert f"checkpoints/{model.model.key}.safetensors (train affine-s1): truncated" in out
     assert f"metrics/{plan.pairs[0].key}.parquet (metric {plan.pairs[0].label}): missing" in out
     assert "cam_metrics.parquet: corrupt (SHA-256 differs from the manifest's)" in out
     assert "training_history.csv: missing" in out
@@ -255,7 +255,7 @@ def test_runtime_settings_that_change_results_are_in_every_key(tiny_config_path)
     assert {m.key for m in same.models} | {p.key for p in same.pairs} == keys
     data["cam"]["batch_size"] = 7
     other = study.plan_study(cfg.from_dict(data), study.ComputeSpec("cpu", 1, True))
-    assert [m.train.key for m in other.models] == [m.train.key for m in base.models]
+    assert [m.model.key for m in other.models] == [m.model.key for m in base.models]
     assert not {m.key for m in other.models} & keys
 
 

@@ -46,14 +46,14 @@ def test_models_at_once_takes_a_count_or_auto():
 def test_plan_groups_the_augmented_models_and_keys_them_apart():
     alone, grouped = plan_study(_config(), CPU), plan_study(_config(models_at_once=3), CPU)
     # The models, their order and their pairs are the same; only how they are trained differs.
-    assert [m.train.model_id for m in alone.models] == [m.train.model_id for m in grouped.models]
+    assert [m.model.model_id for m in alone.models] == [m.model.model_id for m in grouped.models]
     jobs = _train_jobs(grouped)
     # baseline alone (its batch layout differs), then the 4 augmented models in groups of 3 and 1
     assert [type(job) for job in jobs] == [TrainJob, TrainGroupJob, TrainJob]
     assert [t.model_id for t in jobs[1].trains] == ["affine-s1", "affine-s2", "cutmix-s1"]
     assert [j.lockstep for j in jobs[1].trains] == [3, 3, 3] and jobs[2].lockstep == 1
-    keys_alone = {m.train.model_id: m.train.key for m in alone.models}
-    keys_grouped = {m.train.model_id: m.train.key for m in grouped.models}
+    keys_alone = {m.model.model_id: m.model.key for m in alone.models}
+    keys_grouped = {m.model.model_id: m.model.key for m in grouped.models}
     same = {name for name in keys_alone if keys_alone[name] == keys_grouped[name]}
     assert same == {"none-s1", "cutmix-s2"}  # trained alone either way: the same artifact
     assert [job.stage for job in grouped.artifact_jobs].count("train") == 5
@@ -62,7 +62,7 @@ def test_plan_groups_the_augmented_models_and_keys_them_apart():
 def test_auto_is_one_on_a_cpu_and_groups_small_fp32_models_on_cuda():
     auto = _config(models_at_once="auto")
     assert all(isinstance(job, TrainJob) for job in _train_jobs(plan_study(auto, CPU)))
-    assert [m.train.key for m in plan_study(auto, CPU).models] == [m.train.key for m in plan_study(_config(), CPU).models]
+    assert [m.model.key for m in plan_study(auto, CPU).models] == [m.model.key for m in plan_study(_config(), CPU).models]
     cuda = _train_jobs(plan_study(auto, ComputeSpec("cuda", 1, True)))
     assert [len(job.members) for job in cuda] == [1, 4]
     small = TrainSpec("tiny_cnn", "affine")
@@ -75,7 +75,7 @@ def test_auto_is_one_on_a_cpu_and_groups_small_fp32_models_on_cuda():
 
 def _checkpoints(out: Path, plan) -> dict[str, dict[str, torch.Tensor]]:
     store = ArtifactStore(out / "artifacts")
-    return {m.train.model_id: store.load_tensors("checkpoints", m.train.key) for m in plan.models}
+    return {m.model.model_id: store.load_tensors("checkpoints", m.model.key) for m in plan.models}
 
 
 @pytest.mark.slow

@@ -116,7 +116,7 @@ def test_changing_a_setting_retrains_only_what_depends_on_it(finished):
     plan = study.plan_study(config)
     changed = cfg.from_dict({**config.to_dict(), "cam": {**config.to_dict()["cam"], "method": "layercam"}})
     plan2 = study.plan_study(changed)
-    assert [m.train.key for m in plan.models] == [m.train.key for m in plan2.models]
+    assert [m.model.key for m in plan.models] == [m.model.key for m in plan2.models]
     assert not set(m.key for m in plan.models) & set(m.key for m in plan2.models)
 
 
@@ -126,9 +126,9 @@ def test_per_seed_baselines_pair_each_model_with_its_seed(finished):
     data = config.to_dict()
     data["study"]["baseline"] = "per_seed"
     plan = study.plan_study(cfg.from_dict(data))
-    assert [m.train.model_id for m in plan.models[:2]] == ["none-s1", "none-s2"]
+    assert [m.model.model_id for m in plan.models[:2]] == ["none-s1", "none-s2"]
     for pair in plan.pairs:
-        assert pair.baseline.train.spec.seed == pair.other.train.spec.seed
+        assert pair.baseline.model.spec.seed == pair.other.model.spec.seed
 
 
 @pytest.mark.slow  # shares a module-scoped tiny study (tens of seconds of CPU)
@@ -137,7 +137,7 @@ def test_every_model_starts_from_the_same_weights(finished):
     from auglens.train.loop import initial_model
 
     plan = study.plan_study(config)
-    states = [initial_model(m.train.spec, 4, 1).state_dict() for m in plan.models]
+    states = [initial_model(m.model.spec, 4, 1).state_dict() for m in plan.models]
     for state in states[1:]:
         assert all(torch.equal(state[k], states[0][k]) for k in state)
 
@@ -178,13 +178,13 @@ def test_compare_brought_checkpoints_reproduces_the_study_tables(finished, tmp_p
     plan = study.plan_study(config)
     store_dir = root / "out" / "artifacts" / "checkpoints"
     baseline = tmp_path / "base.safetensors"
-    baseline.write_bytes((store_dir / f"{plan.models[0].train.key}.safetensors").read_bytes())
-    other_job = next(m for m in plan.models if m.train.model_id == "cutmix-s1")
+    baseline.write_bytes((store_dir / f"{plan.models[0].model.key}.safetensors").read_bytes())
+    other_job = next(m for m in plan.models if m.model.model_id == "cutmix-s1")
     # The other model as a torch.save file: loaded with weights_only=True.
     from safetensors.torch import load_file
 
     other = tmp_path / "cutmix.pt"
-    torch.save({"state_dict": load_file(store_dir / f"{other_job.train.key}.safetensors")}, other)
+    torch.save({"state_dict": load_file(store_dir / f"{other_job.model.key}.safetensors")}, other)
     code = main(["compare", "--arch", "tiny_cnn", "--baseline", str(baseline), str(other), "--data",
                  str(root / "tiny.toml"), "--out", str(tmp_path / "cmp"), "--all-pairs", "--no-progress"])
     assert code == 0

@@ -87,6 +87,8 @@ class TrainingConfig:
         "bit (so part of each model's key). auto: 1 on CPUs (stacking measured slower there), on CUDA up to 8 "
         "for models of at most 5M parameters without random layers, in fp32 without compile (docs/artifacts.md)",
         min=1)
+    checkpoint: Literal["best", "last"] = config_field(
+        "best", "weights kept: the best validation accuracy's, earliest on ties (the thesis), or the last epoch's")
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from auglens.config.base import ConfigBase, registered_entries
-from auglens.config.coercion import config_field
+from auglens.config.coercion import config_field, unknown_key
 from auglens.config.legacy import legacy_metrics
 from auglens.config.sections import (
     AugmentationConfig,
@@ -47,6 +47,8 @@ class CamConfig:
     storage_dtype: Literal["float16", "float32"] = config_field(
         "float32", "dtype CAM sets are stored in, at the target layer's resolution; float16 halves the size but "
         "moves overlap rates by up to 1e-2 (docs/cam.md)")
+    params: dict[str, Any] = config_field({}, "the CAM method's options, e.g. score_batch_size = 16 for scorecam "
+                                          "(auglens ls cams); part of the CAM sets' keys")
 
 
 @dataclass
@@ -110,6 +112,8 @@ class Config(ConfigBase):
         errors, resolved = super().validate()
         if self.cam.method not in CAM_METHODS:
             errors.append(f"cam.method: {CAM_METHODS.unknown_message(self.cam.method)}")
+        else:
+            errors.extend(_cam_option_problems(self.cam.method, self.cam.params))
         if not self.metrics:
             errors.append("metrics: needs at least one [[metrics]] table (auglens ls metrics)")
         masked = []
@@ -140,3 +144,19 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     :class:`ConfigError`."""
     return Config.load(path, overrides)
 
+
+
+def _cam_option_problems(method: str, params: dict[str, Any]) -> list[str]:
+    """``cam.params`` are options of ``method`` that build it (:func:`auglens.cam.build_method`)."""
+    from auglens.cam import CAM_METHODS, build_method
+
+    accepted = list(CAM_METHODS.parameters(method))
+    unknown = [key for key in params if key not in accepted]
+    if unknown:
+        return [unknown_key("cam.params.", key, accepted) if accepted else f"cam.params.{key}: {method} takes no options"
+                for key in unknown]
+    try:
+        build_method(method, **params)
+    except (TypeError, ValueError) as error:
+        return [f"cam.params: {error}"]
+    return []

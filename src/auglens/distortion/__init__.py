@@ -14,8 +14,9 @@ The mixed-sample augmentations (MixUp, FMix, Random Masks, box mixing; reformula
 from another data set) live in :mod:`auglens.augment.mixed`.
 
 Orchestration: :func:`run_analysis` runs one analysis over several runs, resumably, and writes its tables
-(CSV) and figure (PNG + SVG) to ``out_dir/distortion/<analysis>/``; :func:`run_from_toml` runs the
-analyses a TOML config lists (``examples/distortion-quick.toml``) and writes the paper-layout tables
+(CSV) and figure (PNG + SVG) to ``out_dir/distortion/<analysis>/``; :func:`run_distortion` runs the
+analyses a config lists (:func:`run_from_toml`: read from TOML, ``examples/distortion-quick.toml``), their
+models trained through the study's runner, and writes the paper-layout tables
 (:mod:`~auglens.distortion.paper_tables`: ``out_dir/distortion/paper_tables.md`` and ``paper_*.csv``).
 """
 
@@ -37,8 +38,8 @@ from auglens.distortion.paper_tables import paper_tables, write_paper_tables
 from auglens.distortion.runner import Runner, timer
 from auglens.store import write_atomic, write_text_atomic
 
-__all__ = ["ANALYSES", "analysis_names", "DistortionConfig", "load", "paper_tables", "run_analysis", "run_from_toml",
-           "summarise", "write_paper_tables"]
+__all__ = ["ANALYSES", "analysis_names", "DistortionConfig", "load", "paper_tables", "run_analysis", "run_distortion",
+           "run_from_toml", "summarise", "write_paper_tables"]
 
 
 def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: str | Path,
@@ -62,24 +63,31 @@ def run_analysis(name: str, config: DistortionConfig | dict[str, Any], out_dir: 
     return tables
 
 
-def run_from_toml(path: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
-                  analyses: list[str] | None = None, backend: str | None = None) -> dict[str, dict[str, pd.DataFrame]]:
-    """Load a distortion config (TOML + ``key=value`` overrides) and run its analyses (or the ones named).
+def run_distortion(config: DistortionConfig | dict[str, Any], out_dir: str | Path, analyses: list[str] | None = None,
+                   backend: str | None = None, provenance: dict | None = None) -> dict[str, dict[str, pd.DataFrame]]:
+    """Run a distortion config's analyses (or the ones named) into ``out_dir/distortion/``, resumably.
 
-    ``backend``: where the models train, ``"local"`` or ``"ray"`` (default: ``runtime.backend``); the tables
-    are the same either way.
+    ``config``: a :class:`DistortionConfig` or a dict in the TOML layout (validated). ``backend``: where the
+    models train, ``"local"`` or ``"ray"`` (default: ``runtime.backend``); the tables are the same either way.
+    Writes the resolved config, each analysis's tables, figure and manifest, and the paper-layout tables.
     """
-    config = load(path, overrides)
+    config = coerce_config(config)
     wanted = analyses or list(config.analyses)
     for name in wanted:
         ANALYSES.get(name)
-    runner = Runner(config, out_dir, backend)
+    runner = Runner(config, out_dir, backend, provenance)
     if not config.runtime.artifacts:  # our own store: a killed earlier run may have left temporaries
         runner.store.remove_stale_temporaries()
     write_text_atomic(runner.root / "config.toml", dump_toml(config))
     tables = {name: run_analysis(name, config, out_dir, runner) for name in wanted}
     write_paper_tables(runner.root, runner.root)
     return tables
+
+
+def run_from_toml(path: str | Path, out_dir: str | Path, overrides: list[str] | None = None,
+                  analyses: list[str] | None = None, backend: str | None = None) -> dict[str, dict[str, pd.DataFrame]]:
+    """Load a distortion config (TOML + ``key=value`` overrides) and run its analyses (:func:`run_distortion`)."""
+    return run_distortion(load(path, overrides), out_dir, analyses, backend)
 
 
 def _write_figure(name: str, tables: dict[str, pd.DataFrame], config: DistortionConfig, folder: Path) -> None:
@@ -91,6 +99,8 @@ def _write_figure(name: str, tables: dict[str, pd.DataFrame], config: Distortion
 
 def _write_manifest(folder: Path, name: str, config: DistortionConfig, runner: Runner,
                     tables: dict[str, pd.DataFrame], seconds: float) -> None:
+    import dataclasses
+
     import numpy as np
     import torch
 
@@ -104,6 +114,8 @@ def _write_manifest(folder: Path, name: str, config: DistortionConfig, runner: R
         "platform": platform.platform(),
         "versions": {"torch": torch.__version__, "numpy": np.__version__, "pandas": pd.__version__},
         "device": str(runner.device),
+        "backend": runner.backend,
+        "compute": dataclasses.asdict(runner.compute),
         "config_fingerprint": stable_hash(to_dict(config)),
         "config": to_dict(config),
         "seeds": {"runs": config.runs.seeds, "distortion_seed": config.runs.distortion_seed,

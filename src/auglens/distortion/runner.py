@@ -22,15 +22,16 @@ from typing import Any
 
 import torch
 
-from auglens.augment import BASELINE, frozen_params, sample_keys
+from auglens.augment import BASELINE, sample_keys
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, prepare_data
 from auglens.data.split import stratified_subset
 from auglens.distortion.derived import DerivedData, derived
 from auglens.store import ArtifactStore
-from auglens.study.backends.ray import backend_compute_spec
-from auglens.study.runtime import configure_runtime
 from auglens.study.jobs import TrainJob
+from auglens.study.runner import open_run
+from auglens.study.runtime import ComputeSpec
+from auglens.study.specs import data_spec, train_spec
 from auglens.train.loop import TrainSpec, initial_model, predict_logits
 
 
@@ -52,24 +53,37 @@ class Model:
 class Runner:
     """Trains/loads models and caches per-run results for one :class:`DistortionConfig` and output folder."""
 
-    def __init__(self, config: Any, out_dir: str | Path, backend: str | None = None):
+    def __init__(self, config: Any, out_dir: str | Path, backend: str | None = None, provenance: dict | None = None):
         # ``config``: a validated DistortionConfig (not imported: the config module imports the analyses,
         # which import this module)
         self.config = config
         self.root = Path(out_dir) / "distortion"
-        self.store = ArtifactStore(config.runtime.artifacts or self.root / "artifacts")
-        self.device = configure_runtime(config.runtime)
-        self.backend = backend or config.runtime.backend
-        # The resolved runtime settings that change results: part of every training key, as in a study.
-        self.compute = backend_compute_spec(config.runtime, self.backend, self.device)
+        # The study's runner: device, thread and determinism settings, the resolved settings that change
+        # results (part of every training key, as in a study), the store and the backend.
+        self.run = open_run(config.runtime, self.root / "artifacts", backend, provenance=provenance,
+                            log_folder=out_dir)
         self._specs: dict[str, DataSpec | DerivedData] = {}  # data key -> the spec its jobs carry
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self.run.store
+
+    @property
+    def device(self) -> torch.device:
+        return self.run.device
+
+    @property
+    def backend(self) -> str:
+        return self.run.backend
+
+    @property
+    def compute(self) -> ComputeSpec:
+        return self.run.compute
 
     # ------------------------------------------------------------------ data
     @property
     def data_spec(self) -> DataSpec:
-        d, s = self.config.data, self.config.split
-        return DataSpec(d.name, d.root, d.download, d.image_size, d.train_subset, d.test_subset, d.subset_seed,
-                        s.validation_fraction, s.seed)
+        return data_spec(self.config.data, self.config.split)
 
     def data(self) -> tuple[PreparedData, str]:
         """The configured data, prepared, and its key."""
@@ -90,20 +104,15 @@ class Runner:
 
     # ------------------------------------------------------------------ models
     def train_spec(self, augmentation: str, params: dict[str, Any], seed: int, **changes: Any) -> TrainSpec:
-        """The TrainSpec of one model of run ``seed``; ``changes`` override fields (e.g. ``input_size=None``)."""
-        c, t = self.config, self.config.training
-        frozen = frozen_params(augmentation, params)
-        # The paper's runs are independent trainings: run s gets its own initial weights and data order
-        # (shared by every model type of that run, so the types are compared on paired runs).
-        spec = TrainSpec(
-            architecture=c.model.architecture, augmentation=augmentation,
-            architecture_params=tuple(sorted(c.model.params.items())), augmentation_params=frozen, seed=seed,
-            init_seed=c.model.init_seed + seed, input_size=c.model.input_size, optimizer=t.optimizer, lr=t.lr,
-            weight_decay=t.weight_decay, momentum=t.momentum, batch_size=t.batch_size,
-            eval_batch_size=t.eval_batch_size, epochs=t.epochs, sampling_seed=c.split.sampling_seed + seed,
-            reshuffle_each_epoch=c.split.reshuffle_each_epoch, precision=t.precision,
-            channels_last=t.channels_last, compile=t.compile, augment_every_sample=t.augment_every_sample,
-            lr_milestones=tuple(t.lr_milestones), lr_gamma=t.lr_gamma, checkpoint=t.checkpoint)
+        """The TrainSpec of one model of run ``seed``; ``changes`` override fields (e.g. ``input_size=None``).
+
+        Built by the study's builder (:func:`auglens.study.specs.train_spec`), so every training setting
+        reaches it. The paper's runs are independent trainings: run s gets its own initial weights and data
+        order (``run_offset = s``), shared by every model type of that run, so the types are compared on
+        paired runs.
+        """
+        c = self.config
+        spec = train_spec(c.model, c.training, c.split, augmentation, params, seed, run_offset=seed)
         return dataclasses.replace(spec, **changes)
 
     def job(self, spec: TrainSpec, data_key: str) -> TrainJob:
@@ -111,19 +120,12 @@ class Runner:
         return TrainJob(self._specs[data_key], spec, self.compute)
 
     def train(self, jobs: list[TrainJob]) -> None:
-        """Run the pending trainings on the configured backend: here, or as Ray tasks in parallel."""
+        """Run the pending trainings through the study's runner: here, or as Ray tasks in parallel."""
         pending = list({job.key: job for job in jobs if not job.done(self.store)}.values())
         if not pending:
             return
         self.log(f"training {len(pending)} model(s) on the {self.backend} backend")
-        if self.backend == "ray":
-            from auglens.study.backends.ray import run_ray
-
-            run_ray(pending, self.store, self.config.runtime, self.config.runtime.progress)
-        else:
-            from auglens.study.backends.local import run_local
-
-            run_local(pending, self.store, self.device, self.config.runtime.progress)
+        self.run.execute(pending)
 
     def model(self, spec: TrainSpec, data: PreparedData, data_key: str, label: str | None = None) -> Model:
         """Train (or resume, or load) one model; weights are stored under ``checkpoints/<key>``."""
@@ -201,7 +203,7 @@ class Runner:
         return self.store.load_json(kind, key)
 
     def log(self, message: str) -> None:
-        if self.config.runtime.progress:
+        if self.run.progress:
             print(f"auglens distortion: {message}", file=sys.stderr, flush=True)
 
 

@@ -21,7 +21,6 @@ import copy
 import dataclasses
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,7 +190,8 @@ def check_candidates(candidates: Sequence[str], config: Config) -> None:
 
 
 def architecture_jobs(config: Config, candidates: Sequence[str], compute: ComputeSpec) -> list[ArchitectureJob]:
-    """One job per candidate: the study's baseline (first seed, no augmentation) with that architecture."""
+    """One job per candidate: the study's baseline (first seed, no augmentation) with that architecture, its
+    spec from the study's builder (:func:`~auglens.study.plan.train_spec`)."""
     data = data_spec(config)
     seed = config.study.seeds[0]  # the shared baseline's starting state
     return [ArchitectureJob(TrainJob(data, train_spec(_candidate_config(config, name), BASELINE, {}, seed), compute))
@@ -229,41 +229,26 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     run :func:`check_candidates` already. ``backend``: ``"local"`` or ``"ray"`` (default ``runtime.backend``):
     on Ray every candidate is one task, and the table is the local one but for the ``seconds`` column.
     """
-    from auglens.provenance import record_run, run_provenance
-    from auglens.study.backends.local import run_local
-    from auglens.study.integrity import heal
-    from auglens.study.backends.ray import backend_compute_spec
-    from auglens.study.runtime import configure_runtime
+    from auglens.study.runner import open_run
     from auglens.study.tables import write_csv
 
     if not checked:
         check_candidates(candidates, config)
-    run = provenance or run_provenance()
-    started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    backend = backend or config.runtime.backend
-    device = configure_runtime(config.runtime)
-    compute = backend_compute_spec(config.runtime, backend, device)
-    jobs = architecture_jobs(config, candidates, compute)
-    store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
-    heal(jobs, store)
+    run = open_run(config.runtime, out_dir / "artifacts", backend, progress, provenance, log_folder=out_dir)
+    jobs = architecture_jobs(config, candidates, run.compute)
+    run.heal(jobs)
     log.info("architecture selection: %d candidate(s) (%s), %d epoch(s) each -> %s", len(jobs),
              ", ".join(candidates), config.training.epochs, out_dir)
-    progress = config.runtime.progress if progress is None else progress
-    if backend == "ray":
-        from auglens.study.backends.ray import run_ray
-
-        timings = run_ray(jobs, store, config.runtime, progress)
-    else:
-        timings = run_local(jobs, store, device, progress)
+    timings = run.execute(jobs)
     # The table is assembled from the artifacts alone: a resumed run gives the rows an uninterrupted one would.
-    table = pd.concat([store.load_table(job.artifact[0], job.key) for job in jobs], ignore_index=True)
+    table = pd.concat([run.store.load_table(job.artifact[0], job.key) for job in jobs], ignore_index=True)
     table = table[list(ARCHITECTURE_COLUMNS)]
     write_csv(table, out_dir / ARCHITECTURES_FILE)
     figures = write_architecture_figures(table, out_dir)
-    timings["total_seconds"] = time.perf_counter() - started
-    _write_record(out_dir, config, jobs, compute, record_run(_previous_runs(out_dir), run, timings))
+    timings["total_seconds"] = run.seconds()
+    _write_record(out_dir, config, jobs, run.compute, run.history(_previous_runs(out_dir), timings))
     return ArchitectureSelection(out_dir, table, architecture_summary(table), figures, timings["total_seconds"])
 
 

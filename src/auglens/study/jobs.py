@@ -39,7 +39,7 @@ from auglens.train.loop import TrainSpec, initial_model, train_model
 
 __all__ = ["CamJob", "Job", "MetricGroupJob", "MetricJob", "TrainGroupJob", "TrainJob", "baseline_metric_frames",
            "compute_cam_set", "load_snapshot", "load_trained_model", "map_side", "metric_groups", "pair_metric_frame",
-           "run_cam_job", "run_claimed", "run_metric_group", "run_metric_job", "run_train_group", "run_train_job", "train_groups"]
+           "run_cam_job", "run_claimed", "run_metric_group", "run_metric_job", "run_train_group", "run_train_job"]
 
 Progress = Callable[[int], None]
 log = logging.getLogger("auglens.study")
@@ -181,33 +181,41 @@ class TrainGroupJob(Job):
         return run_train_group(self, store, device, progress)
 
 
-def train_groups(trains: list[TrainJob]) -> list[Job]:
-    """``trains`` as the backends run them: the trainings of one kind (:func:`auglens.train.stacked.group_key`),
-    in order, cut into groups of their ``lockstep`` size, each group one :class:`TrainGroupJob`; trainings
-    with ``lockstep = 1`` alone. In order of each group's first member."""
-    from auglens.train.stacked import group_key
+@dataclass(frozen=True)
+class WeightsFile:
+    """A trained model given as a weights file (``auglens compare``): nothing to train, keyed by the file's
+    SHA-256, the architecture and the data it is evaluated on.
 
-    kinds: dict[tuple, list[TrainJob]] = {}
-    for train in trains:
-        if train.lockstep > 1:
-            kinds.setdefault(group_key(train.spec), []).append(train)
-    group_of: dict[str, TrainGroupJob] = {}
-    for members in kinds.values():
-        start = 0
-        while start < len(members):
-            group = TrainGroupJob(tuple(members[start : start + members[start].lockstep]))
-            group_of.update({train.key: group for train in group.trains})
-            start += len(group.trains)
-    jobs: dict[str, Job] = {}  # by key: a group appears once, where its first member is
-    for train in trains:
-        job = group_of.get(train.key, train)
-        jobs.setdefault(job.key, job)
-    return list(jobs.values())
+    It offers what a CAM job needs of a training: ``key``, ``data``, ``spec`` (the architecture, its
+    parameters and the input size; ``augmentation`` holds the model's name and ``seed`` is 0, which is how
+    the tables name it) and ``model_id``. The file must be readable wherever the CAM job runs (on Ray: every
+    node, like the store).
+    """
+
+    path: str
+    sha256: str  # of the file when planned: a file changed since is refused, never silently mixed in
+    data: DataSpec
+    spec: TrainSpec
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"weights": self.sha256, "architecture": self.spec.architecture,
+                            "params": list(self.spec.architecture_params), "input_size": self.spec.input_size,
+                            "data": dataclasses.asdict(self.data)})
+
+    @property
+    def model_id(self) -> str:
+        return self.spec.augmentation
+
+    @property
+    def dependencies(self) -> tuple[Job, ...]:
+        return ()
 
 
 @dataclass(frozen=True)
 class CamJob(Job):
-    train: TrainJob
+    #: The model whose CAMs are computed: a training of the study (run first), or a weights file.
+    model: TrainJob | WeightsFile
     method: str = "gradcam"
     target_layer: str | None = None
     target: str = "predicted"
@@ -215,22 +223,29 @@ class CamJob(Job):
     # Part of the key: CPU kernels pick their algorithm by batch shape, so the chunk size moves maps in
     # their last bits (about 1e-6, docs/artifacts.md).
     batch_size: int = 128
+    #: The CAM method's options (``cam.params``), as sorted (name, value) pairs.
+    params: tuple[tuple[str, object], ...] = ()
 
     stage: ClassVar[str] = "cam"
     artifact: ClassVar[tuple[str, str]] = ("cams", "safetensors")
 
     @property
     def key(self) -> str:
-        return stable_hash({"train": self.train.key, "method": self.method, "layer": self.target_layer,
-                            "target": self.target, "dtype": self.storage_dtype, "batch": self.batch_size})
+        # "train" names the model's key, a training's or a weights file's; the options join the key only when
+        # set, so the keys of CAM sets computed before options existed still hold.
+        fields = {"train": self.model.key, "method": self.method, "layer": self.target_layer,
+                  "target": self.target, "dtype": self.storage_dtype, "batch": self.batch_size}
+        if self.params:
+            fields["params"] = [list(item) for item in self.params]
+        return stable_hash(fields)
 
     @property
     def label(self) -> str:
-        return self.train.model_id
+        return self.model.model_id
 
     @property
     def dependencies(self) -> tuple[Job, ...]:
-        return (self.train,)
+        return (self.model,) if isinstance(self.model, TrainJob) else ()
 
     def run(self, store: ArtifactStore, device: torch.device, progress: Progress | None = None) -> str:
         return run_cam_job(self, store, device)
@@ -252,7 +267,7 @@ class MetricJob(Job):
 
     @property
     def label(self) -> str:
-        return self.other.train.model_id
+        return self.other.model.model_id
 
     @property
     def dependencies(self) -> tuple[Job, ...]:
@@ -283,7 +298,7 @@ class MetricGroupJob(Job):
 
     @property
     def label(self) -> str:
-        return f"vs {self.pairs[0].baseline.train.model_id}"
+        return f"vs {self.pairs[0].baseline.model.model_id}"
 
     @property
     def dependencies(self) -> tuple[Job, ...]:
@@ -409,9 +424,21 @@ def images_per_epoch(job: TrainJob, data: PreparedData) -> int:
     return len(data.train) * (2 if doubled else 1)
 
 
-def load_trained_model(job: TrainJob, store: ArtifactStore, data: PreparedData, device: torch.device):
+def load_trained_model(job: TrainJob | WeightsFile, store: ArtifactStore, data: PreparedData,
+                       device: torch.device) -> torch.nn.Module:
+    """The trained model of ``job`` in eval mode on ``device``: a training's checkpoint from the store, or a
+    weights file (whose SHA-256 must still be the planned one)."""
     model = initial_model(job.spec, data.num_classes, data.in_channels)
-    model.load_state_dict(store.load_tensors("checkpoints", job.key))
+    if isinstance(job, WeightsFile):
+        from auglens.models.weights import load_state_dict
+        from auglens.provenance import file_sha256
+
+        if file_sha256(job.path) != job.sha256:
+            raise ArtifactError(f"{job.path} changed since the comparison was planned (its SHA-256 differs); "
+                                "rerun the command to compare the file as it is now")
+        model.load_state_dict(load_state_dict(job.path))
+    else:
+        model.load_state_dict(store.load_tensors("checkpoints", job.key))
     return model.to(device).eval()
 
 
@@ -422,11 +449,12 @@ def map_side(input_size: int | None, data: PreparedData) -> int:
 
 def compute_cam_set(model: torch.nn.Module, data: PreparedData, input_size: int | None, method: str,
                     target_layer: str | None, target: str, batch_size: int, storage_dtype: str,
-                    device: torch.device) -> dict[str, torch.Tensor]:
+                    device: torch.device, method_params: dict | None = None) -> dict[str, torch.Tensor]:
     """Step 10 for one model: low-resolution CAMs, logits and CAM targets of every test image.
 
     Returns ``maps`` (N, h, w) in ``storage_dtype``, ``logits`` (N, K) float32, ``targets`` (N,) int64.
     The test set is fed in chunks of ``batch_size``, so memory stays bounded on any test-set size.
+    ``method_params``: the CAM method's options (e.g. ``score_batch_size`` for Score-CAM).
     """
     from auglens import cam
 
@@ -436,7 +464,7 @@ def compute_cam_set(model: torch.nn.Module, data: PreparedData, input_size: int 
         x = model_input(test.images[start : start + batch_size].to(device), data.mean, data.std, input_size)
         wanted = test.labels[start : start + batch_size].to(device) if target == "label" else None
         result = cam.compute_lowres(model, x, method=method, target_layer=target_layer, targets=wanted,
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, **(method_params or {}))
         maps.append(result.maps.cpu())
         logits.append(result.logits.cpu())
         targets.append(result.targets.cpu())
@@ -449,12 +477,12 @@ def run_cam_job(job: CamJob, store: ArtifactStore, device: torch.device) -> str:
     """CAM set of one trained model on the test set. Idempotent."""
     if store.exists("cams", job.key, "safetensors"):
         return job.key
-    data = prepare_data(job.train.data)
-    model = load_trained_model(job.train, store, data, device)
-    spec = job.train.spec
+    data = prepare_data(job.model.data)
+    model = load_trained_model(job.model, store, data, device)
+    spec = job.model.spec
     cam_set = compute_cam_set(model, data, spec.input_size, job.method, job.target_layer, job.target,
-                              job.batch_size, job.storage_dtype, device)
-    store.save_tensors("cams", job.key, cam_set, metadata={"model": job.train.model_id, "method": job.method,
+                              job.batch_size, job.storage_dtype, device, dict(job.params))
+    store.save_tensors("cams", job.key, cam_set, metadata={"model": job.model.model_id, "method": job.method,
                                                            "input_size": str(map_side(spec.input_size, data))})
     return job.key
 
@@ -516,7 +544,7 @@ def _test_masks(job: MetricJob, data: PreparedData, size: int) -> torch.Tensor |
         return None
     if data.test.masks is None:
         raise ValueError(f"metrics {', '.join(wanted)} need object masks, and data set "
-                         f"{job.other.train.data.name!r} has none for its test images")
+                         f"{job.other.model.data.name!r} has none for its test images")
     return resize_masks(data.test.masks, size)
 
 
@@ -524,13 +552,13 @@ def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -
     """Every configured metric of one augmented model against the baseline, per test image. Idempotent."""
     if store.exists("metrics", job.key, "parquet"):
         return job.key
-    data = prepare_data(job.other.train.data)
-    size = map_side(job.other.train.spec.input_size, data)
+    data = prepare_data(job.other.model.data)
+    size = map_side(job.other.model.spec.input_size, data)
     frame = pair_metric_frame(store.load_tensors("cams", job.baseline.key), store.load_tensors("cams", job.other.key),
                               data.test.labels, size, job.metrics, job.batch_size, device,
                               _test_masks(job, data, size))
-    frame.insert(0, "seed", job.other.train.spec.seed)
-    frame.insert(0, "augmentation", job.other.train.spec.augmentation)
+    frame.insert(0, "seed", job.other.model.spec.seed)
+    frame.insert(0, "augmentation", job.other.model.spec.augmentation)
     store.save_table("metrics", job.key, frame)
     return job.key
 
@@ -544,12 +572,12 @@ def run_metric_group(group: MetricGroupJob, store: ArtifactStore, device: torch.
     if not pending:
         return group.key
     first = pending[0]
-    data = prepare_data(first.other.train.data)
+    data = prepare_data(first.other.model.data)
     # Pairs compared alike (same metrics, map size) share one pass; others (rare) get their own.
     passes: dict[tuple, list[MetricJob]] = {}
     for pair in pending:
         shape = (pair.metrics, pair.batch_size,
-                 map_side(pair.other.train.spec.input_size, prepare_data(pair.other.train.data)))
+                 map_side(pair.other.model.spec.input_size, prepare_data(pair.other.model.data)))
         passes.setdefault(shape, []).append(pair)
     base = store.load_tensors("cams", first.baseline.key)
     for (metrics, batch_size, size), members in passes.items():
@@ -557,8 +585,8 @@ def run_metric_group(group: MetricGroupJob, store: ArtifactStore, device: torch.
                                         data.test.labels, size, metrics, batch_size, device,
                                         _test_masks(members[0], data, size))
         for pair, frame in zip(members, frames):
-            frame.insert(0, "seed", pair.other.train.spec.seed)
-            frame.insert(0, "augmentation", pair.other.train.spec.augmentation)
+            frame.insert(0, "seed", pair.other.model.spec.seed)
+            frame.insert(0, "augmentation", pair.other.model.spec.augmentation)
             store.save_table("metrics", pair.key, frame)
             if progress is not None:
                 progress(1)

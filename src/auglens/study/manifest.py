@@ -62,8 +62,8 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "config_fingerprint": config.fingerprint(),
         "seeds": {"starting_states": config.study.seeds, "init_seed": config.model.init_seed,
                   "split_seed": config.split.seed, "sampling_seed": config.split.sampling_seed},
-        "models": {job.train.model_id: {"train_key": job.train.key, "cam_key": job.key} for job in plan.models},
-        "pairs": {f"{p.other.train.model_id}~{p.baseline.train.model_id}": p.key for p in plan.pairs},
+        "models": {job.model.model_id: {"train_key": job.model.key, "cam_key": job.key} for job in plan.models},
+        "pairs": {f"{p.other.model.model_id}~{p.baseline.model.model_id}": p.key for p in plan.pairs},
         "tables_sha256": {name: digest(name) for name in TABLES},
         "data_source": data_provenance(locate_dataset(config.data.name, config.data.root)),
     }

@@ -1,20 +1,26 @@
-"""A study's plan: the config unpacked into its jobs (thesis steps 6–11), baselines first."""
+"""A study's plan: the config unpacked into its jobs (thesis steps 6–11), baselines first.
+
+The plan holds the trainings as the backends run them: one :class:`~auglens.study.jobs.TrainJob` per model,
+or, with ``training.models_at_once`` > 1, :class:`~auglens.study.jobs.TrainGroupJob`\\ s of trainings run in
+lockstep, each member keyed with its group's size. Groups are formed here, once.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from auglens.analysis.columns import BASELINE
-from auglens.augment import frozen_params
 from auglens.config import Config
 from auglens.data.prepared import DataSpec
 from auglens.metrics import resolve_metrics
-from auglens.study.jobs import CamJob, Job, MetricJob, TrainJob, metric_groups, train_groups
+from auglens.study.jobs import CamJob, Job, MetricJob, TrainGroupJob, TrainJob, metric_groups
 from auglens.study.runtime import ComputeSpec, compute_spec
+from auglens.study.specs import data_spec as _data_spec
+from auglens.study.specs import frozen
+from auglens.study.specs import train_spec as _train_spec
 from auglens.train.loop import TrainSpec
 
-__all__ = ["StudyPlan", "data_spec", "plan_study", "train_spec"]
+__all__ = ["StudyPlan", "data_spec", "lockstep_groups", "plan_study", "train_spec"]
 
 
 @dataclass
@@ -22,42 +28,36 @@ class StudyPlan:
     models: list[CamJob]  # one per model, baseline(s) first; each carries its TrainJob
     pairs: list[MetricJob]
     data: DataSpec
+    # The trainings as the backends run them (TrainJob or TrainGroupJob), in plan order; None: one job per
+    # model's training.
+    trainings: list[Job] | None = None
 
     @property
     def jobs(self) -> list[Job]:
         """Every job in dependency order: the trainings, the CAM sets, the metric tables (one group per baseline)."""
-        return [*train_groups(self._trains()), *self.models, *metric_groups(self.pairs)]
+        trainings = self.trainings if self.trainings is not None else self.train_jobs
+        return [*trainings, *self.models, *metric_groups(self.pairs)]
 
     @property
     def artifact_jobs(self) -> list[Job]:
-        """Every job that writes an artifact under its own key (the metric pairs, not their groups), in
-        dependency order: what checking and healing the store walk through."""
-        return [*self._trains(), *self.models, *self.pairs]
+        """Every job that writes an artifact under its own key (the trainings and metric pairs, not their
+        groups), in dependency order: what checking and healing the store walk through."""
+        return [*self.train_jobs, *self.models, *self.pairs]
 
-    def _trains(self) -> list[TrainJob]:
-        return list({job.train.key: job.train for job in self.models}.values())
+    @property
+    def train_jobs(self) -> list[TrainJob]:
+        """Every model's training, once each, in plan order."""
+        return list({job.model.key: job.model for job in self.models}.values())
 
 
 def data_spec(config: Config) -> DataSpec:
-    d, s = config.data, config.split
-    return DataSpec(d.name, d.root, d.download, d.image_size, d.train_subset, d.test_subset, d.subset_seed,
-                    s.validation_fraction, s.seed)
+    """The study's :class:`DataSpec` (:func:`auglens.study.specs.data_spec` of its data and split sections)."""
+    return _data_spec(config.data, config.split)
 
 
-def _frozen(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """Parameters as sorted (name, value) pairs, lists as tuples: hashable, as TrainSpec must be."""
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
-
-
-def train_spec(config: Config, augmentation: str, params: dict[str, Any], seed: int) -> TrainSpec:
-    t = config.training
-    frozen = frozen_params(augmentation, params)
-    arch_params = _frozen(config.model.params)
-    return TrainSpec(config.model.architecture, augmentation, arch_params, frozen, seed, config.model.init_seed,
-                     config.model.input_size, t.optimizer, t.lr, t.weight_decay, t.momentum, t.batch_size,
-                     t.eval_batch_size, t.epochs, config.split.sampling_seed, config.split.reshuffle_each_epoch,
-                     t.precision, t.channels_last, t.compile, t.augment_every_sample,
-                     tuple(t.lr_milestones), t.lr_gamma, t.lr_schedule)
+def train_spec(config: Config, augmentation: str, params: dict, seed: int) -> TrainSpec:
+    """The :class:`TrainSpec` of one model of the study (:func:`auglens.study.specs.train_spec`)."""
+    return _train_spec(config.model, config.training, config.split, augmentation, params, seed)
 
 
 def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:
@@ -73,39 +73,68 @@ def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:
     baseline_seeds = seeds if config.study.baseline == "per_seed" else seeds[:1]
     wanted = [(BASELINE, {}, seed) for seed in baseline_seeds]
     wanted += [(aug.name, aug.params, seed) for aug in config.augmentations for seed in seeds]
-    trains = _lockstep([TrainJob(data, train_spec(config, *model), compute) for model in wanted],
-                       config.training.models_at_once, compute.device)
-    models = [CamJob(train, c.method, c.target_layer, c.target, c.storage_dtype, c.batch_size) for train in trains]
+    trains, trainings = lockstep_groups([TrainJob(data, train_spec(config, *model), compute) for model in wanted],
+                                        config.training.models_at_once, compute.device)
+    models = [CamJob(train, c.method, c.target_layer, c.target, c.storage_dtype, c.batch_size, frozen(c.params))
+              for train in trains]
     baselines = {seed: job for seed, job in zip(baseline_seeds, models)}
     pairs = []
     metrics = resolve_metrics(config.metrics)
     for (_, _, seed), job in zip(wanted[len(baselines):], models[len(baselines):]):
         base = baselines.get(seed, baselines[seeds[0]])
         pairs.append(MetricJob(base, job, metrics, config.runtime.metric_batch_size))
-    return StudyPlan(models, pairs, data)
+    return StudyPlan(models, pairs, data, trainings)
 
 
-def _lockstep(trains: list[TrainJob], models_at_once: int | str, device_type: str) -> list[TrainJob]:
-    """``trains`` with each one's lockstep group size set (``training.models_at_once``): the trainings that may
-    run together (:func:`auglens.train.stacked.group_key`) in consecutive groups of up to N, in plan order."""
+def lockstep_groups(trains: list[TrainJob], models_at_once: int | str, device_type: str
+                    ) -> tuple[list[TrainJob], list[Job]]:
+    """``trains`` grouped for lockstep training (``training.models_at_once``).
+
+    The trainings that may run together (:func:`auglens.train.stacked.group_key`: the same settings and batch
+    layout) are cut, in plan order, into consecutive groups of up to N. Returns ``trains`` in their order
+    with each one's ``lockstep`` set to its group's size (part of its key when above 1), and the jobs the
+    backends run: one :class:`TrainGroupJob` per group of two or more, placed where its first member is,
+    and the trainings left alone.
+    """
     if models_at_once == 1 or (models_at_once == "auto" and device_type != "cuda"):
-        return trains  # "auto" on a CPU: 1 (auglens.train.stacked.auto_models_at_once)
-    from auglens.data.prepared import prepare_data
+        return list(trains), list(trains)  # "auto" on a CPU: 1 (auglens.train.stacked.auto_models_at_once)
     from auglens.train.stacked import auto_models_at_once, group_key
 
     kinds: dict[tuple, list[int]] = {}
     for i, train in enumerate(trains):
         kinds.setdefault(group_key(train.spec), []).append(i)
     sized = list(trains)
+    group_of: dict[int, list[int]] = {}  # index -> the indices of its group
     for indices in kinds.values():
-        spec = trains[indices[0]].spec
         if models_at_once == "auto":
-            data = prepare_data(trains[indices[0]].data)
-            n = auto_models_at_once(spec, device_type, data.num_classes, data.in_channels)
+            num_classes, in_channels = _class_and_channel_counts(trains[indices[0]].data)
+            n = auto_models_at_once(trains[indices[0]].spec, device_type, num_classes, in_channels)
         else:
             n = int(models_at_once)
         for start in range(0, len(indices), n):
             chunk = indices[start : start + n]
             for i in chunk:
                 sized[i] = replace(trains[i], lockstep=len(chunk))
-    return sized
+                group_of[i] = chunk
+    jobs: list[Job] = []
+    for i, train in enumerate(sized):
+        chunk = group_of.get(i, [i])
+        if len(chunk) == 1:
+            jobs.append(train)
+        elif chunk[0] == i:
+            jobs.append(TrainGroupJob(tuple(sized[j] for j in chunk)))
+    return sized, jobs
+
+
+def _class_and_channel_counts(data: DataSpec) -> tuple[int, int]:
+    """The data set's class and channel counts: from its files' description where it gives them (nothing is
+    read), else from the prepared data (a data set registered without a locator)."""
+    from auglens.data.datasets import locate_dataset
+
+    source = locate_dataset(data.name, data.root)
+    if source is not None and source.num_classes and source.in_channels:
+        return source.num_classes, source.in_channels
+    from auglens.data.prepared import prepare_data
+
+    prepared = prepare_data(data)
+    return prepared.num_classes, prepared.in_channels

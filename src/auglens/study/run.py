@@ -1,19 +1,17 @@
-"""Run a study: plan its jobs, heal its store, run the jobs on a backend, write the tables, config and manifest."""
+"""Run a study: open a run, plan its jobs, run them through the runner, write the tables, config and manifest."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 from auglens.config import Config, dump_toml
-from auglens.store import ArtifactStore, write_text_atomic
-from auglens.study.integrity import heal
+from auglens.store import write_text_atomic
 from auglens.study.manifest import write_manifest
 from auglens.study.plan import plan_study
-from auglens.study.backends.ray import backend_compute_spec
-from auglens.study.runtime import ComputeSpec, configure_runtime
+from auglens.study.runner import open_run
+from auglens.study.runtime import ComputeSpec
 from auglens.study.tables import StudyResult, assemble_tables
 
 __all__ = ["SettingsMismatch", "check_settings", "run_study"]
@@ -54,49 +52,30 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
               backend: str | None = None, force: bool = False, provenance: dict | None = None) -> StudyResult:
     """Run (or resume) a whole study into ``out_dir`` and write its tables, config and manifest.
 
-    Damaged or missing artifacts of an earlier run are reported and recomputed with everything downstream of
-    them (:func:`~auglens.study.integrity.heal`). A folder finished under other result-changing runtime
-    settings is refused (:func:`check_settings`) unless ``force``. ``provenance``
+    The run is opened by :func:`~auglens.study.runner.open_run`: damaged or missing artifacts of an earlier
+    run are reported and recomputed with everything downstream of them. A folder finished under other
+    result-changing runtime settings is refused (:func:`check_settings`) unless ``force``. ``provenance``
     (:func:`auglens.provenance.run_provenance`: command line, overrides, host, start time; default: this
     process's) is recorded in the manifest, whose run history spans every resume.
     """
-    from auglens.provenance import run_provenance
-
-    run = provenance or run_provenance()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    progress = config.runtime.progress if progress is None else progress
-    backend = backend or config.runtime.backend
-    device = configure_runtime(config.runtime)
-    compute = backend_compute_spec(config.runtime, backend, device)
+    run = open_run(config.runtime, out_dir / "artifacts", backend, progress, provenance, log_folder=out_dir)
     if not force:
-        check_settings(out_dir, compute)
-    started = time.perf_counter()
+        check_settings(out_dir, run.compute)
     write_text_atomic(out_dir / "config.toml", dump_toml(config))
-    plan = plan_study(config, compute)
-    store = ArtifactStore(config.runtime.artifacts or out_dir / "artifacts")
-    heal(plan.artifact_jobs, store)
+    plan = plan_study(config, run.compute)
+    run.heal(plan.artifact_jobs)
     board = None
     if config.runtime.tensorboard:
         from auglens.tracking import TensorBoardLog
 
         board = TensorBoardLog(out_dir / "tensorboard")
-    if backend == "ray":
-        from auglens.study.backends.ray import run_ray
-
-        pending = [job for job in plan.jobs if not job.done(store)]  # what this run does, for TensorBoard
-        timings = run_ray(plan.jobs, store, config.runtime, progress)
-        if board is not None:
-            for job in pending:
-                board.job_done(job, store)
-    else:
-        from auglens.study.backends.local import run_local
-
-        timings = run_local(plan.jobs, store, device, progress, on_done=board.job_done if board else None)
+    timings = run.execute(plan.jobs, on_done=board.job_done if board else None)
     if board is not None:
         board.close()
-    result = assemble_tables(plan, store, out_dir, config)
-    timings["total_seconds"] = time.perf_counter() - started
+    result = assemble_tables(plan, run.store, out_dir, config)
+    timings["total_seconds"] = run.seconds()
     result.timings = timings
-    write_manifest(out_dir, config, plan, timings, device, backend, compute, run)
+    write_manifest(out_dir, config, plan, timings, run.device, run.backend, run.compute, run.provenance)
     return result

@@ -43,23 +43,23 @@ def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: Prep
     performance, history, confusion = [], [], []
     labels = data.test.labels
     for job in plan.models:
-        spec = job.train.spec
+        spec = job.model.spec
         cams = store.load_tensors("cams", job.key)
-        hist = store.load_json("histories", job.train.key)
+        hist = store.load_json("histories", job.model.key)
         report = classification_report(cams["logits"].argmax(1), labels, data.num_classes)
         performance.append({
-            "model": job.train.model_id, "augmentation": spec.augmentation, "seed": spec.seed,
+            "model": job.model.model_id, "augmentation": spec.augmentation, "seed": spec.seed,
             "accuracy": float(report["accuracy"]), "precision_macro": float(report["precision_macro"]),
             "recall_macro": float(report["recall_macro"]), "f1_macro": float(report["f1_macro"]),
             "best_epoch": hist["best_epoch"], "train_seconds": hist["train_seconds"],
             "cam_set": _artifact_reference(store.path("cams", job.key, "safetensors"), store, out_dir),
         })
         for row in hist["history"]:
-            history.append({"model": job.train.model_id, "augmentation": spec.augmentation, "seed": spec.seed, **row})
+            history.append({"model": job.model.model_id, "augmentation": spec.augmentation, "seed": spec.seed, **row})
         matrix = torch.as_tensor(report["confusion_matrix"]).numpy()
         for true in range(matrix.shape[0]):
             for pred in range(matrix.shape[1]):
-                confusion.append({"model": job.train.model_id, "augmentation": spec.augmentation,
+                confusion.append({"model": job.model.model_id, "augmentation": spec.augmentation,
                                   "seed": spec.seed, "true": true, "pred": pred, "count": int(matrix[true, pred])})
     return pd.DataFrame(performance), pd.DataFrame(history), pd.DataFrame(confusion)
 

@@ -23,6 +23,7 @@ from auglens.store import ArtifactStore, write_atomic
 from auglens.study.integrity import inspect_jobs
 from auglens.study.manifest import TABLES
 from auglens.study.plan import plan_study
+from auglens.study.runner import run_store
 from auglens.study.runtime import ComputeSpec, compute_spec
 
 __all__ = ["VerifyReport", "repair_results", "verify_results"]
@@ -77,7 +78,8 @@ def load_results_config(folder: str, overrides: list[str] | None = None):
 
 
 def store_of(folder: str, config) -> ArtifactStore:
-    return ArtifactStore(config.runtime.artifacts or f"{folder.rstrip('/')}/artifacts")
+    """The store a run of ``config`` into ``folder`` uses (:func:`auglens.study.runner.run_store`)."""
+    return run_store(config.runtime, f"{folder.rstrip('/')}/artifacts")
 
 
 def verify_results(folder: str) -> VerifyReport:

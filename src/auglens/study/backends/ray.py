@@ -33,7 +33,7 @@ from auglens.config import RuntimeConfig
 from auglens.store import ArtifactStore
 from auglens.study.backends import stages
 from auglens.study.jobs import Job, run_claimed
-from auglens.study.runtime import DEFAULT_NUM_THREADS, ComputeSpec, compute_spec, configure_runtime
+from auglens.study.runtime import DEFAULT_NUM_THREADS, configure_runtime
 
 __all__ = ["MAX_RETRIES", "device_type", "run_ray", "shared_root"]
 
@@ -59,14 +59,6 @@ def _task(job: Job, root: str, runtime: RuntimeConfig, threads: int, *upstream: 
 
 
 # ------------------------------------------------------------------------------------------ driver side
-
-def backend_compute_spec(runtime: RuntimeConfig, backend: str, device: torch.device) -> ComputeSpec:
-    """The resolved settings the jobs run with: on Ray the workers' device (which this machine, the driver,
-    may lack), otherwise ``device``, this process's."""
-    if backend == "ray":
-        return compute_spec(runtime, device_type(runtime))
-    return compute_spec(runtime, device.type)
-
 
 def _import_ray():
     try:
