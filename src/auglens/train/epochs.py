@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -42,9 +42,7 @@ from auglens.augment.random import mix64
 from auglens.data.prepared import PreparedData, model_input
 from auglens.metrics.performance import classification_report
 from auglens.train.order import training_order
-
-if TYPE_CHECKING:  # the spec lives with train_model, which imports this module
-    from auglens.train.loop import TrainSpec
+from auglens.train.spec import TrainSpec
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""What determines one trained model: :class:`TrainSpec`, hashable, the key of every training artifact.
+
+Its own module so that the epoch loop (:mod:`auglens.train.epochs`) and the trainers that use it
+(:mod:`auglens.train.loop`, :mod:`auglens.train.stacked`) all read it without importing each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["TrainSpec"]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that determines one trained model (hashable; the study keys artifacts on it)."""
+
+    architecture: str
+    augmentation: str
+    architecture_params: tuple[tuple[str, Any], ...] = ()
+    augmentation_params: tuple[tuple[str, Any], ...] = ()
+    seed: int = 1  # the starting state
+    init_seed: int = 0
+    input_size: int | None = None
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    momentum: float = 0.9
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    epochs: int = 30
+    sampling_seed: int = 1234
+    reshuffle_each_epoch: bool = False
+    precision: str = "fp32"  # "bf16": autocast the forward pass (changes numerics); "auto": bf16 on CUDA only
+    channels_last: bool = False
+    compile: bool = False
+    augment_every_sample: bool = False  # True: every sample augmented each epoch (the usual recipe), no originals
+    lr_milestones: tuple[int, ...] = ()  # epochs at which the learning rate is multiplied by lr_gamma
+    lr_gamma: float = 0.1
+    lr_schedule: str = "step"  # "step": lr_milestones / lr_gamma; "one_cycle": warm-up then linear decay, per batch
+    checkpoint: str = "best"  # "best": highest validation accuracy; "last": the final epoch
