@@ -7,6 +7,7 @@
     auglens report DIR                               (re)build DIR/report from DIR's tables
     auglens verify DIR [--repair]                    check (and recompute) DIR's artifacts and tables
     auglens compare --arch A --baseline B.safetensors M1.safetensors ... --data CONFIG --out DIR
+    auglens compare --study DIR [--models A,B] [--all-pairs] --out OUT    a study's models by name
     auglens distortion CONFIG --out DIR [--only NAME] [--backend ray] [key=value ...]
                                                      the distortion paper's analyses
     auglens ls [augmentations|models|cams|metrics|datasets]
@@ -173,13 +174,30 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from auglens.compare import compare_checkpoints
+    from auglens.compare import compare_checkpoints, compare_study
     from auglens.provenance import run_provenance
 
-    result = compare_checkpoints(args.arch, args.baseline, args.models, args.data, args.out,
-                                 all_pairs=args.all_pairs, overrides=args.overrides, progress=not args.no_progress,
-                                 provenance=run_provenance(args.argv, args.overrides), backend=args.backend)
-    print(result)
+    provenance = run_provenance(args.argv, args.overrides)
+    if args.study:
+        extra = [option for option, given in (("--arch", args.arch), ("--baseline", args.baseline),
+                                              ("--data", args.data), ("weights files", args.models),
+                                              ("--set", args.overrides)) if given]
+        if extra:
+            log.error(f"compare --study takes the architecture, data and settings from the study; drop {', '.join(extra)}")
+            return 2
+        models = [name.strip() for name in args.models_of_study.split(",") if name.strip()] if args.models_of_study else None
+        print(compare_study(args.study, args.out, models, all_pairs=args.all_pairs, progress=not args.no_progress,
+                            provenance=provenance, backend=args.backend))
+        return 0
+    missing = [option for option, given in (("--arch", args.arch), ("--baseline", args.baseline),
+                                            ("--data", args.data), ("weights files", args.models)) if not given]
+    if missing or args.models_of_study:
+        log.error("compare needs --study DIR [--models A,B], or --arch, --baseline, --data and the weights files"
+                  + (f"; missing {', '.join(missing)}" if missing else "; --models goes with --study"))
+        return 2
+    print(compare_checkpoints(args.arch, args.baseline, args.models, args.data, args.out,
+                              all_pairs=args.all_pairs, overrides=args.overrides, progress=not args.no_progress,
+                              provenance=provenance, backend=args.backend))
     return 0
 
 
@@ -279,11 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("overrides", nargs="*", help="key=value overrides for --repair, e.g. runtime.num_threads=1")
     verify.set_defaults(func=_cmd_verify)
 
-    compare = sub.add_parser("compare", parents=[common], help="CAM metrics between checkpoints you bring (no training)")
-    compare.add_argument("--arch", required=True, help="model registry name or package.module:factory")
-    compare.add_argument("--baseline", required=True, help="baseline weights (.safetensors or .pt)")
-    compare.add_argument("models", nargs="+", help="other models' weights")
-    compare.add_argument("--data", required=True, help="a study config (TOML) or a data set name")
+    compare = sub.add_parser("compare", parents=[common], help="CAM metrics between a study's models, or checkpoints "
+                             "you bring (no training)")
+    compare.add_argument("--study", help="a finished study folder: compare its models by name, reusing its CAM sets")
+    compare.add_argument("--models", dest="models_of_study",
+                         help="with --study: comma-separated augmentations or model ids (default: every model)")
+    compare.add_argument("--arch", help="model registry name or package.module:factory")
+    compare.add_argument("--baseline", help="baseline weights (.safetensors or .pt)")
+    compare.add_argument("models", nargs="*", help="other models' weights")
+    compare.add_argument("--data", help="a study config (TOML) or a data set name")
     compare.add_argument("--out", required=True)
     compare.add_argument("--all-pairs", action="store_true", help="also compare every pair of models")
     compare.add_argument("--backend", choices=["local", "ray"], help="where CAMs and metrics compute (default: runtime.backend)")

@@ -38,14 +38,14 @@ from auglens.errors import UserError
 from auglens.models.weights import load_state_dict
 from auglens.store import write_text_atomic
 from auglens.study.jobs import CamJob, Job, MetricJob, WeightsFile, metric_groups
-from auglens.study.plan import data_spec
+from auglens.study.plan import StudyPlan, data_spec
 from auglens.study.runner import open_run
 from auglens.study.specs import frozen
 from auglens.study.tables import seed_average, write_csv, write_parquet, write_test_set
 from auglens.train.loop import TrainSpec
 
-__all__ = ["ComparePlan", "check_checkpoints", "checkpoint_mismatch", "compare_checkpoints", "load_state_dict",
-           "plan_compare"]
+__all__ = ["ComparePlan", "check_checkpoints", "checkpoint_mismatch", "compare_checkpoints", "compare_study",
+           "load_state_dict", "plan_compare", "plan_study_compare"]
 
 
 def _examples(names: list[str], limit: int = 3) -> str:
@@ -159,7 +159,6 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
     ``provenance`` (:func:`auglens.provenance.run_provenance`, default: this process's) goes into the manifest.
     ``backend``: ``"local"`` or ``"ray"`` (default ``runtime.backend``).
     """
-    from auglens.metrics import classification_report
     from auglens.preflight import preflight
     from auglens.provenance import data_provenance, device_description, run_provenance
 
@@ -188,30 +187,10 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
     timings = run.execute(plan.jobs)
     store = run.store
 
-    cam_metrics = pd.concat([store.load_table("metrics", pair.key) for pair in plan.pairs], ignore_index=True)
-    write_parquet(cam_metrics, out / "cam_metrics.parquet")
-    write_parquet(seed_average(cam_metrics), out / "aug_metrics.parquet")
-    if all_pairs:
-        frames = []
-        for pair in plan.all_pairs:
-            frame = store.load_table("metrics", pair.key).drop(columns=["augmentation", "seed"])
-            frame = frame.rename(columns={"baseline_pred": "pred_a", "model_pred": "pred_b"})
-            frame.insert(0, "model_b", pair.other.model.model_id)
-            frame.insert(0, "model_a", pair.baseline.model.model_id)
-            frames.append(frame)
-        write_parquet(pd.concat(frames, ignore_index=True), out / "pair_metrics.parquet")
-
-    performance = []
-    for path, job in zip(paths, plan.models):
-        name = job.model.model_id
-        logits = store.load_tensors("cams", job.key)["logits"]
-        report = classification_report(logits.argmax(1), prepared.test.labels, prepared.num_classes)
-        cam_path = store.path("cams", job.key, "safetensors")
-        performance.append({"model": name, "augmentation": BASELINE if job is plan.models[0] else name, "seed": 0,
-                            **{k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
-                            "checkpoint": str(path),
-                            "cam_set": cam_path if "://" in store.root else os.path.relpath(cam_path, out)})
-    write_csv(pd.DataFrame(performance), out / "performance.csv")
+    checkpoints = {job.key: str(path) for path, job in zip(paths, plan.models)}
+    _write_tables(out, store, plan, prepared, lambda job: {
+        "augmentation": BASELINE if job is plan.models[0] else job.model.model_id, "seed": 0,
+        "checkpoint": checkpoints[job.key]})
     write_test_set(out, prepared)
     write_text_atomic(out / "config.toml", cfg.dump_toml(config))
     previous = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else None
@@ -225,3 +204,113 @@ def compare_checkpoints(arch: str, baseline: str | Path, models: list[str | Path
                 **run.history(previous, timings)}
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
     return f"compared {len(names) - 1} model(s) with {names[0]} on {len(prepared.test)} test images -> {out}"
+
+
+def _write_tables(out: Path, store, plan: ComparePlan, prepared, describe) -> None:
+    """A comparison's tables in ``out``: ``cam_metrics.parquet`` (each model against its baseline),
+    ``aug_metrics.parquet``, ``pair_metrics.parquet`` (with all pairs) and ``performance.csv``, whose rows are
+    ``model``, ``describe(job)`` (augmentation, seed and the model's source), the metrics and ``cam_set``."""
+    from auglens.metrics import classification_report
+
+    cam_metrics = pd.concat([store.load_table("metrics", pair.key) for pair in plan.pairs], ignore_index=True)
+    write_parquet(cam_metrics, out / "cam_metrics.parquet")
+    write_parquet(seed_average(cam_metrics), out / "aug_metrics.parquet")
+    if plan.all_pairs:
+        frames = []
+        for pair in plan.all_pairs:
+            frame = store.load_table("metrics", pair.key).drop(columns=["augmentation", "seed"])
+            frame = frame.rename(columns={"baseline_pred": "pred_a", "model_pred": "pred_b"})
+            frame.insert(0, "model_b", pair.other.model.model_id)
+            frame.insert(0, "model_a", pair.baseline.model.model_id)
+            frames.append(frame)
+        write_parquet(pd.concat(frames, ignore_index=True), out / "pair_metrics.parquet")
+
+    performance = []
+    for job in plan.models:
+        logits = store.load_tensors("cams", job.key)["logits"]
+        report = classification_report(logits.argmax(1), prepared.test.labels, prepared.num_classes)
+        cam_path = store.path("cams", job.key, "safetensors")
+        performance.append({"model": job.model.model_id, **describe(job),
+                            **{k: float(report[k]) for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")},
+                            "cam_set": cam_path if "://" in store.root else os.path.relpath(cam_path, out)})
+    write_csv(pd.DataFrame(performance), out / "performance.csv")
+
+
+def plan_study_compare(study_plan: StudyPlan, models: list[str] | None = None, all_pairs: bool = False
+                       ) -> ComparePlan:
+    """A comparison of a study's own models: its CAM jobs and metric jobs, under the study's keys.
+
+    ``models``: augmentations (every seed of each) or model ids (``cutmix-s1``); default: every model. The
+    study's baseline(s) are always included; each model is compared with its baseline by the study's own metric
+    job, and with ``all_pairs`` every pair of the chosen models (baselines included) is compared too.
+    """
+    known = {job.model.model_id: job for job in study_plan.models}
+    baselines = [job for job in study_plan.models if job.model.spec.augmentation == BASELINE]
+    if models is None:
+        chosen = list(study_plan.models)
+    else:
+        wanted, unknown = set(), []
+        for name in models:
+            matches = [i for i, job in known.items() if name in (i, job.model.spec.augmentation)]
+            if not matches:
+                unknown.append(name)
+            wanted.update(matches)
+        if unknown:
+            augmentations = dict.fromkeys(job.model.spec.augmentation for job in study_plan.models)
+            raise UserError(f"the study has no model {', '.join(map(repr, unknown))}; name an augmentation "
+                            f"({', '.join(augmentations)}) or a model id ({', '.join(known)})")
+        chosen = [job for job in study_plan.models if job in baselines or job.model.model_id in wanted]
+    keys = {job.key for job in chosen}
+    pairs = [pair for pair in study_plan.pairs if pair.other.key in keys and pair.baseline.key in keys]
+    every = []
+    if all_pairs:
+        reference = study_plan.pairs[0] if study_plan.pairs else None
+        if reference is not None:
+            every = [MetricJob(a, b, reference.metrics, reference.batch_size)
+                     for a, b in itertools.combinations(chosen, 2)]
+    return ComparePlan(chosen, pairs, every, study_plan.data)
+
+
+def compare_study(folder: str | Path, out: str | Path, models: list[str] | None = None, all_pairs: bool = False,
+                  progress: bool = True, provenance: dict | None = None, backend: str | None = None) -> str:
+    """Compare a finished study's models by name; returns a one-line summary.
+
+    Architecture, parameters, data, normalisation, CAM and metric settings are the study's (its
+    ``config.toml``); the models are named by the study's model ids (``<augmentation>-s<seed>``). The jobs are
+    the study's own (:func:`plan_study_compare`) and run against the study's store, so every CAM set and
+    metric table the study computed is reused, and only new pairs (``all_pairs``) are computed. ``out`` gets
+    the tables of ``auglens compare`` (``performance.csv`` with each model's ``checkpoint_key``), the study's
+    config and a manifest naming the study. ``models``: augmentations or model ids (default: every model).
+    """
+    from auglens.provenance import run_provenance
+    from auglens.study.opened import open_study
+
+    study = open_study(folder)
+    plan = plan_study_compare(study.plan, models, all_pairs)
+    missing = [job.model.model_id for job in plan.models if not job.done(study.store)
+               and not job.model.done(study.store)]
+    if missing:
+        raise UserError(f"{folder}: neither the CAM set nor the checkpoint of {', '.join(missing)} is in "
+                        f"{study.store.root}; run `auglens verify {folder} --repair` first")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run = open_run(study.config.runtime, study.store.root, backend, progress, provenance or run_provenance(),
+                   log_folder=out)
+    timings = run.execute(plan.jobs)
+    prepared = prepare_data(plan.data)
+    _write_tables(out, run.store, plan, prepared, lambda job: {
+        "augmentation": job.model.spec.augmentation, "seed": job.model.spec.seed, "checkpoint_key": job.model.key})
+    write_test_set(out, prepared)
+    write_text_atomic(out / "config.toml", cfg.dump_toml(study.config))
+    previous = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else None
+    timings["total_seconds"] = run.seconds()
+    manifest = {"command": "compare", "study": str(Path(folder).resolve()),
+                "models": [job.model.model_id for job in plan.models], "all_pairs": all_pairs,
+                "auglens": run.provenance["auglens"], "git_commit": run.provenance["git_commit"],
+                "backend": run.backend, "store": run.store.root,
+                "cam_keys": {job.model.model_id: job.key for job in plan.models},
+                **run.history(previous, timings)}
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
+    others = [job.model.model_id for job in plan.models if job.model.spec.augmentation != BASELINE]
+    return (f"compared {len(others)} model(s) of {folder} with its baseline on {len(prepared.test)} test images"
+            f"{' (and every pair)' if all_pairs else ''} -> {out}")

@@ -377,7 +377,7 @@ def _overview(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
     short = _short_means(study.cam_metrics, metrics)
     facts.loc[len(facts)] = ("seed means resting on fewer values than seeds (NaN skipped)",
                              ", ".join(f"{m}: {n}" for m, n in short.items() if n) or "none")
-    intro = (f"{_comparison_design(study.config_text)} For every test image, a metric compares the two models' "
+    intro = (f"{_comparison_design(study.config_text, study.manifest)} For every test image, a metric compares the two models' "
              "class activation maps (CAMs; class_kld compares their class probabilities). Unless a section says "
              "otherwise, a metric value is the mean over seeds for one augmentation and one test image "
              "(aug_metrics.parquet). Undefined values (NaN, e.g. a correlation of a constant CAM) are left out "
@@ -433,17 +433,27 @@ def _findings(study: StudyFiles, writer: _Writer, ci: pd.DataFrame, n_boot: int)
     return section
 
 
-def _comparison_design(config_text: str | None) -> str:
-    """What each augmented model was compared with, from the study's resolved config."""
+def _comparison_design(config_text: str | None, manifest: dict | None = None) -> str:
+    """What each augmented model was compared with, from the folder's resolved config; for an ``auglens
+    compare`` folder only what compare knows (a study's models, or weights files trained elsewhere)."""
     try:
         config = tomllib.loads(config_text) if config_text else {}
     except tomllib.TOMLDecodeError:
         config = {}
+    if (manifest or {}).get("command") == "compare":
+        if not manifest.get("study"):
+            return ("The models are weights files given to auglens compare: how they were trained (initial weights, "
+                    "data order, augmentations) is not known here. Each model is compared with the baseline file.")
+        study = f"the study in {manifest['study']}"
+    else:
+        study = None
     baseline = config.get("study", {}).get("baseline")
     init = config.get("model", {}).get("init_seed")
     start = (f"Every model, the baseline included, starts from the same initial weights (model.init_seed = "
              f"{init}); the seeds (starting states) drive the augmentations' randomness and the training's "
              "other randomness. " if init is not None else "")
+    if study is not None:
+        start = f"The models are those of {study}, compared by auglens compare. {start}"
     if baseline == "shared":
         return (f"{start}Each augmented model is compared with one baseline model (no augmentation), trained with "
                 "the first seed and shared by every seed (study.baseline = \"shared\").")

@@ -52,6 +52,7 @@ def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: Prep
             "accuracy": float(report["accuracy"]), "precision_macro": float(report["precision_macro"]),
             "recall_macro": float(report["recall_macro"]), "f1_macro": float(report["f1_macro"]),
             "best_epoch": hist["best_epoch"], "train_seconds": hist["train_seconds"],
+            "checkpoint_key": job.model.key,
             "cam_set": _artifact_reference(store.path("cams", job.key, "safetensors"), store, out_dir),
         })
         for row in hist["history"]:
