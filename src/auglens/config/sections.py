@@ -89,6 +89,11 @@ class TrainingConfig:
         min=1)
     checkpoint: Literal["best", "last"] = config_field(
         "best", "weights kept: the best validation accuracy's, earliest on ties (the thesis), or the last epoch's")
+    standard_augmentation: Literal["none", "crop_flip"] = config_field(
+        "none", "applied to every training image (never validation or test), baseline included, before the "
+        "augmentation: none (the thesis), or crop_flip: a random crop of the image's size from it padded with 4 "
+        "black pixels, then a horizontal flip with p = 0.5, per sample (the distortion paper's trainer.py, line 43: "
+        "--augment True; auglens.augment.standard)")
 
 
 @dataclass

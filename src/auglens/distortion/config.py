@@ -13,7 +13,8 @@ any work starts.
 The data, split, model, training and runtime sections are the study's; split, model and training change
 only their defaults to the distortion paper's: CIFAR-10 at native resolution, PreAct-ResNet18, FMix's recipe
 (SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 200 epochs, learning rate x0.1 at epochs 100 and
-150), 5 runs.
+150) with the authors' standard augmentation (random crop with 4 pixels of zero padding, horizontal flip:
+their trainer's default), 5 runs.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class DistortionTrainingConfig(TrainingConfig):
         "last", "weights kept: the last epoch's (the paper's protocol) or the best validation accuracy's (the thesis's)")
     augment_every_sample: bool = config_field(True, "every sample augmented each epoch, as the paper trains "
                                               "(false: originals plus one augmented copy, the thesis's protocol)")
+    standard_augmentation: Literal["none", "crop_flip"] = config_field(
+        "crop_flip", "applied to every training image (never validation or test), basic model included, before "
+        "the mixing: crop_flip (the authors' trainer.py, line 43, --augment True: RandomCrop(size, padding=4) and "
+        "RandomHorizontalFlip, per sample) or none")
     models_at_once: int | Literal["auto"] = config_field(
         1, "must be 1: the distortion analyses train one model at a time (their models differ in data and batch "
         "layout)", min=1)

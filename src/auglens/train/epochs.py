@@ -24,6 +24,10 @@ An epoch snapshot, per model, holds ``model`` and ``optimizer`` (one model's sta
 ``train_elapsed`` (the cumulative time of the training steps alone): the same for a model trained alone and a
 member of a group, so either resumes from the other's snapshots.
 
+``standard_augmentation`` (the distortion paper's random crop and flip, :mod:`auglens.augment.standard`)
+applies to every training image of the batch before the augmentation, so a mixing augmentation mixes the
+cropped images, as the authors' trainer does; validation and test images are never augmented.
+
 Augmentations run at the data set's native resolution on [0, 1] images, before resizing and
 normalisation, which is cheaper and matches applying them to the stored images.
 """
@@ -39,6 +43,7 @@ import torch
 
 from auglens.augment import build_augmentation, sample_keys
 from auglens.augment.random import mix64
+from auglens.augment.standard import standard_augmentation
 from auglens.data.prepared import PreparedData, model_input
 from auglens.metrics.performance import classification_report
 from auglens.train.order import training_order
@@ -103,6 +108,11 @@ def _batch(spec, data, train_images, train_labels, positions, epoch, augmentatio
     partner = labels.clone()
     lam = torch.ones(len(source), device=device)
     is_copy = (positions >= n).to(device)
+    if spec.standard_augmentation != "none":
+        # Every training image, originals and copies, baseline included, before any mixing: the order of the
+        # distortion paper's trainer. Keyed by order position, so an original and its copy differ.
+        images = standard_augmentation(spec.standard_augmentation, images,
+                                       sample_keys(spec.seed, epoch, positions).to(device))
     if augmentation is not None and bool(is_copy.any()):
         keys = sample_keys(spec.seed, epoch, source[is_copy.cpu()]).to(device)
         out = augmentation(images[is_copy], labels[is_copy], keys)
