@@ -137,3 +137,28 @@ def test_architecture_candidates_train_as_ray_tasks_with_the_local_table(ray_clu
     submitted.clear()
     select_architectures(config, candidates, tmp_path / "ray", progress=False, backend="ray")
     assert submitted == []  # finished candidates are not trained again
+
+
+def test_compare_runs_its_cam_and_metric_jobs_as_ray_tasks_with_the_local_tables(ray_cluster, tmp_path):
+    import pandas as pd
+    import torch
+    from safetensors.torch import save_file
+
+    from auglens.compare import compare_checkpoints
+    from auglens.models import build_model
+
+    paths = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"m{seed}.safetensors")
+        save_file(build_model("tiny_cnn", 4, 1).state_dict(), paths[-1])
+    settings = ['metrics.names=["mad", "spearman"]', "runtime.num_threads=1"]
+    outs = {}
+    for backend in ("local", "ray"):
+        outs[backend] = tmp_path / backend
+        compare_checkpoints("tiny_cnn", paths[0], paths[1:], "synthetic", outs[backend], all_pairs=True,
+                            overrides=settings, progress=False, backend=backend)
+    for table in ("cam_metrics.parquet", "aug_metrics.parquet", "pair_metrics.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(outs["local"] / table), pd.read_parquet(outs["ray"] / table))
+    pd.testing.assert_frame_equal(pd.read_csv(outs["local"] / "performance.csv"),
+                                  pd.read_csv(outs["ray"] / "performance.csv"))

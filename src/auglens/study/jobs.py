@@ -33,6 +33,7 @@ from auglens.analysis.columns import BASELINE
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
 from auglens.metrics import MetricList
+from auglens.errors import UserError
 from auglens.store import ArtifactError, ArtifactStore
 from auglens.study.runtime import ComputeSpec
 from auglens.train.loop import TrainSpec, initial_model, train_model
@@ -434,7 +435,7 @@ def load_trained_model(job: TrainJob | WeightsFile, store: ArtifactStore, data: 
         from auglens.provenance import file_sha256
 
         if file_sha256(job.path) != job.sha256:
-            raise ArtifactError(f"{job.path} changed since the comparison was planned (its SHA-256 differs); "
+            raise UserError(f"{job.path} changed since the comparison was planned (its SHA-256 differs); "
                                 "rerun the command to compare the file as it is now")
         model.load_state_dict(load_state_dict(job.path))
     else:
