@@ -197,12 +197,18 @@ def test_toml_blocks_in_the_docs_are_valid_configs(source: str, body: str):
 
 @pytest.mark.parametrize("source, body", _blocks("python"), ids=lambda v: v if v.endswith(".md") else "")
 def test_python_api_names_in_the_docs_exist(source: str, body: str):
-    """Every ``module.name`` used from an ``from auglens import module`` exists (the code itself is not run)."""
+    """Every ``module.name`` used from an ``import auglens`` or ``from auglens import module`` exists (the code
+    itself is not run here)."""
     import importlib
 
     tree = ast.parse(body)
     modules, imported = {}, 0
     for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "auglens" or alias.name.startswith("auglens."):
+                    imported += 1
+                    modules[alias.asname or alias.name] = importlib.import_module(alias.name)
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("auglens"):
             for alias in node.names:
                 imported += 1
@@ -238,3 +244,30 @@ def test_every_results_file_the_readme_lists_is_written(tiny_config_path, tmp_pa
     build_report(out)
     missing = [name for name in listed if not (out / name.rstrip("/")).exists()]
     assert not missing, f"the README lists files a study does not write: {missing}"
+
+
+def test_the_api_page_is_generated_from_the_docstrings():
+    from auglens.api_reference import api_markdown
+
+    assert (ROOT / "docs" / "api.md").read_text() == api_markdown(), \
+        "regenerate: python -m auglens.api_reference > docs/api.md"
+
+
+@pytest.mark.slow
+def test_the_python_examples_of_the_api_page_and_readme_run(tiny_config_path, tmp_path, monkeypatch):
+    """The examples run as written, in order, with the shipped config they load replaced by the tiny study's
+    (the quick study takes minutes)."""
+    import json
+
+    blocks = [body for name in ("docs/api.md", "README.md") for _, body in [
+        (doc, body) for doc, body in _blocks("python") if doc == name] if "auglens.open_study" in body
+        or "auglens.compare_study" in body]
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("builtins.print", lambda *args, **kwargs: None)
+    for body in blocks:
+        code = body.replace('"examples/fashion-mnist-quick.toml"', repr(str(tiny_config_path)))
+        exec(compile(code, "example", "exec"), {})
+    assert (tmp_path / "results" / "nb" / "report" / "index.html").is_file()
+    manifest = json.loads((tmp_path / "results" / "nb-pairs" / "manifest.json").read_text())
+    assert manifest["models"] == ["none-s1", "affine-s1", "affine-s2", "cutmix-s1", "cutmix-s2"]

@@ -56,7 +56,9 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     run are reported and recomputed with everything downstream of them. A folder finished under other
     result-changing runtime settings is refused (:func:`check_settings`) unless ``force``. ``provenance``
     (:func:`auglens.provenance.run_provenance`: command line, overrides, host, start time; default: this
-    process's) is recorded in the manifest, whose run history spans every resume.
+    process's) is recorded in the manifest, whose run history spans every resume. The HTML report is not
+    part of the run: build it with :func:`auglens.report.build_report` (``auglens run`` does, unless
+    ``runtime.report = false``); open the finished study with :func:`auglens.study.opened.open_study`.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
