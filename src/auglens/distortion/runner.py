@@ -54,8 +54,8 @@ class Runner:
     """Trains/loads models and caches per-run results for one :class:`DistortionConfig` and output folder."""
 
     def __init__(self, config: Any, out_dir: str | Path, backend: str | None = None, provenance: dict | None = None):
-        # ``config``: a validated DistortionConfig (not imported: the config module imports the analyses,
-        # which import this module)
+        # ``config``: a validated DistortionConfig (not imported, even for typing: the config module reads the
+        # analysis registry, whose entries name this class)
         self.config = config
         self.root = Path(out_dir) / "distortion"
         # The study's runner: device, thread and determinism settings, the resolved settings that change
