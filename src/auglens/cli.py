@@ -16,8 +16,8 @@ Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings a
 ``--version``. ``run``, ``architectures``, ``report``, ``compare``, ``distortion`` and ``verify --repair``
 write a log to the folder's ``logs/`` (``<command>-<UTC time>.log``). Exit codes: 0 success, 1 a run-time problem
 (a missing file, a checkpoint that does not fit, an unexpected error: its traceback is in the log),
-2 an invalid config (or, for ``run``, a results folder of other result-changing runtime settings without
-``--force``), 130 interrupted.
+2 an invalid config (or, for ``run``, a results folder holding a study of another config or of other
+result-changing runtime settings, without ``--force``), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--no-report", action="store_true")
     run.add_argument("--force", action="store_true",
-                     help="run even if the --out folder holds results of other result-changing runtime settings")
+                     help="replace a study of another config (or of other result-changing runtime settings) in the "
+                          "--out folder: its config, manifest and tables move to replaced-<UTC time>/")
     run.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. training.epochs=2")
     run.set_defaults(func=_cmd_run)
 

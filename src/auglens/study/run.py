@@ -4,23 +4,95 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import time
 from pathlib import Path
+from typing import Any
 
-from auglens.config import Config, dump_toml
+from auglens.config import Config, ConfigError, dump_toml, load
 from auglens.store import write_text_atomic
-from auglens.study.manifest import write_manifest
+from auglens.study.manifest import TABLES, write_manifest
 from auglens.study.plan import plan_study
 from auglens.study.runner import open_run
 from auglens.study.runtime import ComputeSpec
 from auglens.study.tables import StudyResult, assemble_tables
 
-__all__ = ["SettingsMismatch", "check_settings", "run_study"]
+__all__ = ["ConfigMismatch", "SettingsMismatch", "check_config", "check_settings", "config_differences",
+           "replace_results", "run_study"]
 
 log = logging.getLogger("auglens.study")
 
 
 class SettingsMismatch(ValueError):
     """A results folder holds results computed under other runtime settings than this run's."""
+
+
+class ConfigMismatch(SettingsMismatch):
+    """A results folder holds a study of another config than this run's."""
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config dict -> ``{dotted key: value}``; an array of ``[[tables]]`` is keyed by its entries' names
+    (``augmentations.affine.degrees``), as overrides name them."""
+    flat: dict[str, Any] = {}
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list) and data and all(isinstance(e, dict) and "name" in e for e in data):
+        flat[prefix] = [entry["name"] for entry in data]  # which entries, in which order
+        items = [(entry["name"], {k: v for k, v in entry.items() if k != "name"}) for entry in data]
+    else:
+        return {prefix: data}
+    for key, value in items:
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_differences(before: Config, after: Config) -> list[str]:
+    """``key: old -> new`` for every setting of the two configs that differs, the runtime section aside (its
+    result-changing settings are checked by :func:`check_settings`; the others change no result)."""
+    old, new = (_flatten({k: v for k, v in c.to_dict().items() if k != "runtime"}) for c in (before, after))
+    absent = object()
+
+    def shown(value: Any) -> str:
+        return "(not set)" if value is absent else json.dumps(value)
+
+    return [f"{key}: {shown(old.get(key, absent))} -> {shown(new.get(key, absent))}"
+            for key in sorted(old.keys() | new.keys()) if old.get(key, absent) != new.get(key, absent)]
+
+
+def check_config(out_dir: Path, config: Config) -> list[str]:
+    """Raise :class:`ConfigMismatch` when ``out_dir`` holds a study of another config than ``config`` (its
+    ``config.toml`` differs outside ``[runtime]``), naming every difference; returns them ([] when none)."""
+    path = out_dir / "config.toml"
+    if not path.is_file():
+        return []
+    try:
+        differences = config_differences(load(path), config)
+    except ConfigError as error:
+        differences = [f"its config.toml does not load as a study config ({error})"]
+    if differences:
+        raise ConfigMismatch(
+            f"{out_dir} holds a study of another config ({len(differences)} difference(s), folder -> this run):\n"
+            + "\n".join(f"  {line}" for line in differences)
+            + f"\nChoose another --out, or pass --force to replace the study there (its config.toml, manifest and "
+              f"tables move to {out_dir}/replaced-<UTC time>/; its artifacts stay and are reused where they fit)")
+    return differences
+
+
+def replace_results(out_dir: Path) -> Path | None:
+    """Move a folder's study files (config, manifest, tables, report) to ``replaced-<UTC time>/`` inside it,
+    so a run of another config does not overwrite them; the artifacts stay. Returns the new folder (None when
+    there was nothing to move)."""
+    names = ["config.toml", "manifest.json", *TABLES, "report"]
+    present = [name for name in names if (out_dir / name).exists()]
+    if not present:
+        return None
+    target = out_dir / f"replaced-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    target.mkdir()
+    for name in present:
+        shutil.move(str(out_dir / name), str(target / name))
+    log.warning("moved the replaced study's %s to %s", ", ".join(present), target)
+    return target
 
 
 def check_settings(out_dir: Path, compute: ComputeSpec) -> None:
@@ -53,8 +125,10 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     """Run (or resume) a whole study into ``out_dir`` and write its tables, config and manifest.
 
     The run is opened by :func:`~auglens.study.runner.open_run`: damaged or missing artifacts of an earlier
-    run are reported and recomputed with everything downstream of them. A folder finished under other
-    result-changing runtime settings is refused (:func:`check_settings`) unless ``force``. ``provenance``
+    run are reported and recomputed with everything downstream of them. A folder holding a study of another
+    config (:func:`check_config`) or finished under other result-changing runtime settings
+    (:func:`check_settings`) is refused before any work; with ``force`` its study files are moved aside
+    (:func:`replace_results`) and the new study written there. ``provenance``
     (:func:`auglens.provenance.run_provenance`: command line, overrides, host, start time; default: this
     process's) is recorded in the manifest, whose run history spans every resume. The HTML report is not
     part of the run: build it with :func:`auglens.report.build_report` (``auglens run`` does, unless
@@ -63,8 +137,13 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = open_run(config.runtime, out_dir / "artifacts", backend, progress, provenance, log_folder=out_dir)
-    if not force:
+    try:
+        check_config(out_dir, config)
         check_settings(out_dir, run.compute)
+    except SettingsMismatch:
+        if not force:
+            raise
+        replace_results(out_dir)
     write_text_atomic(out_dir / "config.toml", dump_toml(config))
     plan = plan_study(config, run.compute)
     run.heal(plan.artifact_jobs)
