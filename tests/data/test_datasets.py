@@ -53,7 +53,8 @@ def test_read_idx_plain_and_gz(tmp_path):
 def test_fashion_mnist_from_debian_layout(tmp_path, monkeypatch):
     arrays = write_mnist_family(tmp_path / "debian", compress=True)
     monkeypatch.setattr(ds, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
-    data = load_dataset("fashion_mnist", root=tmp_path / "unused", download=False)
+    monkeypatch.setenv("AUGLENS_DATA", str(tmp_path / "unused"))  # no data.root: the default folder, then Debian's
+    data = load_dataset("fashion_mnist", root=None, download=False)
     assert data["train"].images.shape == (30, 1, 28, 28)
     assert torch.equal(data["train"].images[:, 0], torch.from_numpy(arrays["train-images-idx3-ubyte"]))
     assert torch.equal(data["test"].labels, torch.from_numpy(arrays["t10k-labels-idx1-ubyte"].astype(np.int64)))
@@ -72,8 +73,28 @@ def test_an_explicit_root_wins_over_the_debian_copy(tmp_path, monkeypatch, layou
     assert source.found and source.folder == folder
     assert [p.name for p in source.files] == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-    # without one there (or without an explicit root holding it), Debian's copy is used
-    assert ds.locate_dataset("fashion_mnist", tmp_path / "empty").folder == tmp_path / "debian"
+    # without a root, Debian's copy is used
+    monkeypatch.setenv("AUGLENS_DATA", str(tmp_path / "empty"))
+    assert ds.locate_dataset("fashion_mnist", None).folder == tmp_path / "debian"
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_an_explicit_root_without_the_files_is_refused_not_replaced_by_debians(tmp_path, monkeypatch, exists):
+    from auglens.preflight import check_data
+
+    write_mnist_family(tmp_path / "debian", compress=True, seed=0)
+    monkeypatch.setattr(ds, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    root = tmp_path / "typo"
+    if exists:
+        root.mkdir()
+    said = "holds no Fashion-MNIST idx files" if exists else "does not exist"
+    with pytest.raises(FileNotFoundError, match=f"data.root = '{root}' {said}.*Debian's copy is installed"):
+        load_dataset("fashion_mnist", root=root, download=False)
+    source = ds.locate_dataset("fashion_mnist", root)
+    assert not source.found and source.folder != tmp_path / "debian"
+    if not exists:  # a folder that does not exist is not downloaded into: preflight stops the run
+        (error,) = check_data("fashion_mnist", str(root), download=True)[0]
+        assert error.startswith("data.root:") and "does not exist" in error and str(tmp_path / "debian") in error
 
 
 def test_locate_dataset_without_loading(tmp_path):

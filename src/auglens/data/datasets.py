@@ -8,7 +8,8 @@ exactly the pixels a user would see.
 Sources:
 - ``fashion_mnist``: idx files (gzipped or not) under ``root`` (or torchvision's ``root/FashionMNIST/raw``),
   else Debian's ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``), else torchvision's
-  downloader into ``root``. An explicit ``root`` that holds the files always wins over the system copy.
+  downloader into ``root``. Debian's copy stands in only when no root is given: an explicit ``root`` without
+  the files is refused (when it does not exist, or downloads are off), or downloaded into.
 - ``mnist``, ``cifar10``, ``cifar100``: torchvision's own classes (downloaded into ``root`` when absent and
   ``download`` is true) — we read their in-memory arrays, so the on-disk formats are torchvision's.
 - ``image_folder``: ``root/train/<class>/<image>`` and ``root/test/<class>/<image>`` trees (torchvision's
@@ -175,9 +176,25 @@ def _idx_files(directory: Path) -> list[Path] | None:
     return None if any(p is None for p in found) else found
 
 
+def _explicit(root: Path) -> bool:
+    """Whether ``root`` was given (``data.root``) rather than the default download folder it stands for."""
+    return Path(root) != default_root()
+
+
 def _fashion_mnist_directories(root: Path) -> list[Path]:
-    """Search order: the given root (or torchvision's layout under it), then Debian's package."""
-    return [root, root / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST]
+    """Search order: the given root (or torchvision's layout under it), then, when no root was given, Debian's
+    package."""
+    return [root, root / "FashionMNIST" / "raw", *([] if _explicit(root) else [DEBIAN_FASHION_MNIST])]
+
+
+def _explicit_root_problem(root: Path) -> str:
+    """Why an explicit Fashion-MNIST root without its files is refused; names Debian's copy when installed."""
+    problem = f"data.root = {str(root)!r} holds no Fashion-MNIST idx files (looked in it and in {root / 'FashionMNIST' / 'raw'})"
+    if not root.exists():
+        problem = f"data.root = {str(root)!r} does not exist"
+    if DEBIAN_FASHION_MNIST.is_dir() and _idx_files(DEBIAN_FASHION_MNIST) is not None:
+        problem += f"; Debian's copy is installed at {DEBIAN_FASHION_MNIST}: leave data.root unset to use it"
+    return problem
 
 
 def _urls(dataset_cls) -> tuple[str, ...]:
@@ -194,6 +211,9 @@ def _locate_fashion_mnist(root: Path) -> DataSource:
         files = _idx_files(directory) if directory.is_dir() else None
         if files is not None:
             return DataSource("fashion_mnist", directory, tuple(files), num_classes=10, in_channels=1, image_side=28)
+    if _explicit(root) and not root.is_dir():  # a folder that does not exist: no download into a mistyped path
+        return DataSource("fashion_mnist", root, found=False, problem=_explicit_root_problem(root),
+                          num_classes=10, in_channels=1, image_side=28)
     return DataSource("fashion_mnist", root / "FashionMNIST" / "raw", found=False, download_urls=_urls(FashionMNIST),
                       problem=f"no idx files under {root}, {root / 'FashionMNIST' / 'raw'} or {DEBIAN_FASHION_MNIST}",
                       num_classes=10, in_channels=1, image_side=28)
@@ -329,14 +349,17 @@ def _from_torchvision(dataset_cls, root: Path, download: bool, channels_last_dat
 @DATASETS.register("fashion_mnist")
 def fashion_mnist(root: Path, download: bool = True) -> dict[str, ImageSet]:
     """Fashion-MNIST, 28x28 grey, 10 classes (from root, else Debian's package when installed, else torchvision)."""
-    for directory in _fashion_mnist_directories(Path(root)):
+    root = Path(root)
+    for directory in _fashion_mnist_directories(root):
         if directory.is_dir():
             loaded = load_idx_directory(directory, FASHION_MNIST_CLASSES)
             if loaded is not None:
                 return loaded
+    if _explicit(root) and (not root.is_dir() or not download):
+        raise FileNotFoundError(_explicit_root_problem(root) + ("" if download else "; data.download is false"))
     from torchvision.datasets import FashionMNIST
 
-    return _from_torchvision(FashionMNIST, Path(root), download, channels_last_data=False)
+    return _from_torchvision(FashionMNIST, root, download, channels_last_data=False)
 
 
 @DATASETS.register("mnist")
