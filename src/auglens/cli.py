@@ -51,6 +51,20 @@ def _check(config, source: str):
     return checked
 
 
+def _results_folder(out: str) -> Path:
+    """``--out``, created (with its parents) here, so that a path that cannot be a folder is named at once."""
+    if "://" in out:
+        return Path(out)
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the results folder {path}: {error.strerror.lower()}"
+                        f"{f' ({error.filename})' if error.filename and str(error.filename) != str(path) else ''}; "
+                        "choose an --out where you can write") from error
+    return path
+
+
 #: The command that runs each kind of config, for the message when a config is given to the other one.
 _COMMAND_OF_KIND = {"study": "auglens run", "distortion": "auglens distortion"}
 
@@ -79,7 +93,7 @@ def _cmd_run(args) -> int:
     if args.backend:
         config.runtime.backend = args.backend
     checked = _check(config, args.config)
-    out = Path(args.out)
+    out = _results_folder(args.out)
     log.info(f"study {config.name!r} -> {out}")
     try:
         result = run_study(config, out, progress=not args.no_progress and config.runtime.progress, force=args.force,
@@ -178,6 +192,7 @@ def _cmd_compare(args) -> int:
     from auglens.provenance import run_provenance
 
     provenance = run_provenance(args.argv, args.overrides)
+    _results_folder(args.out)
     if args.study:
         extra = [option for option, given in (("--arch", args.arch), ("--baseline", args.baseline),
                                               ("--data", args.data), ("weights files", args.models),
@@ -210,6 +225,7 @@ def _cmd_distortion(args) -> int:
     if args.backend:
         config.runtime.backend = args.backend
     _check(config, args.config)
+    _results_folder(args.out)
     tables = run_distortion(config, args.out, args.only, provenance=run_provenance(args.argv, overrides))
     for name in tables:
         print(f"{name}: {Path(args.out) / 'distortion' / name}")

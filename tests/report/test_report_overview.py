@@ -23,3 +23,12 @@ def test_a_comparison_of_a_studys_models_names_the_study():
     text = _comparison_design(CONFIG, {"command": "compare", "study": "/results/tiny"})
     assert text.startswith("The models are those of the study in /results/tiny")
     assert "same initial weights (model.init_seed = 7)" in text
+
+
+def test_mean_std_cells_show_no_false_precision():
+    from auglens.report.build import _mean_std
+
+    assert _mean_std(2.0, 0.0, 1) == "2"  # every seed kept epoch 2
+    assert _mean_std(2.0, float("nan"), 1) == "2"  # one seed
+    assert _mean_std(1.5, 0.7071, 1) == "1.5 ± 0.7"
+    assert _mean_std(12.3456, float("nan")) == "12.346 ± –"

@@ -15,6 +15,9 @@ __all__ = ["apply_overrides", "read_toml"]
 def read_toml(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """A TOML file as a dict with ``key=value`` overrides applied; raises :class:`ConfigError`."""
     path = Path(path)
+    if path.is_dir():
+        hint = f" (a results folder's config is {path / 'config.toml'})" if (path / "config.toml").is_file() else ""
+        raise ConfigError([f"config file {path} is a folder; give a TOML file{hint}"])
     if not path.is_file():
         raise ConfigError([f"config file {path} does not exist"])
     try:
@@ -24,12 +27,23 @@ def read_toml(path: str | Path, overrides: list[str] | None = None) -> dict[str,
     return apply_overrides(data, overrides or [])
 
 
+def _parses(text: str) -> bool:
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    return True
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """``training.epochs=2`` style overrides; values parse as TOML (``[1,2]``, ``true``), else as strings.
 
     An entry of an array of ``[[tables]]`` is named by its ``name``: ``metrics.overlap.percents=[10]``,
     ``augmentations.affine.degrees=5``.
     """
+    if isinstance(overrides, str):
+        raise ConfigError([f"overrides must be a list of key=value strings, e.g. [{overrides!r}]; got the string "
+                           f"{overrides!r}"])
     data = copy.deepcopy(data)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -39,6 +53,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
+            if "," in raw and _parses(f"v = [{raw}]"):  # e.g. study.seeds=1,2: a list needs its brackets
+                raise ConfigError([f"override {item!r}: {raw} is not one value; write a list as "
+                                   f"{key.strip()}=[{raw}]"]) from None
         node = data
         parts = key.strip().split(".")
         for depth, part in enumerate(parts[:-1]):

@@ -165,10 +165,14 @@ class _Writer:
                     path.unlink()
 
 
-def _mean_std(mean: float, std: float) -> str:
+def _mean_std(mean: float, std: float, digits: int = 3) -> str:
+    """``"m ± s"`` (``"m ± –"`` for one value: std undefined), and a whole number alone when every value is
+    that number (e.g. the same best epoch for every seed)."""
     if np.isnan(mean):
         return "–"
-    return f"{mean:.3f} ± " + ("–" if np.isnan(std) else f"{std:.3f}")
+    if (np.isnan(std) or std == 0) and float(mean).is_integer():
+        return f"{int(mean)}"
+    return f"{mean:.{digits}f} ± " + ("–" if np.isnan(std) else f"{std:.{digits}f}")
 
 
 def _direction_text(metric: str) -> str:
@@ -509,7 +513,7 @@ def _training(perf: pd.DataFrame, history: pd.DataFrame, writer: _Writer, colour
     shown = pd.DataFrame({"augmentation": times["augmentation"], "seeds": times["n_seeds"].astype(str),
                           "training time (s)": [_mean_std(m, s) for m, s in
                                                 zip(times["train_seconds_mean"], times["train_seconds_std"])],
-                          "best epoch": [_mean_std(m, s) for m, s in
+                          "best epoch": [_mean_std(m, s, 1) for m, s in
                                          zip(times["best_epoch_mean"], times["best_epoch_std"])]})
     blocks.append(writer.table(times, "training_summary", "Training time and best epoch",
                                "Mean ± std over seeds.", shown))

@@ -77,9 +77,11 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
 
 
 def summary_table(result: StudyResult) -> str:
-    """Per augmentation: accuracy (mean ± std over seeds) and the median of each seed-averaged metric."""
+    """Per augmentation: accuracy (mean ± std over seeds; the value alone for one model) and the median of each
+    seed-averaged metric."""
     perf = result.performance.groupby("augmentation", sort=False)["accuracy"].agg(["mean", "std"])
-    rows = pd.DataFrame({"accuracy": [f"{m:.4f} ± {0.0 if np.isnan(s) else s:.4f}" for m, s in perf.to_numpy()]},
+    # One seed has no spread: its accuracy is shown alone, not as "± 0.0000".
+    rows = pd.DataFrame({"accuracy": [f"{m:.4f}" if np.isnan(s) else f"{m:.4f} ± {s:.4f}" for m, s in perf.to_numpy()]},
                         index=perf.index)
     if not result.aug_metrics.empty:
         values = [c for c in metric_value_columns(result.aug_metrics) if c not in ("n_seeds", "model_correct_share")]
