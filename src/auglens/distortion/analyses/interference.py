@@ -3,7 +3,9 @@ retraining without the class the distortion pushes predictions to.
 
 Per model and distortion, the wrong predictions per predicted class on the clean and the distorted test
 set (``wrong_predictions.csv``) give DI in both normalisations (:mod:`auglens.distortion.interference`,
-Eq. 1). With ``class_removal``, every model type is retrained without its c_max and measured again.
+Eq. 1). With ``class_removal``, every model type is retrained without one class and measured again: by default
+(``removed_class = "auto"``) the basic model's c_max for every type, as the paper removes Truck for all models;
+``"per_model"`` removes each type's own c_max.
 """
 
 from __future__ import annotations
@@ -52,7 +54,30 @@ def validate(config) -> list[str]:
         errors.append(f"interference.removal_distortion: {removal!r} is not one of interference.distortions "
                       f"{inter.distortions}")
     check_occluder("interference", [inter.occluder], inter.occluder_dataset, errors)
+    if inter.removed_class == "":
+        errors.append("interference.removed_class: expected 'auto', 'per_model' or a class name of the data set, "
+                      "got ''")
     return errors
+
+
+def removed_classes(removed_class: str, chosen: pd.DataFrame, classes: list[str], normalisation: str) -> dict[str, int]:
+    """The class each model type is retrained without (Table 6), by model label.
+
+    ``chosen``: the DI summary rows of the removal distortion, one per model type. ``"per_model"``: each type's
+    own c_max; ``"auto"``: the basic model's c_max for every type (the paper's reading); a class name: that class
+    for every type.
+    """
+    c_max = dict(zip(chosen["augmentation"], chosen[f"c_max_{normalisation}"].astype(int)))
+    if removed_class == "per_model":
+        return c_max
+    if removed_class == "auto":
+        removed = c_max[BASELINE]
+    elif removed_class in classes:
+        removed = classes.index(removed_class)
+    else:
+        raise ValueError(f"interference.removed_class: {removed_class!r} is not a class of the data set; valid: "
+                         f"auto, per_model, {', '.join(classes)}")
+    return {label: removed for label in c_max}
 
 
 def interference_figure(tables: dict[str, pd.DataFrame], config) -> Figure:
@@ -185,14 +210,14 @@ def interference(runner: Runner) -> dict[str, pd.DataFrame]:
     di_runs, di_summary = _di_tables(wrong, ["augmentation", "distortion"])
     tables = {"wrong_predictions": wrong, "di_runs": di_runs, "di_summary": di_summary}
     if cfg.class_removal:
-        # Table 6: retrain each model type without its c_max under the removal distortion, measure again.
+        # Table 6: retrain each model type without the removed class, measure again under the removal distortion.
         distortion = cfg.removal_distortion or cfg.distortions[0]
         removal_rows = []
         chosen = di_summary[di_summary["distortion"] == distortion]
         params = {a.name: a.params for a in runner.config.augmentations} | {BASELINE: {}}
-        reduced = {int(removed): runner.derived_data("without_class", data_key, removed=int(removed))
-                   for removed in chosen[f"c_max_{cfg.normalisation}"]}
-        removals = list(zip(chosen["augmentation"], chosen[f"c_max_{cfg.normalisation}"].astype(int)))
+        removals = list(removed_classes(cfg.removed_class, chosen, data.classes, cfg.normalisation).items())
+        reduced = {removed: runner.derived_data("without_class", data_key, removed=removed)
+                   for removed in dict.fromkeys(removed for _, removed in removals)}
         runner.train([runner.job(runner.train_spec(label, params[label], seed), reduced[removed][1])
                       for label, removed in removals for seed in runner.config.runs.seeds])  # all at once
         for label, removed in removals:

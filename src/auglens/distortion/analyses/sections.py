@@ -41,7 +41,11 @@ class InterferenceConfig:
         "release", "DI's increase: shares of the wrong predictions x K/100, weighted by the mean over runs (the "
         "authors' release, which produced the paper's tables) or percent of the test images, each run's own weight "
         "(Eq. 1 read literally); both are written, this one picks c_max for class removal and the figure")
-    class_removal: bool = config_field(True, "retrain without each model type's c_max and measure DI again (Table 6)")
+    class_removal: bool = config_field(True, "retrain without one class and measure DI again (Table 6)")
+    removed_class: str = config_field(
+        "auto", "class removed for class_removal: auto (one class for every model type, the basic model's c_max under "
+        "removal_distortion: the paper's reading, which removes Truck from CIFAR-10 for all models), a class name "
+        "of the data set (one class for every model type), or per_model (each model type without its own c_max)")
     removal_distortion: str | None = config_field(None, "distortion whose c_max is removed (None: the first listed)")
     max_test_images: int | None = config_field(None, "stratified subset of the test set (None: all)", min=1)
 
