@@ -151,6 +151,12 @@ class DistortionConfig(ConfigBase):
             if trains:
                 errors.append(f"model.pretrained: {', '.join(trains)} train(s) models; with a pretrained model run "
                               f"only interference (class_removal = false), occlusion or cue_conflict")
+        for i, augmentation in enumerate(self.augmentations):
+            # The two papers read CutMix's label differently, so a distortion config must say which it means.
+            if augmentation.name == "cutmix" and "label" not in augmentation.params:
+                errors.append(f"augmentations[{i}] (cutmix): state its label: label = \"mixed\" (the distortion "
+                              f"paper, as Yun et al.: labels mixed by the pasted area) or label = \"receiver\" (the "
+                              f"thesis: the pasted-on image keeps its class)")
         if len(set(self.analyses)) != len(self.analyses):
             errors.append(f"analyses: listed twice: {self.analyses}")
         if self.training.models_at_once != 1:
