@@ -74,7 +74,7 @@ def api_markdown() -> str:
               "read on first use: `cam_metrics`, `aug_metrics`, `history`, `data`, `classes`, `model_ids`.", ""]
     for name, member in inspect.getmembers(OpenedStudy, inspect.isfunction):
         if not name.startswith("_"):
-            lines += [f"### `study.{name}`", "", "```", _signature(member), "```", "",
+            lines += [f"### `OpenedStudy.{name}`", "", "```", _signature(member), "```", "",
                       inspect.cleandoc(member.__doc__ or ""), ""]
     return "\n".join(lines)
 
