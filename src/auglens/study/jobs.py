@@ -115,7 +115,7 @@ class TrainJob(Job):
 
     @property
     def key(self) -> str:
-        fields = {"data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.spec),
+        fields = {"data": dataclasses.asdict(self.data), "train": self.spec.key_fields(),
                   "compute": dataclasses.asdict(self.compute)}
         if self.lockstep > 1:
             fields["lockstep"] = self.lockstep

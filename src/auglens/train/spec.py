@@ -6,7 +6,7 @@ Its own module so that the epoch loop (:mod:`auglens.train.epochs`) and the trai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["TrainSpec"]
@@ -43,25 +43,16 @@ class TrainSpec:
     # Applied to every training image before the augmentation (auglens.augment.standard): "none" or "crop_flip".
     standard_augmentation: str = field(default="none", metadata={"key": "omit_default"})
 
+    def key_fields(self) -> dict[str, Any]:
+        """The fields an artifact key hashes: every field, but those marked ``metadata={"key": "omit_default"}``
+        while they hold their default.
 
-class _KeyedFields:
-    """``TrainSpec.__dataclass_fields__``: every field on the class; on an instance, every field but those
-    marked ``metadata={"key": "omit_default"}`` that hold their default.
-
-    Artifact keys hash ``dataclasses.asdict(spec)``, which reads an instance's fields from this attribute. A
-    field added after models were trained and stored is marked so: while it holds its default it is left out
-    of ``asdict``, so every key made before it existed stays valid and those models are reused; set, it enters
-    the key. ``dataclasses.fields(TrainSpec)``, equality, hashing and ``replace`` see every field.
-    """
-
-    def __init__(self, fields: dict[str, Any]):
-        self.fields = fields
-
-    def __get__(self, instance: Any, owner: type) -> dict[str, Any]:
-        if instance is None:
-            return self.fields
-        return {name: f for name, f in self.fields.items()
-                if not (f.metadata.get("key") == "omit_default" and getattr(instance, name) == f.default)}
-
-
-TrainSpec.__dataclass_fields__ = _KeyedFields(TrainSpec.__dataclass_fields__)  # type: ignore[misc]
+        A field added after models were trained and stored is marked so: left at its default it stays out of
+        the key, so every key made before it existed stays valid and those models are reused; set, it enters
+        the key.
+        """
+        values = asdict(self)
+        for f in fields(self):
+            if f.metadata.get("key") == "omit_default" and getattr(self, f.name) == f.default:
+                del values[f.name]
+        return values
