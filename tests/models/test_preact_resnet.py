@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from auglens.models import build_model
@@ -48,3 +49,42 @@ def test_the_default_is_unchanged_by_the_variant():
     assert names[0] == "stem.weight" and names[-4:] == ["final.0.weight", "final.0.bias", "classifier.weight",
                                                          "classifier.bias"]
     assert not any("stem_bn" in name for name in names)
+
+
+def _release_count(width: int, in_channels: int = 3, num_classes: int = 10) -> int:
+    """The release's parameter count from its layout, written out independently of the module: 3x3 convs of
+    w*w*2724 weights in all (stages of w, 2w, 4w, 8w channels, 1x1 projection shortcuts included), batch norms
+    of 106w pairs plus the stem's, the stem conv and the classifier over 8w features."""
+    convs = 2724 * width**2 + 9 * in_channels * width
+    norms = 2 * (53 * width + width)
+    return convs + norms + (8 * width + 1) * num_classes
+
+
+def test_width_scales_every_stage_and_64_is_the_papers_network():
+    assert _release_count(64) == 11_171_146 + 2 * 64  # the count the first test pins
+    for width in (64, 16):
+        release = build_model("preact_resnet18_release", 10, 3, width=width)
+        ours = build_model("preact_resnet18", 10, 3, width=width)
+        assert _count(release) == _release_count(width)
+        # Ours: the final BN over 8w channels instead of the stem BN over w.
+        assert _count(ours) - _count(release) == 2 * 8 * width - 2 * width
+        x = torch.randn(2, 3, 28, 28)
+        assert ours(x).shape == release(x).shape == (2, 10)
+    assert _release_count(16) == 700_794
+    narrow = build_model("preact_resnet18_release", 10, 1, width=16)
+    assert narrow.layer4[1].conv2.out_channels == 128 and narrow.classifier.in_features == 128
+    assert narrow(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    with pytest.raises(ValueError, match="width"):
+        build_model("preact_resnet18", 10, 3, width=0)
+
+
+def test_width_64_is_the_default_draw_for_draw():
+    """An explicit width = 64 builds the default's network with the same initial weights, so state dicts and
+    artifact keys made before the parameter existed stay valid."""
+    for name in ("preact_resnet18", "preact_resnet18_release"):
+        torch.manual_seed(0)
+        default = build_model(name, 10, 3).state_dict()
+        torch.manual_seed(0)
+        explicit = build_model(name, 10, 3, width=64).state_dict()
+        assert list(default) == list(explicit)
+        assert all(torch.equal(default[k], explicit[k]) for k in default)

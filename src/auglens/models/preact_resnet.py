@@ -19,6 +19,10 @@ The CAM target is ``final`` (the BN-ReLU after the last block), so maps use the 
 Both keep the release's iOcclusion layer, ``layer3``. The default stays He et al.'s because that is the
 network the papers name, and because a model registry name must keep meaning one network: models trained and
 stored as ``preact_resnet18`` stay valid. Configs that reproduce the paper's numbers use the release's.
+
+Both take ``width``, the first stage's channels (later stages 2x, 4x, 8x): 64, the default, is the papers'
+network; a narrower one (``model.params.width = 16``, about 1/16 of the parameters and FLOPs) is a deliberate
+deviation that lets a paper config be checked on a CPU.
 """
 
 from __future__ import annotations
@@ -63,21 +67,24 @@ class PreActResNet18(nn.Module):
     # conv1, bn1, relu, layer1, layer2, layer3): a 8x8 map on CIFAR rather than layer4's 4x4.
     auglens_occlusion_layer = "layer3"
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, release: bool = False):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, release: bool = False, width: int = 64):
         super().__init__()
+        if width < 1:
+            raise ValueError(f"width (the first stage's channels) must be a positive integer, got {width!r}; "
+                             "the papers' network has 64")
         self.release = release
-        self.stem = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-        self.stem_bn = nn.BatchNorm2d(64) if release else None
-        layers, c_in = [], 64
-        for c_out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        self.stem = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(width) if release else None
+        layers, c_in = [], width
+        for c_out, stride in ((width, 1), (2 * width, 2), (4 * width, 2), (8 * width, 2)):
             layers.append(nn.Sequential(PreActBlock(c_in, c_out, stride, release),
                                         PreActBlock(c_out, c_out, 1, release)))
             c_in = c_out
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.final = None if release else nn.Sequential(nn.BatchNorm2d(512), nn.ReLU())
+        self.final = None if release else nn.Sequential(nn.BatchNorm2d(c_in), nn.ReLU())
         if release:
             self.auglens_target_layer = "layer4"
-        self.classifier = nn.Linear(512, num_classes)
+        self.classifier = nn.Linear(c_in, num_classes)
 
     def forward(self, x):
         x = self.stem(x)
@@ -90,13 +97,15 @@ class PreActResNet18(nn.Module):
 
 
 @MODELS.register("preact_resnet18")
-def preact_resnet18(num_classes: int, in_channels: int = 3) -> PreActResNet18:
-    """PreAct-ResNet18, CIFAR-style (He et al., 2016): the distortion paper's architecture; CAM target final."""
-    return PreActResNet18(num_classes, in_channels)
+def preact_resnet18(num_classes: int, in_channels: int = 3, width: int = 64) -> PreActResNet18:
+    """PreAct-ResNet18, CIFAR-style (He et al., 2016): the distortion paper's architecture; CAM target final.
+    ``width``: the first stage's channels (later stages 2x, 4x, 8x; 64 is the paper's)."""
+    return PreActResNet18(num_classes, in_channels, width=width)
 
 
 @MODELS.register("preact_resnet18_release")
-def preact_resnet18_release(num_classes: int, in_channels: int = 3) -> PreActResNet18:
+def preact_resnet18_release(num_classes: int, in_channels: int = 3, width: int = 64) -> PreActResNet18:
     """PreAct-ResNet18 as the distortion paper's released code builds it (conv-BN-ReLU stem, pre-activated
-    identity shortcuts, no final BN-ReLU); CAM target layer4."""
-    return PreActResNet18(num_classes, in_channels, release=True)
+    identity shortcuts, no final BN-ReLU); CAM target layer4. ``width``: the first stage's channels (later
+    stages 2x, 4x, 8x; 64 is the paper's)."""
+    return PreActResNet18(num_classes, in_channels, release=True, width=width)
