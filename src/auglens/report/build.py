@@ -4,7 +4,8 @@ Reads only the files of the study folder (:mod:`auglens.report.study_files`), co
 with :mod:`auglens.analysis`, draws with :mod:`auglens.report.figures` / :mod:`auglens.report.cam_grid`,
 and writes ``DIR/report/figures/*.png|svg``, ``DIR/report/tables/*.csv`` and ``DIR/report/index.html``.
 Files of an earlier build that this build did not produce are removed, so the folder always matches
-the page. The page opens with the findings (and a warning banner when a model is near chance level or
+the page; files an earlier build drew (or statistics it computed) from the same data with the same code are
+kept as they are (:mod:`auglens.report.keys`), so rebuilding the report of a finished study takes seconds. The page opens with the findings (and a warning banner when a model is near chance level or
 far below the baseline) and ends its analyses with a per-image CAM browser whose images are files under
 ``DIR/report/browser/``, loaded only for the page of results on screen.
 
@@ -23,10 +24,10 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from auglens import analysis
 from auglens._tomllib import tomllib
@@ -34,7 +35,7 @@ from auglens.analysis import BASELINE, higher_is_better
 from auglens.metrics import spec_for_column
 from auglens.registry import UnknownNameError
 from auglens.report import figures
-from auglens.report.cam_grid import GridColumn, GridRow, display_maps, extreme_image_grid
+from auglens.report.cam_grid import GridColumn, GridRow, display_maps, extreme_image_grid, write_browser_strips
 from auglens.report.html import (
     BannerBlock,
     BrowserBlock,
@@ -48,9 +49,13 @@ from auglens.report.html import (
     format_frame,
     render_page,
 )
+from auglens.report.keys import BuildRecord, output_key
 from auglens.report.study_files import ARCHITECTURES_FILE, StudyFiles, load_architectures, load_cam_set, load_study
 from auglens.report.style import augmentation_colours, save_figure, style
-from auglens.store import write_atomic, write_text_atomic
+from auglens.store import write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["build_report"]
 
@@ -88,9 +93,13 @@ class _Writer:
     """Collects figures (rendered later, possibly in parallel) and writes tables under ``DIR/report``.
 
     Remembers every file it writes, so files of an earlier build that this one did not produce can be removed.
+    A drawn file whose key (:mod:`auglens.report.keys`: its drawing function, the data it shows, the drawing
+    code) matches the previous build's is kept as it is; a table or page whose text did not change is not
+    rewritten. So a rebuild over unchanged tables draws nothing and touches no file.
     """
 
     def __init__(self, root: Path, classes: list[str] | None = None):
+        self.root = root
         self.figures = root / "figures"
         self.tables = root / "tables"
         self.browser = root / "browser"
@@ -98,14 +107,24 @@ class _Writer:
         self.tables.mkdir(parents=True, exist_ok=True)
         self.classes = classes or []
         self.written: set[Path] = set()
+        self.keys = BuildRecord(root)
         self._pending: list[tuple[FigureBlock, Callable[..., Figure], tuple]] = []
         self._writes: list[tuple[Callable[..., None], tuple]] = []
+        self.drawn: list[str] = []  # outputs (relative to the report folder) this build drew rather than kept
 
     def figure(self, make: Callable[..., Figure], args: tuple, name: str, title: str, caption: str) -> FigureBlock:
-        """A block for the figure ``make(*args)``; drawn and saved by :meth:`render`."""
+        """A block for the figure ``make(*args)``; drawn and saved by :meth:`render` unless the files of the
+        previous build show the same data with the same code."""
+        files = [self.figures / f"{name}.png", self.figures / f"{name}.svg"]
+        key = output_key(make, args)
+        self.written.update(files)
+        self.keys.record(key, files)
         block = FigureBlock(name, title, caption, b"")
-        self._pending.append((block, make, args))
-        self.written |= {self.figures / f"{name}.png", self.figures / f"{name}.svg"}
+        if self.keys.unchanged(key, files):
+            block.png = files[0].read_bytes()
+        else:
+            self._pending.append((block, make, args))
+            self.drawn.append(f"figures/{name}")
         return block
 
     def table(self, frame: pd.DataFrame, name: str, title: str, caption: str, shown: pd.DataFrame | None = None,
@@ -131,19 +150,42 @@ class _Writer:
         return text
 
     def csv(self, frame: pd.DataFrame, name: str) -> None:
-        write_atomic(str(self.tables / f"{name}.csv"), frame.to_csv(index=False).encode())
-        self.written.add(self.tables / f"{name}.csv")
+        path = self.tables / f"{name}.csv"
+        _write_if_changed(path, frame.to_csv(index=False).encode())
+        self.written.add(path)
 
     def write_later(self, write: Callable[..., None], args: tuple, paths: list[Path]) -> None:
-        """Have :meth:`render` call ``write(*args)``, which writes ``paths``, alongside the figures."""
-        self._writes.append((write, args))
+        """Have :meth:`render` call ``write(*args)``, which writes ``paths``, alongside the figures, unless the
+        previous build wrote them from the same ``args`` with the same code."""
+        key = output_key(write, args)
         self.written.update(paths)
+        self.keys.record(key, paths)
+        if not self.keys.unchanged(key, paths):
+            self._writes.append((write, args))
+            self.drawn += [path.relative_to(self.root).as_posix() for path in paths]
+
+    def computed(self, name: str, compute: Callable[..., pd.DataFrame], **arguments) -> pd.DataFrame:
+        """``compute(**arguments)``, or the table the previous build computed from the same arguments with the same
+        code (kept as ``cache/<name>.parquet``: parquet gives back the same values and dtypes)."""
+        path = self.root / "cache" / f"{name}.parquet"
+        key = output_key(compute, arguments)
+        self.written.add(path)
+        self.keys.record(key, [path])
+        if self.keys.unchanged(key, [path]):
+            return pd.read_parquet(path)
+        table = compute(**arguments)
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False)
+        write_atomic(str(path), buffer.getvalue())
+        return table
 
     def render(self, jobs: int) -> None:
         """Draw and save every pending figure, and do the deferred writes, in ``jobs`` processes where the
         platform forks cheaply."""
         tasks = [("figure", make, args, str(self.figures), block.name) for block, make, args in self._pending]
         tasks += [("write", write, args) for write, args in self._writes]
+        if tasks:
+            import matplotlib.figure  # noqa: F401  # imported once here, shared by the forked workers
         # Figures are independent and matplotlib is single-threaded, so processes are the way to use the
         # cores; fork (Linux) shares the imported modules, so a worker starts in milliseconds.
         if jobs > 1 and len(tasks) > 1 and sys.platform.startswith("linux"):
@@ -156,13 +198,32 @@ class _Writer:
         self._pending.clear()
         self._writes.clear()
 
+    def page(self, text: str) -> Path:
+        """Write ``index.html`` (when its text changed), remove what this build did not produce, save the keys."""
+        index = self.root / "index.html"
+        _write_if_changed(index, text.encode())
+        self.remove_stale()
+        self.keys.save()
+        return index
+
     def remove_stale(self) -> None:
-        for folder, suffixes in ((self.figures, {".png", ".svg"}), (self.tables, {".csv"}), (self.browser, {".png"})):
+        for folder, suffixes in ((self.figures, {".png", ".svg"}), (self.tables, {".csv"}), (self.browser, {".png"}),
+                                 (self.root / "cache", {".parquet"})):
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
                 if path.suffix in suffixes and path.is_file() and path not in self.written:
                     path.unlink()
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically unless it holds ``data`` already (its modification time then stays)."""
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    write_atomic(str(path), data)
 
 
 def _mean_std(mean: float, std: float, digits: int = 3) -> str:
@@ -234,10 +295,7 @@ def build_report(dir: Path | str, *, n_boot: int = 1000, n_perm: int = 5000, k_p
     name = _study_name(study)
     subtitle = (f"auglens study report — {study.root.resolve()} — what changes in a classifier's class "
                 "activation maps when it is trained with data augmentation (after Dorneles 2024)")
-    index = root / "index.html"
-    write_text_atomic(index, render_page(f"auglens report: {name}", subtitle, sections))
-    writer.remove_stale()
-    return index
+    return writer.page(render_page(f"auglens report: {name}", subtitle, sections))
 
 
 def _distortion_section(folder: Path, writer: _Writer | None) -> Section | None:
@@ -283,11 +341,8 @@ def _report_without_study(folder: Path, distortion: bool, architectures: pd.Data
     writer.render(1)
     what = " and ".join((["architecture selection"] if architectures is not None else [])
                         + (["distortion analyses"] if distortion else []))
-    index = root / "index.html"
-    write_text_atomic(index, render_page(f"auglens report: {folder.resolve().name}",
-                                         f"auglens {what} — {folder.resolve()}", sections))
-    writer.remove_stale()
-    return index
+    return writer.page(render_page(f"auglens report: {folder.resolve().name}", f"auglens {what} — {folder.resolve()}",
+                                   sections))
 
 
 def _architecture_section(architectures: pd.DataFrame, writer: _Writer) -> Section:
@@ -335,7 +390,9 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
     metrics = analysis.metric_columns_of(aug_metrics)
     seeds = list(dict.fromkeys(perf["seed"]))
 
-    ci = analysis.median_ci_table(aug_metrics, metrics, n_boot=n_boot, seed=seed)
+    # The bootstrap and the permutation tests are half of a rebuild's time without drawing: kept when unchanged.
+    ci = writer.computed("median_ci", analysis.median_ci_table, aug_metrics=aug_metrics, metrics=metrics,
+                         n_boot=n_boot, seed=seed)
     sections = [_findings(study, writer, ci, n_boot),
                 _overview(study, writer, augmentations, metrics, seeds),
                 _performance(perf, writer, colours),
@@ -656,31 +713,8 @@ def _extremes(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
     return section
 
 
-def _browser_strip(image: np.ndarray, maps: list[np.ndarray], alpha: float = 0.55) -> bytes:
-    """One PNG: the image, then each model's CAM overlaid on it, side by side (native size, 2-pixel gaps)."""
-    from matplotlib import colormaps
-    from PIL import Image
-
-    from auglens.report.style import CAM_CMAP
-
-    rgb = (np.repeat(image[:1], 3, axis=0) if image.shape[0] == 1 else image[:3]).transpose(1, 2, 0) / 255.0
-    cmap = colormaps[CAM_CMAP]
-    panels = [rgb] + [(1 - alpha) * rgb + alpha * cmap(m)[..., :3] for m in maps]
-    height = rgb.shape[0]
-    gap = np.ones((height, 2, 3))
-    strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
-    buffer = io.BytesIO()
-    Image.fromarray((strip * 255).round().astype(np.uint8)).save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
-
-
-#: CAM-browser images per deferred write task.
+#: CAM-browser images per deferred write task (and per key: a changed image redraws its chunk).
 _BROWSER_CHUNK = 125
-
-
-def _write_browser_strips(paths: list[str], images: np.ndarray, maps: list[np.ndarray]) -> None:
-    for i, path in enumerate(paths):
-        write_atomic(path, _browser_strip(images[i], [model_maps[i] for model_maps in maps]), durable=False)
 
 
 def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str], limit: int) -> Section:
@@ -698,26 +732,27 @@ def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metri
     n = min(limit, len(study.labels))
     size = tuple(int(v) for v in study.images.shape[-2:])
     cam_sets = {a: load_cam_set(study.root, str(firsts[a]["cam_set"])) for a in shown}
-    maps = {a: display_maps(cam_sets[a].maps[:n], size) for a in shown}
+    # Low-resolution maps go to the writer (upsampled there): cheap to key, and only redrawn strips pay for it.
+    maps = {a: cam_sets[a].maps[:n].float().numpy() for a in shown}
     predictions = {a: cam_sets[a].predictions[:n] for a in shown}
     cm = study.cam_metrics
     values = {}
     for a in shown[1:]:
         own = cm[(cm["augmentation"] == a) & (cm["seed"] == firsts[a]["seed"])].set_index("image")
-        values[a] = own.reindex(range(n))[metrics].to_numpy(dtype=float)
+        values[a] = own.reindex(range(n))[metrics].to_numpy(dtype=float).tolist()  # Python floats: fast to round
     writer.browser.mkdir(parents=True, exist_ok=True)
     # The strips are drawn and written by render(), in chunks, beside the figures: they are a thousand files.
     for start in range(0, n, _BROWSER_CHUNK):
         part = range(start, min(n, start + _BROWSER_CHUNK))
         paths = [writer.browser / f"image_{i:05d}.png" for i in part]
-        writer.write_later(_write_browser_strips, ([str(p) for p in paths], study.images[start : part.stop],
-                                                    [maps[a][start : part.stop] for a in shown]), paths)
+        writer.write_later(write_browser_strips, ([str(p) for p in paths], study.images[start : part.stop],
+                                                  [maps[a][start : part.stop] for a in shown], size), paths)
     images = []
     for i in range(n):
         name = f"image_{i:05d}.png"
         images.append({"index": i, "label": int(study.labels[i]), "src": f"browser/{name}",
                        "preds": [int(predictions[a][i]) for a in shown],
-                       "values": [[None if np.isnan(v) else round(float(v), 5) for v in values[a][i]]
+                       "values": [[None if v != v else round(v, 5) for v in values[a][i]]  # v != v: NaN
                                   for a in shown[1:]]})
     classes = study.classes or [str(c) for c in range(int(study.labels.max()) + 1)]
     models = [f"{firsts[a]['model']} (baseline)" if a == BASELINE else str(firsts[a]["model"]) for a in shown]
@@ -780,7 +815,8 @@ def _permutation(aug_metrics: pd.DataFrame, writer: _Writer, metrics: list[str],
     if n_augmentations < 2:
         section.blocks.append(TextBlock(f"Skipped: needs at least 2 augmentations; this study has {n_augmentations}."))
         return section
-    table = analysis.permutation_test_table(aug_metrics, metrics, n_perm=n_perm, seed=seed)
+    table = writer.computed("permutation_tests", analysis.permutation_test_table, aug_metrics=aug_metrics,
+                            metrics=metrics, n_perm=n_perm, seed=seed)
     pair = table["aug_a"] + " – " + table["aug_b"]
     cells = table.assign(pair=pair, cell=[("–" if np.isnan(p) else (f"{p:.2g}" if p < 0.01 else f"{p:.2f}")
                                             + (f" ({s})" if s and p < 0.05 else ""))

@@ -1,27 +1,31 @@
-"""CAM grids of the extreme test images: thesis Appendix A (Figures A.1-A.16).
+"""CAM overlays: grids of the extreme test images (thesis Appendix A, Figures A.1-A.16) and the CAM browser's
+per-image strips.
 
 For one metric, each row is one extreme image (highest mean, highest std across augmentations); the
 columns are the image itself, the baseline's CAM and each augmentation's CAM, overlaid on the image, with
 the model's predicted class. One model per augmentation is shown: the first seed's (the first row of that
-augmentation in ``performance.csv``), since a CAM belongs to one model, not to a seed average.
+augmentation in ``performance.csv``), since a CAM belongs to one model, not to a seed average. matplotlib is
+imported where a function draws (see :mod:`auglens.report.figures`).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib import colormaps
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
 
 from auglens.cam import upsample_maps
 from auglens.report.style import CAM_CMAP, new_figure
+from auglens.store import write_atomic
 
-__all__ = ["GridColumn", "GridRow", "display_maps", "extreme_image_grid"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["GridColumn", "GridRow", "browser_strip", "display_maps", "extreme_image_grid", "write_browser_strips"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ def extreme_image_grid(metric: str, rows: Sequence[GridRow], images: np.ndarray,
         columns: baseline first, then one column per augmentation.
         alpha: opacity of the CAM overlay.
     """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
     def name(index: int) -> str:
         return str(classes[index]) if 0 <= index < len(classes) else str(index)
 
@@ -124,3 +132,29 @@ def extreme_image_grid(metric: str, rows: Sequence[GridRow], images: np.ndarray,
     fig.colorbar(ScalarMappable(Normalize(0, 1), cmap), ax=ax, shrink=0.7, label="CAM activation (0–1)")
     fig.suptitle(f"{metric}: test images with the highest mean / std across augmentations")
     return fig
+
+
+def browser_strip(image: np.ndarray, maps: Sequence[np.ndarray], alpha: float = 0.55) -> bytes:
+    """One PNG: the image ``(C, H, W)`` uint8, then each display map ``(H, W)`` overlaid on it, side by side
+    (native size, 2-pixel gaps)."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    rgb = _to_rgb(image)
+    cmap = colormaps[CAM_CMAP]
+    panels = [rgb] + [(1 - alpha) * rgb + alpha * cmap(m)[..., :3] for m in maps]
+    gap = np.ones((rgb.shape[0], 2, 3))
+    strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray((strip * 255).round().astype(np.uint8)).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def write_browser_strips(paths: Sequence[str], images: np.ndarray, maps: Sequence[np.ndarray],
+                         size: tuple[int, int]) -> None:
+    """Write ``paths[i]``: the strip of ``images[i]`` ``(n, C, H, W)`` and each model's low-resolution map
+    ``maps[m][i]`` (``maps[m]``: ``(n, h, w)``), upsampled to ``size`` as :func:`display_maps` does."""
+    shown = [display_maps(torch.from_numpy(model_maps), size) for model_maps in maps]
+    for i, path in enumerate(paths):
+        # Not fsynced: a thousand small files that a rebuild redraws (their fsyncs took most of the report's time).
+        write_atomic(path, browser_strip(images[i], [model_maps[i] for model_maps in shown]), durable=False)

@@ -5,19 +5,19 @@ the candidate architectures (Figs 5.1-5.5), the same per model of a study (valid
 time), metric boxplots (Figs 5.10, 5.12, ... 5.24),
 correlation maps (Figs 5.11, 5.13, ... 5.25), segmented boxplots (Appendix C). Beyond the thesis:
 dendrograms of the correlation maps. Build them inside :func:`auglens.report.style.style`.
+
+matplotlib is imported inside the functions that draw, not with this module: a report rebuilt over
+unchanged tables draws nothing (:mod:`auglens.report.keys`) and so never pays for importing it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from scipy.cluster import hierarchy
 
 from auglens.analysis import (
@@ -30,6 +30,9 @@ from auglens.analysis import (
 )
 from auglens.metrics import spec_for_column
 from auglens.report.style import CORRELATION_CMAP, OKABE_ITO, SEGMENT_COLOURS, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["architecture_curves", "architecture_time_bars", "correlation_heatmap", "dendrograms",
            "metric_axis_label", "metric_boxplot", "performance_bars", "segmented_boxplot", "training_time_bars",
@@ -101,6 +104,8 @@ def performance_bars(performance: pd.DataFrame, summary: pd.DataFrame, colours: 
 def validation_curves(history: pd.DataFrame, colours: Mapping[str, str],
                       metrics: Sequence[str] = VALIDATION_METRICS) -> Figure:
     """Validation metric per epoch for every model (thesis Figs 5.1-5.4): colour = augmentation, dash = seed."""
+    from matplotlib.lines import Line2D
+
     metrics = [m for m in metrics if m in history]
     fig = new_figure(10.5, 6.2)
     axes = fig.subplots(2, 2, squeeze=False).ravel()
@@ -148,6 +153,8 @@ def architecture_curves(architectures: pd.DataFrame, metrics: Sequence[str] = PE
 
     ``architectures``: ``architectures.csv`` (architecture, epoch, split, metric columns, seconds).
     """
+    from matplotlib.lines import Line2D
+
     rows = architectures[architectures["split"] == split]
     names = list(dict.fromkeys(rows["architecture"].astype(str)))
     colours = _architecture_colours(names)
@@ -217,6 +224,8 @@ def correlation_heatmap(corr: pd.DataFrame, metric: str) -> Figure:
     The map is symmetric with a diagonal of ones, so only the lower triangle is drawn (every cell
     annotated). The colour scale is fixed to [-1, 1] so maps of different metrics compare.
     """
+    from matplotlib import colormaps
+
     names = [str(c) for c in corr.columns]
     k = len(names)
     values = corr.to_numpy(dtype=float)
@@ -279,6 +288,8 @@ def segmented_boxplot(cam_metrics: pd.DataFrame, metric: str, order: Sequence[st
     augmentation: the number of (seed, image) rows with a defined value in each segment, in legend order.
     Outliers are not drawn (the per-metric boxplot shows them); the boxes are what is compared here.
     """
+    from matplotlib.patches import Patch
+
     segments = correctness_segments(cam_metrics).to_numpy()
     values = cam_metrics[metric].to_numpy(dtype=float)
     augmentations = cam_metrics["augmentation"].to_numpy(dtype=str)

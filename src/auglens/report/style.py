@@ -12,12 +12,13 @@ import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import matplotlib as mpl
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from auglens.augment.base import BASELINE
 from auglens.store import write_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["BASELINE_COLOUR", "CAM_CMAP", "CORRELATION_CMAP", "OKABE_ITO", "SEGMENT_COLOURS",
            "augmentation_colours", "new_figure", "save_figure", "style"]
@@ -64,12 +65,16 @@ _RC = {
 @contextmanager
 def style() -> Iterator[None]:
     """Context in which every figure is built and saved (rcParams are read at draw time too)."""
+    import matplotlib as mpl  # here, not at the top: a rebuild that draws nothing never imports matplotlib
+
     with mpl.rc_context(_RC):
         yield
 
 
 def new_figure(width: float, height: float) -> Figure:
     """A figure of ``width x height`` inches with constrained layout (labels never overlap or clip)."""
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), layout="constrained")
 
 
