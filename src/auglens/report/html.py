@@ -4,9 +4,14 @@ Tables sort by a click on a column header and filter by the text typed above the
 the CSV/PNG/SVG files beside the page; the per-image CAM browser loads its images (files under
 ``report/browser/``) only for the page of results on screen. Nothing is fetched from elsewhere.
 
+Every table, and the CAM browser's image strips, sit in a box as wide as the page at most, which scrolls
+sideways what is wider (a table of many pairs or metrics, a strip of many models): the page itself never
+grows past the window.
+
 The page carries a tiny inline self-check: on ``load`` it writes, into the hidden ``<pre id="selfcheck">``,
-a JSON summary (images on the page, images that failed to decode, expected sections found, JavaScript
-errors and ``console.error`` calls). Headless browsers can dump the DOM and read it; people never see it.
+a JSON summary (images on the page, images that failed to decode, expected sections found, elements that
+reach past the page's right edge outside a scrolling box, JavaScript errors and ``console.error`` calls).
+Headless browsers can dump the DOM and read it; people never see it.
 """
 
 from __future__ import annotations
@@ -122,12 +127,12 @@ body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "
        color: var(--ink); background: var(--bg); }
 header { padding: 24px 32px 12px; border-bottom: 1px solid var(--rule); }
 header h1 { margin: 0 0 4px; font-size: 26px; }
-header p { margin: 0; color: var(--muted); }
+header p { margin: 0; color: var(--muted); overflow-wrap: anywhere; }
 nav { padding: 10px 32px; background: var(--panel); border-bottom: 1px solid var(--rule); font-size: 14px;
       display: flex; flex-wrap: wrap; gap: 4px 16px; }
 nav a { color: var(--accent); text-decoration: none; white-space: nowrap; }
 nav a:hover { text-decoration: underline; }
-main { padding: 8px 32px 48px; max-width: 1400px; }
+main { padding: 8px 32px 48px; max-width: 1400px; min-width: 0; }
 section { margin-top: 28px; }
 section section { margin-top: 18px; padding-left: 14px; border-left: 3px solid var(--panel); }
 h2 { font-size: 21px; border-bottom: 2px solid var(--accent); padding-bottom: 4px; }
@@ -137,7 +142,10 @@ p.intro { max-width: 75em; }
 figure { margin: 10px 0 18px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--rule); background: white; }
 figcaption, .caption { color: var(--muted); font-size: 13.5px; max-width: 75em; }
-.table-wrap { overflow-x: auto; margin: 6px 0 18px; }
+/* Anything wider than the page (a table of many columns, a strip of many CAMs) scrolls inside its own box,
+   never the page: the box is at most as wide as its parent, the content scrolls within it. */
+.table-wrap, .scroll-x { overflow-x: auto; max-width: 100%; }
+.table-wrap { margin: 6px 0 18px; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
 th, td { padding: 3px 9px; border-bottom: 1px solid var(--rule); text-align: left; white-space: nowrap; }
 th { background: var(--panel); }
@@ -156,9 +164,10 @@ input.table-filter { font: inherit; font-size: 13px; padding: 2px 6px; margin: 2
 .browser-controls { display: flex; flex-wrap: wrap; gap: 6px 16px; align-items: center; margin: 8px 0; font-size: 14px; }
 .browser-controls select, .browser-controls button { font: inherit; font-size: 13px; }
 .browser-cards { display: flex; flex-direction: column; gap: 12px; }
-.browser-card { border: 1px solid var(--rule); padding: 8px 10px; }
+.browser-card { border: 1px solid var(--rule); padding: 8px 10px; min-width: 0; }
 .browser-card img { image-rendering: pixelated; height: 96px; width: auto; display: block; margin: 4px 0; }
 .browser-card table { font-size: 12.5px; }
+.browser-card .table-wrap { margin: 4px 0 0; }
 td.ok { color: #007a55; } td.wrong { color: #c24000; }
 """
 
@@ -183,9 +192,21 @@ _SELFCHECK = """
     var broken = images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
     var expected = JSON.parse(document.body.getAttribute("data-sections") || "[]");
     var found = expected.filter(function (id) { return document.getElementById(id) !== null; });
+    // Elements reaching past the page's right edge outside any scrolling box: they would widen the page.
+    var width = document.documentElement.clientWidth, overflowing = [];
+    Array.prototype.forEach.call(document.body.querySelectorAll("*"), function (el) {
+      var box = el.getBoundingClientRect();
+      if (box.width === 0 || box.right <= width + 0.5) { return; }
+      for (var p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+        if (getComputedStyle(p).overflowX !== "visible") { return; }
+      }
+      overflowing.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+                       (el.className ? "." + String(el.className).split(" ").join(".") : ""));
+    });
     document.getElementById("selfcheck").textContent = JSON.stringify({
       images: images.length, not_loaded: broken.length, not_loaded_alt: broken.map(function (i) { return i.alt; }),
       sections_expected: expected, sections_found: found, errors: errors,
+      overflowing: overflowing.slice(0, 20), page_width: width,
       browser_images: shown.length,
       browser_images_loaded: shown.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length });
   });
@@ -252,6 +273,12 @@ _SCRIPT = """
     if (cls) { el.className = cls; }
     return el;
   }
+  function scrolling(cls, child) {  // a box that scrolls what is wider than the page (many models, metrics)
+    var box = document.createElement("div");
+    box.className = cls;
+    box.appendChild(child);
+    return box;
+  }
   function format(v) { return v === null ? "\\u2013" : (Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.001) ? v.toExponential(2) : v.toFixed(3)); }
   function selected() {
     var cls = controls["class"].value, correct = controls.correct.value;
@@ -297,7 +324,7 @@ _SCRIPT = """
       var img = document.createElement("img");
       img.src = image.src;  // created only for the page on screen: images load on demand
       img.alt = "image " + image.index + ": the image, then each model's CAM";
-      card.appendChild(img);
+      card.appendChild(scrolling("scroll-x", img));
       card.appendChild(text("div", "panels: the image, then " + data.models.join(", "), "caption"));
       var table = document.createElement("table");
       var head = table.createTHead().insertRow();
@@ -313,7 +340,7 @@ _SCRIPT = """
           row.appendChild(text("td", m === 0 ? "" : format(image.values[m - 1][k]), "num"));
         });
       });
-      card.appendChild(table);
+      card.appendChild(scrolling("table-wrap", table));
       cards.appendChild(card);
     });
   }
