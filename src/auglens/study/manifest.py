@@ -56,6 +56,8 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "device": (device_description(device) if backend == "local"
                    else f"ray ({config.runtime.ray_address or 'local'})"),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        # Model and torch's CPU capability: CPU results are identical only on the same capability.
+        "cpu": run.get("cpu"),
         "backend": backend,
         # The resolved settings that change results (part of the artifact keys); a rerun checks them.
         "compute": dataclasses.asdict(compute),

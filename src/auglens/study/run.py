@@ -17,7 +17,7 @@ from auglens.study.runner import open_run
 from auglens.study.runtime import ComputeSpec
 from auglens.study.tables import StudyResult, assemble_tables
 
-__all__ = ["ConfigMismatch", "SettingsMismatch", "check_config", "check_settings", "config_differences",
+__all__ = ["ConfigMismatch", "SettingsMismatch", "check_config", "check_cpu", "check_settings", "config_differences",
            "replace_results", "run_study"]
 
 log = logging.getLogger("auglens.study")
@@ -120,6 +120,30 @@ def check_settings(out_dir: Path, compute: ComputeSpec) -> None:
             f"settings here (the old artifacts stay in the store)")
 
 
+def check_cpu(out_dir: Path, compute: ComputeSpec, cpu: dict | None) -> str | None:
+    """Warn when a CPU study is resumed on a CPU of another torch capability than its last run's; returns the
+    warning (None when there is none).
+
+    Not refused: the capability is not part of the artifact keys (a user moving a study to another machine
+    keeps its finished models), but models trained from here on sum in another order than the finished ones,
+    so the folder's results then mix capabilities. Each run's capability is in the manifest's run history.
+    """
+    path = out_dir / "manifest.json"
+    if compute.device != "cpu" or cpu is None or not path.exists():
+        return None
+    runs = json.loads(path.read_text()).get("runs") or [{}]
+    before = (runs[-1].get("cpu") or {}).get("capability")
+    if before is None or before == cpu.get("capability"):
+        return None
+    message = (f"{out_dir} was last computed with torch's CPU capability {before!r}, this run uses "
+               f"{cpu.get('capability')!r}: finished artifacts are reused, but what this run computes sums in "
+               f"another order, so the study's models will mix capabilities (results differ across capabilities "
+               f"in the last bits, amplified by training: docs/artifacts.md). For results of one capability use "
+               f"another --out, or ATEN_CPU_CAPABILITY={before.lower()} if this CPU supports it")
+    log.warning(message)
+    return message
+
+
 def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
               backend: str | None = None, force: bool = False, provenance: dict | None = None) -> StudyResult:
     """Run (or resume) a whole study into ``out_dir`` and write its tables, config and manifest.
@@ -140,6 +164,7 @@ def run_study(config: Config, out_dir: str | Path, progress: bool | None = None,
     try:
         check_config(out_dir, config)
         check_settings(out_dir, run.compute)
+        check_cpu(out_dir, run.compute, run.provenance.get("cpu"))
     except SettingsMismatch:
         if not force:
             raise

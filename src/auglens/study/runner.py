@@ -11,7 +11,8 @@ which holds everything that decides where and how the jobs compute:
 - the integrity check: damaged artifacts of the jobs are reported and recomputed with their dependants
   (:func:`~auglens.study.integrity.heal`),
 - the log file in the results folder (when the command line set logging up),
-- the run's provenance, for the manifest's run history.
+- the run's provenance, for the manifest's run history, with the CPU it computes on (model, torch's CPU
+  capability).
 
 :meth:`Run.execute` is the only place that chooses between the local backend and Ray.
 """
@@ -30,7 +31,7 @@ import torch
 from auglens.config import RuntimeConfig
 from auglens.store import ArtifactStore
 from auglens.study.jobs import Job
-from auglens.study.runtime import ComputeSpec, compute_spec, configure_runtime
+from auglens.study.runtime import ComputeSpec, compute_spec, configure_runtime, cpu_description
 
 __all__ = ["BACKENDS", "Run", "backend_compute_spec", "open_run", "run_store"]
 
@@ -129,5 +130,7 @@ def open_run(runtime: RuntimeConfig, store_root: str | Path, backend: str | None
             logs.log_to_folder(log_folder)
     device = configure_runtime(runtime)
     compute = backend_compute_spec(runtime, backend, device)
+    # The CPU joins every run's record: CPU results depend on its capability (cpu_description).
+    provenance = {**(provenance or run_provenance()), "cpu": cpu_description()}
     return Run(runtime, backend, device, compute, run_store(runtime, store_root),
-               runtime.progress if progress is None else progress, provenance or run_provenance())
+               runtime.progress if progress is None else progress, provenance)

@@ -14,7 +14,8 @@ import torch
 
 from auglens.config import RuntimeConfig
 
-__all__ = ["DEFAULT_NUM_THREADS", "ComputeSpec", "compute_spec", "configure_runtime", "resolve_device"]
+__all__ = ["DEFAULT_NUM_THREADS", "ComputeSpec", "compute_spec", "configure_runtime", "cpu_description",
+           "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -66,3 +67,24 @@ def compute_spec(runtime: RuntimeConfig, device_type: str | None = None) -> Comp
     ``num_threads = None`` as torch's default here."""
     device = device_type or resolve_device(runtime.device).type
     return ComputeSpec(device, runtime.num_threads or DEFAULT_NUM_THREADS, runtime.deterministic)
+
+
+def cpu_description() -> dict[str, str | None]:
+    """The CPU this process computes on: its model name and torch's CPU capability.
+
+    The capability (``ATEN_CPU_CAPABILITY``: ``default``, ``avx2``, ``avx512``, ...) is the vector instruction
+    set torch chose its CPU kernels for. Kernels of different capabilities sum in different orders, so CPU
+    results are identical only on the same capability (with the same thread count and versions); training
+    amplifies the last-bit differences (docs/artifacts.md measures how far). It is recorded with every run
+    rather than put in the artifact keys: a study resumed on another capability is warned about
+    (:func:`auglens.study.run.check_cpu`), not recomputed.
+    """
+    model = None
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), None)
+    except OSError:
+        pass
+    import platform
+
+    return {"model": model or platform.processor() or None, "capability": torch.backends.cpu.get_cpu_capability()}
