@@ -141,17 +141,11 @@ def test_architecture_candidates_train_as_ray_tasks_with_the_local_table(ray_clu
 
 def test_compare_runs_its_cam_and_metric_jobs_as_ray_tasks_with_the_local_tables(ray_cluster, tmp_path):
     import pandas as pd
-    import torch
-    from safetensors.torch import save_file
 
     from auglens.compare import compare_checkpoints
-    from auglens.models import build_model
+    from tests.weights_testing import save_tiny_weights
 
-    paths = []
-    for seed in (0, 1, 2):
-        torch.manual_seed(seed)
-        paths.append(tmp_path / f"m{seed}.safetensors")
-        save_file(build_model("tiny_cnn", 4, 1).state_dict(), paths[-1])
+    paths = save_tiny_weights(tmp_path, 3, "m")
     settings = ['metrics.names=["mad", "spearman"]', "runtime.num_threads=1"]
     outs = {}
     for backend in ("local", "ray"):

@@ -16,6 +16,7 @@ from auglens.models import build_model
 from auglens.errors import UserError
 from auglens.store import ArtifactStore
 from auglens.study.jobs import WeightsFile, run_cam_job
+from tests.weights_testing import save_tiny_weights
 
 
 def _config(**cam) -> cfg.Config:
@@ -25,12 +26,7 @@ def _config(**cam) -> cfg.Config:
 
 
 def _weights(folder: Path, count: int = 3) -> list[Path]:
-    paths = []
-    for seed in range(count):
-        torch.manual_seed(seed)
-        paths.append(folder / f"model{seed}.safetensors")
-        save_file(build_model("tiny_cnn", 4, 1).state_dict(), paths[-1])
-    return paths
+    return save_tiny_weights(folder, count)
 
 
 def test_cam_keys_follow_the_file_the_cam_settings_and_the_batch_size(tmp_path):
