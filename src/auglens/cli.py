@@ -73,10 +73,17 @@ def _load(path: str, overrides: list[str], kind: str | None):
     """The ``kind`` ("study" or "distortion") config at ``path``; a config of the other kind is refused with
     the command that runs it (rather than as a list of unknown keys). ``kind`` None: the kind its top-level
     keys say (a study config when they say neither)."""
+    import dataclasses
+
     from auglens import config as cfg
-    from auglens.distortion.config import DistortionConfig, config_kind
 
     data = cfg.read_toml(path, overrides)
+    if kind != "distortion" and set(data) <= {f.name for f in dataclasses.fields(cfg.Config)}:
+        # Only a study's keys: a study config. The distortion package (it imports the whole training
+        # stack, seconds) is imported only for a config that may be a distortion one.
+        return cfg.Config.from_dict(data, path)
+    from auglens.distortion.config import DistortionConfig, config_kind
+
     found = config_kind(data)
     kind = kind or found or "study"
     if found is not None and found != kind:
@@ -129,11 +136,10 @@ def _warn_insane(performance, source, out: Path) -> None:
 
 def _cmd_validate(args) -> int:
     from auglens import config as cfg
-    from auglens.distortion.config import DistortionConfig
 
     config = _load(args.config, args.overrides, None)
     checked = _check(config, args.config)
-    if isinstance(config, DistortionConfig):  # its own sections and checks
+    if not isinstance(config, cfg.Config):  # a distortion config: its own sections and checks
         print(f"{args.config}: valid distortion config — analyses {', '.join(config.analyses)}; the basic model and "
               f"{len(config.augmentations)} augmentation(s) x {len(config.runs.seeds)} run(s); "
               f"device {config.runtime.device!r}; {checked.describe()}")
@@ -252,8 +258,24 @@ def _cmd_ls(args) -> int:
                 params = ", ".join(f"{k}={p.default!r}" for k, p in registry.parameters(name).items()
                                    if p.default is not p.empty and k not in ("num_classes", "in_channels"))
             line = f"  {name:<16} {registry.describe(name)}"
-            print(line + (f"  [{params}]" if params and what in ("augmentations", "metrics") else ""))
+            if what == "models":  # its model.params, default CAM layer and size, on a line of their own
+                line += f"\n  {'':<16} {_model_facts(name, params)}"
+            elif params and what in ("augmentations", "metrics"):
+                line += f"  [{params}]"
+            print(line)
     return 0
+
+
+def _model_facts(architecture: str, params: str) -> str:
+    """``model.params`` with their defaults, the CAM layer ``cam.target_layer`` defaults to, and the number of
+    weights (for 10 classes of 3-channel images), from the model built on the meta device (no memory)."""
+    from auglens.preflight import check_model
+
+    found: dict = {}
+    errors = check_model(architecture, {}, None, num_classes=10, in_channels=3, side=None, found=found)
+    layer = found.get("target_layer") or f"unknown ({'; '.join(errors) or 'not a named module'})"
+    size = f"; {found['parameters'] / 1e6:.2f}M weights (10 classes, 3 channels)" if "parameters" in found else ""
+    return f"params: {params or 'none'}; CAM layer: {layer}{size}"
 
 
 def _verbosity(parser: argparse.ArgumentParser, default) -> None:
@@ -261,11 +283,23 @@ def _verbosity(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument("-q", "--quiet", action="count", default=default, help="warnings and errors only")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from auglens.provenance import version_string
+class _Version(argparse.Action):
+    """``--version``: the version string is made only when asked for (it runs git, which every other command
+    would pay for at start-up)."""
 
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help="show the version"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from auglens.provenance import version_string
+
+        print(version_string())
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auglens", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=version_string())
+    parser.add_argument("--version", action=_Version)
     _verbosity(parser, 0)
     common = argparse.ArgumentParser(add_help=False)
     _verbosity(common, argparse.SUPPRESS)  # -v/-q after the subcommand too, without resetting the ones before

@@ -3,9 +3,10 @@
 :mod:`auglens.config` checks a config's shape (keys, types, ranges, registry names). This module checks it
 against the world, in seconds: the device exists on this machine; the data set's files are there, or can
 be downloaded; the model can be built with the given parameters (on the ``meta`` device, so no memory is
-allocated and no weights are initialised) and a forward pass reaches the CAM target layer with a spatial
-feature map. ``auglens validate`` runs these checks, and so do ``run``, ``compare`` and ``distortion``
-before they start, so a mistake costs seconds rather than a training run.
+allocated and no weights are initialised) and a forward pass of one image (on meta, or for a small model on
+the CPU) reaches the CAM target layer with a spatial feature map. ``auglens validate``
+runs these checks, and so do ``run``, ``compare`` and ``distortion`` before they start, so a mistake costs
+seconds rather than a training run.
 
 Every problem is reported as ``"<config key>: what is wrong; what to do"`` and all are raised together as
 one :class:`~auglens.config.ConfigError`.
@@ -25,11 +26,10 @@ from urllib.parse import urlparse
 
 import torch
 
-from auglens.config import ConfigError, coerce
+from auglens.config import Config, ConfigError, coerce
 from auglens.data.datasets import DataSource, locate_dataset
 
 if TYPE_CHECKING:
-    from auglens.config import Config
     from auglens.distortion.config import DistortionConfig
 
 __all__ = ["Preflight", "check_data", "check_device", "check_model", "preflight"]
@@ -38,6 +38,9 @@ __all__ = ["Preflight", "check_data", "check_device", "check_model", "preflight"
 CONNECT_TIMEOUT = 3.0
 
 _DEVICE_TYPES = ("cpu", "cuda", "mps")
+#: Models of at most this many parameters check their CAM layer's output with a CPU pass, larger ones on meta
+#: (at this size building on the CPU and one image's pass take well under the meta pass's first-use cost).
+_CPU_PASS_PARAMETERS = 1_000_000
 
 
 @dataclass
@@ -188,8 +191,10 @@ def check_model(architecture: str, params: dict[str, Any], target_layer: str | N
     """Errors from building the model on the meta device, resolving its CAM target layer and a forward pass.
 
     ``side`` is the model input's side in pixels (None: unknown, the forward pass is skipped). Building on
-    the meta device allocates no memory, so this takes about a second even for large architectures.
-    ``found`` (optional) receives ``target_layer`` (its dotted name) and ``feature_shape`` (its output).
+    the meta device allocates no memory, so this takes about a second even for large architectures; a model
+    of at most a million parameters runs its forward pass on the CPU (see the comment below).
+    ``found`` (optional) receives ``target_layer`` (its dotted name), ``feature_shape`` (its output) and
+    ``parameters`` (the model's number of weights).
     """
     found = found if found is not None else {}
     from auglens.cam.layers import resolve_target_layer
@@ -204,11 +209,19 @@ def check_model(architecture: str, params: dict[str, Any], target_layer: str | N
     try:
         with torch.device("meta"):
             model = build_model(architecture, num_classes, in_channels, **params)
+        if not isinstance(model, torch.nn.Module):
+            return [f"model.architecture: {architecture} returned {type(model).__name__}, expected a torch.nn.Module"]
+        # A pass on the meta device costs nothing per layer, but PyTorch runs meta tensors through Python
+        # decompositions whose first use imports torch._dynamo and sympy: 1-2 s. A small model is built again
+        # on the CPU instead (initialised in milliseconds) and runs its one image there in a fraction of that.
+        found["parameters"] = sum(p.numel() for p in model.parameters())
+        device = "cpu" if found["parameters"] <= _CPU_PASS_PARAMETERS else "meta"
+        if device == "cpu" and side is not None:
+            with torch.random.fork_rng(devices=[]):  # initialising draws from the global generator: leave it as it was
+                model = build_model(architecture, num_classes, in_channels, **params)
     except Exception as error:  # a user's factory may raise anything; report it against the keys that feed it
         return [f"model.params: building {architecture} with {params or 'no extra parameters'} fails: "
                 f"{type(error).__name__}: {error}"]
-    if not isinstance(model, torch.nn.Module):
-        return [f"model.architecture: {architecture} returned {type(model).__name__}, expected a torch.nn.Module"]
     try:
         layer = resolve_target_layer(model, target_layer)
     except (ValueError, TypeError) as error:
@@ -221,7 +234,7 @@ def check_model(architecture: str, params: dict[str, Any], target_layer: str | N
     shape = (1, in_channels, side, side)
     try:
         with torch.no_grad():
-            model.eval()(torch.empty(shape, device="meta"))
+            model.eval()(torch.zeros(shape, device=device))
     except Exception as error:
         return [f"{side_key}: a forward pass of {architecture} on {shape} inputs fails: "
                 f"{type(error).__name__}: {error}"]
@@ -284,10 +297,9 @@ def preflight(config: Config | DistortionConfig, source_name: str | None = None,
         check_availability: check that the device exists here (False for a Ray cluster's head node,
             where the workers, not this machine, run the jobs).
     """
-    # Imported here: the distortion package imports the training stack, which preflight's other users load later.
-    from auglens.distortion.config import DistortionConfig
-
-    distortion = isinstance(config, DistortionConfig)
+    # Not an isinstance check on DistortionConfig: importing the distortion package imports the whole training
+    # stack (seconds), which `auglens validate` on a study config never needs.
+    distortion = not isinstance(config, Config)
     errors = check_device(config.runtime.device, available=check_availability)
     if config.runtime.tensorboard:
         from auglens.tracking import tensorboard_available

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from auglens.cli import main
 
 
@@ -10,6 +12,19 @@ def test_ls_lists_every_registry(capsys):
     out = capsys.readouterr().out
     for name in ("affine", "efficientnet_b0", "scorecam", "spearman", "fashion_mnist"):
         assert name in out
+
+
+def test_ls_models_shows_each_models_params_cam_layer_and_size(capsys):
+    from auglens.models import MODELS, build_model
+
+    assert main(["ls", "models"]) == 0
+    out = capsys.readouterr().out
+    facts = dict(re.findall(r"^  (\S+) .*\n {19}(params: .*)$", out, re.M))
+    assert set(facts) == set(MODELS.names())
+    assert "params: width=32, convs_per_block=(2, 2, 2); CAM layer: features.block3;" in facts["small_cnn"]
+    assert facts["resnet18"].startswith("params: none; CAM layer: layer4.1;")
+    weights = sum(p.numel() for p in build_model("tiny_cnn", 10, 3).parameters())
+    assert f"{weights / 1e6:.2f}M weights (10 classes, 3 channels)" in facts["tiny_cnn"]
 
 
 def test_validate_applies_overrides(tiny_config_path, capsys):

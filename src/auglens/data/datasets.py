@@ -205,8 +205,6 @@ def _urls(dataset_cls) -> tuple[str, ...]:
 
 @_locator("fashion_mnist")
 def _locate_fashion_mnist(root: Path) -> DataSource:
-    from torchvision.datasets import FashionMNIST
-
     for directory in _fashion_mnist_directories(root):
         files = _idx_files(directory) if directory.is_dir() else None
         if files is not None:
@@ -214,6 +212,9 @@ def _locate_fashion_mnist(root: Path) -> DataSource:
     if _explicit(root) and not root.is_dir():  # a folder that does not exist: no download into a mistyped path
         return DataSource("fashion_mnist", root, found=False, problem=_explicit_root_problem(root),
                           num_classes=10, in_channels=1, image_side=28)
+    # Imported only here, for its download addresses: torchvision takes seconds to import.
+    from torchvision.datasets import FashionMNIST
+
     return DataSource("fashion_mnist", root / "FashionMNIST" / "raw", found=False, download_urls=_urls(FashionMNIST),
                       problem=f"no idx files under {root}, {root / 'FashionMNIST' / 'raw'} or {DEBIAN_FASHION_MNIST}",
                       num_classes=10, in_channels=1, image_side=28)
