@@ -154,14 +154,16 @@ class _Writer:
         _write_if_changed(path, frame.to_csv(index=False).encode())
         self.written.add(path)
 
-    def write_later(self, write: Callable[..., None], args: tuple, paths: list[Path]) -> None:
-        """Have :meth:`render` call ``write(*args)``, which writes ``paths``, alongside the figures, unless the
-        previous build wrote them from the same ``args`` with the same code."""
-        key = output_key(write, args)
+    def write_later(self, write: Callable[..., None], inputs: tuple, paths: list[Path],
+                    prepare: Callable[..., tuple] | None = None) -> None:
+        """Have :meth:`render` call ``write(*prepare(*inputs))`` (``write(*inputs)`` without ``prepare``), which
+        writes ``paths``, alongside the figures, unless the previous build wrote them from the same ``inputs``
+        with the same code. ``prepare`` runs here, only for writes that are due."""
+        key = output_key(write, inputs)
         self.written.update(paths)
         self.keys.record(key, paths)
         if not self.keys.unchanged(key, paths):
-            self._writes.append((write, args))
+            self._writes.append((write, prepare(*inputs) if prepare is not None else inputs))
             self.drawn += [path.relative_to(self.root).as_posix() for path in paths]
 
     def computed(self, name: str, compute: Callable[..., pd.DataFrame], **arguments) -> pd.DataFrame:
@@ -713,6 +715,12 @@ def _extremes(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
     return section
 
 
+def _displayed(paths: list[str], images: np.ndarray, maps: list, size: tuple[int, int]) -> tuple:
+    """The arguments of :func:`write_browser_strips`: the low-resolution maps upsampled for display, here in
+    the building process (torch's OpenMP thread pool hangs in a forked worker)."""
+    return paths, images, [display_maps(model_maps, size) for model_maps in maps]
+
+
 #: CAM-browser images per deferred write task (and per key: a changed image redraws its chunk).
 _BROWSER_CHUNK = 125
 
@@ -732,8 +740,8 @@ def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metri
     n = min(limit, len(study.labels))
     size = tuple(int(v) for v in study.images.shape[-2:])
     cam_sets = {a: load_cam_set(study.root, str(firsts[a]["cam_set"])) for a in shown}
-    # Low-resolution maps go to the writer (upsampled there): cheap to key, and only redrawn strips pay for it.
-    maps = {a: cam_sets[a].maps[:n].float().numpy() for a in shown}
+    # Low-resolution maps key the strips (cheap); only the chunks that are redrawn are upsampled.
+    maps = {a: cam_sets[a].maps[:n].float() for a in shown}
     predictions = {a: cam_sets[a].predictions[:n] for a in shown}
     cm = study.cam_metrics
     values = {}
@@ -746,7 +754,8 @@ def _browser(study: StudyFiles, writer: _Writer, augmentations: list[str], metri
         part = range(start, min(n, start + _BROWSER_CHUNK))
         paths = [writer.browser / f"image_{i:05d}.png" for i in part]
         writer.write_later(write_browser_strips, ([str(p) for p in paths], study.images[start : part.stop],
-                                                  [maps[a][start : part.stop] for a in shown], size), paths)
+                                                  [maps[a][start : part.stop] for a in shown], size), paths,
+                           prepare=_displayed)
     images = []
     for i in range(n):
         name = f"image_{i:05d}.png"

@@ -150,11 +150,10 @@ def browser_strip(image: np.ndarray, maps: Sequence[np.ndarray], alpha: float = 
     return buffer.getvalue()
 
 
-def write_browser_strips(paths: Sequence[str], images: np.ndarray, maps: Sequence[np.ndarray],
-                         size: tuple[int, int]) -> None:
-    """Write ``paths[i]``: the strip of ``images[i]`` ``(n, C, H, W)`` and each model's low-resolution map
-    ``maps[m][i]`` (``maps[m]``: ``(n, h, w)``), upsampled to ``size`` as :func:`display_maps` does."""
-    shown = [display_maps(torch.from_numpy(model_maps), size) for model_maps in maps]
+def write_browser_strips(paths: Sequence[str], images: np.ndarray, maps: Sequence[np.ndarray]) -> None:
+    """Write ``paths[i]``: the strip of ``images[i]`` ``(n, C, H, W)`` and each model's display map ``maps[m][i]``
+    (``maps[m]``: ``(n, H, W)``, from :func:`display_maps`). Pure numpy and PIL: it runs in forked workers,
+    where a torch operation could hang (OpenMP's thread pool does not survive a fork)."""
     for i, path in enumerate(paths):
         # Not fsynced: a thousand small files that a rebuild redraws (their fsyncs took most of the report's time).
-        write_atomic(path, browser_strip(images[i], [model_maps[i] for model_maps in shown]), durable=False)
+        write_atomic(path, browser_strip(images[i], [model_maps[i] for model_maps in maps]), durable=False)
