@@ -19,11 +19,11 @@ def write_architectures_csv(folder: Path, names=("efficientnet_b0", "resnet18", 
     rows = []
     for name in names:
         seconds = np.cumsum(rng.uniform(1, 3, epochs))
-        for epoch in range(epochs):
+        for epoch in range(1, epochs + 1):  # counted from 1, as the log counts them
             for split in ("validation", "test"):
                 rows.append({"architecture": name, "epoch": epoch, "split": split,
                              **dict(zip(analysis.PERFORMANCE_METRICS, rng.uniform(0.3, 0.9, 4))),
-                             "seconds": seconds[epoch]})
+                             "seconds": seconds[epoch - 1]})
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=list(analysis.ARCHITECTURE_COLUMNS)).to_csv(folder / "architectures.csv", index=False)
     return folder / "architectures.csv"

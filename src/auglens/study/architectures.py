@@ -222,7 +222,8 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     """Thesis step 2: train every candidate as the study's baseline; write the per-epoch table and figures.
 
     Writes ``out_dir/architectures.csv`` (:data:`~auglens.analysis.ARCHITECTURE_COLUMNS`: a validation and a
-    test row per candidate and epoch, candidates in the given order), the figures (test metrics per epoch,
+    test row per candidate and epoch, candidates in the given order, epochs counted from 1 as the log counts
+    them), the figures (test metrics per epoch,
     Figs 5.1-5.4; training time, Fig 5.5) as PNG and SVG, and ``architectures.json`` (settings, keys, runs).
     Artifacts go to ``runtime.artifacts`` (default ``out_dir/artifacts``), keyed by everything a training
     depends on: rerunning resumes, and a finished candidate is never retrained. ``checked``: the caller has
@@ -245,6 +246,9 @@ def select_architectures(config: Config, candidates: Sequence[str], out_dir: str
     # The table is assembled from the artifacts alone: a resumed run gives the rows an uninterrupted one would.
     table = pd.concat([run.store.load_table(job.artifact[0], job.key) for job in jobs], ignore_index=True)
     table = table[list(ARCHITECTURE_COLUMNS)]
+    # The artifacts keep the training loop's epoch index (0 = the first epoch); the table counts epochs as the
+    # log does ("epoch 1/3"): a row's epoch is the number of epochs trained when it was measured.
+    table["epoch"] = table["epoch"] + 1
     write_csv(table, out_dir / ARCHITECTURES_FILE)
     figures = write_architecture_figures(table, out_dir)
     timings["total_seconds"] = run.seconds()
