@@ -86,3 +86,27 @@ def test_a_cpu_study_resumed_on_another_capability_is_warned_about(tmp_path, cap
     assert message in caplog.text
     assert check_cpu(tmp_path / "other", cuda, {"capability": "AVX512"}) is None  # GPU kernels do the work
     assert check_cpu(tmp_path / "new", cpu, {"capability": "AVX512"}) is None  # nothing to resume
+
+
+def test_determinism_is_switched_on_only_when_a_job_is_computed(tmp_path, monkeypatch):
+    import auglens.study.backends.local as local
+    from auglens.study.jobs import Job
+
+    class Pending(Job):
+        stage, artifact = "test", ("tests", "json")
+        key = "pending"
+
+        def done(self, store):
+            return False
+
+    switched = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: switched.append(a))
+    monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: False)
+    monkeypatch.setattr(local, "run_local", lambda jobs, *a, **k: {})
+    run = open_run(RuntimeConfig(device="cpu", num_threads=1), tmp_path)
+    run.execute([])  # a finished study: nothing to compute, no switch (it imports torch's compiler stack)
+    assert switched == []
+    run.execute([Pending()])
+    assert switched == [(True,)]
+    open_run(RuntimeConfig(device="cpu", num_threads=1, deterministic=False), tmp_path).execute([Pending()])
+    assert switched == [(True,)]

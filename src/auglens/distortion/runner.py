@@ -62,6 +62,7 @@ class Runner:
         # results (part of every training key, as in a study), the store and the backend.
         self.run = open_run(config.runtime, self.root / "artifacts", backend, provenance=provenance,
                             log_folder=out_dir)
+        self.run.computes_here()  # the analyses evaluate models in this process
         self._specs: dict[str, DataSpec | DerivedData] = {}  # data key -> the spec its jobs carry
 
     @property

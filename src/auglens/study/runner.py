@@ -4,7 +4,8 @@ A study (``auglens run``), architecture selection, the distortion analyses, ``au
 verify --repair`` each plan their work as jobs (:mod:`~auglens.study.jobs`) and hand them to a :class:`Run`,
 which holds everything that decides where and how the jobs compute:
 
-- the device and torch's CPU thread count and determinism switches (:func:`~auglens.study.runtime.configure_runtime`),
+- the device and torch's CPU thread count (:func:`~auglens.study.runtime.configure_runtime`), and the
+  determinism switches once there is a job to compute,
 - the resolved settings that change results (:class:`~auglens.study.runtime.ComputeSpec`, part of every
   training key): on Ray those of the workers' device, which the driver may lack,
 - the artifact store (``runtime.artifacts``, or the pipeline's own folder),
@@ -31,7 +32,7 @@ import torch
 from auglens.config import RuntimeConfig
 from auglens.store import ArtifactStore
 from auglens.study.jobs import Job
-from auglens.study.runtime import ComputeSpec, compute_spec, configure_runtime, cpu_description
+from auglens.study.runtime import ComputeSpec, apply_determinism, compute_spec, configure_runtime, cpu_description
 
 __all__ = ["BACKENDS", "Run", "backend_compute_spec", "open_run", "run_store"]
 
@@ -83,7 +84,7 @@ class Run:
         ``on_done(job, store)`` is called for each job this call computed: as it finishes on the local
         backend, once all are done on Ray (the driver learns of them only then).
         """
-        if self.backend == "ray":
+        if self.backend == "ray":  # each worker applies the runtime settings itself
             from auglens.study.backends.ray import run_ray
 
             pending = [job for job in jobs if not job.done(self.store)]
@@ -94,7 +95,13 @@ class Run:
             return timings
         from auglens.study.backends.local import run_local
 
+        if any(not job.done(self.store) for job in jobs):
+            apply_determinism(self.runtime)
         return run_local(jobs, self.store, self.device, self.progress, on_done=on_done)
+
+    def computes_here(self) -> None:
+        """Apply the determinism switches before computing outside :meth:`execute` (e.g. evaluating a model)."""
+        apply_determinism(self.runtime)
 
     def seconds(self) -> float:
         """Wall time since the run was opened."""
@@ -128,7 +135,7 @@ def open_run(runtime: RuntimeConfig, store_root: str | Path, backend: str | None
 
         if logs.collecting() and logs.log_path() is None:
             logs.log_to_folder(log_folder)
-    device = configure_runtime(runtime)
+    device = configure_runtime(runtime, determinism=False)  # applied once there is something to compute
     compute = backend_compute_spec(runtime, backend, device)
     # The CPU joins every run's record: CPU results depend on its capability (cpu_description).
     provenance = {**(provenance or run_provenance()), "cpu": cpu_description()}

@@ -14,8 +14,8 @@ import torch
 
 from auglens.config import RuntimeConfig
 
-__all__ = ["DEFAULT_NUM_THREADS", "ComputeSpec", "compute_spec", "configure_runtime", "cpu_description",
-           "resolve_device"]
+__all__ = ["DEFAULT_NUM_THREADS", "ComputeSpec", "apply_determinism", "compute_spec", "configure_runtime",
+           "cpu_description", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,15 +32,29 @@ def resolve_device(name: str) -> torch.device:
 DEFAULT_NUM_THREADS = torch.get_num_threads()
 
 
-def configure_runtime(runtime: RuntimeConfig) -> torch.device:
-    """Determinism switches of Appendix B and thread count; returns the device to use."""
+def configure_runtime(runtime: RuntimeConfig, determinism: bool = True) -> torch.device:
+    """Thread count and, unless ``determinism`` is False, the determinism switches of Appendix B
+    (:func:`apply_determinism`); returns the device to use.
+
+    The runner passes ``determinism=False`` and applies the switches only once a job is to be computed
+    (:meth:`auglens.study.runner.Run.execute`): turning them on imports torch's compiler stack (about 1.5 s),
+    which a rerun of a finished study would otherwise pay for nothing.
+    """
     torch.set_num_threads(runtime.num_threads or DEFAULT_NUM_THREADS)
-    if runtime.deterministic:
-        # cuBLAS needs a fixed workspace to be deterministic; must be set before its first use.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+    if determinism:
+        apply_determinism(runtime)
     return resolve_device(runtime.device)
+
+
+def apply_determinism(runtime: RuntimeConfig) -> None:
+    """Deterministic algorithms (``runtime.deterministic``, Appendix B), before any computation that depends on them."""
+    if not runtime.deterministic:
+        return
+    # cuBLAS needs a fixed workspace to be deterministic; must be set before its first use.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if not (torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()):
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
 
 
 @dataclass(frozen=True)
