@@ -34,8 +34,6 @@ TABLES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "
 
 def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict[str, float],
                    device: torch.device, backend: str, compute: ComputeSpec, run: dict | None = None) -> None:
-    import torchvision
-
     import auglens
     from auglens.data.datasets import locate_dataset
     from auglens.provenance import data_provenance, device_description, record_run, run_provenance
@@ -50,7 +48,7 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "auglens": auglens.__version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+        "versions": {"torch": torch.__version__, "torchvision": _torchvision_version(),
                      "numpy": np.__version__, "pandas": pd.__version__},
         "git_commit": run.get("git_commit"),
         "device": (device_description(device) if backend == "local"
@@ -76,6 +74,17 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         previous = None
     manifest.update(record_run(previous, run, timings))
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+
+
+def _torchvision_version() -> str | None:
+    """The installed torchvision's version, read without importing it (about 2 s, which a rerun of a finished
+    study would pay for this one string); the same string whether or not the run imported it."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def summary_table(result: StudyResult) -> str:
