@@ -38,6 +38,8 @@ class StudyResult:
 
 
 def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: PreparedData):
+    # Epochs count from 1 in every table, as in the log ("epoch 1/3") and architectures.csv: the number of
+    # epochs trained when the row was measured. The artifacts keep the training loop's 0-based index.
     from auglens.metrics import classification_report
 
     performance, history, confusion = [], [], []
@@ -51,12 +53,13 @@ def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: Prep
             "model": job.model.model_id, "augmentation": spec.augmentation, "seed": spec.seed,
             "accuracy": float(report["accuracy"]), "precision_macro": float(report["precision_macro"]),
             "recall_macro": float(report["recall_macro"]), "f1_macro": float(report["f1_macro"]),
-            "best_epoch": hist["best_epoch"], "train_seconds": hist["train_seconds"],
+            "best_epoch": hist["best_epoch"] + 1, "train_seconds": hist["train_seconds"],
             "checkpoint_key": job.model.key,
             "cam_set": _artifact_reference(store.path("cams", job.key, "safetensors"), store, out_dir),
         })
         for row in hist["history"]:
-            history.append({"model": job.model.model_id, "augmentation": spec.augmentation, "seed": spec.seed, **row})
+            history.append({"model": job.model.model_id, "augmentation": spec.augmentation, "seed": spec.seed,
+                            **row, "epoch": row["epoch"] + 1})
         matrix = torch.as_tensor(report["confusion_matrix"]).numpy()
         for true in range(matrix.shape[0]):
             for pred in range(matrix.shape[1]):
