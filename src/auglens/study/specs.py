@@ -9,7 +9,7 @@ training section is either a :class:`TrainSpec` field of the same name or listed
 Where a spec field takes its value from:
 
 - ``architecture``, ``architecture_params``, ``input_size``, ``init_seed``: the model section
-  (``architecture``, ``params``, ``input_size``, ``init_seed``);
+  (``architecture``, ``params`` frozen into sorted pairs, ``input_size``, ``init_seed``);
 - ``sampling_seed``, ``reshuffle_each_epoch``: the split section;
 - ``augmentation``, ``augmentation_params``, ``seed``: the model being planned;
 - every other field: the training section's field of the same name (a spec field that no section has is
@@ -34,12 +34,9 @@ TRAINING_FIELDS_NOT_IN_SPEC: dict[str, str] = {
 }
 
 #: Spec fields read from the model section, by spec field: the model section's field name.
-_FROM_MODEL = {"architecture": "architecture", "architecture_params": "params", "input_size": "input_size",
-               "init_seed": "init_seed"}
+_FROM_MODEL = {"architecture": "architecture", "input_size": "input_size", "init_seed": "init_seed"}
 #: Spec fields read from the split section (the same name there).
 _FROM_SPLIT = ("sampling_seed", "reshuffle_each_epoch")
-#: Spec fields set by the model being planned, not by a section.
-_PER_MODEL = ("augmentation", "augmentation_params", "seed")
 #: Split-section fields that are :class:`DataSpec` fields, by data spec field.
 _DATA_FROM_SPLIT = {"validation_fraction": "validation_fraction", "split_seed": "seed"}
 
@@ -71,9 +68,9 @@ def train_spec(model: Any, training: Any, split: Any, augmentation: str, params:
     them, so types are compared on paired runs); a study's models all share both (offset 0, Appendix B).
     """
     values: dict[str, Any] = {"augmentation": augmentation, "augmentation_params": frozen_params(augmentation, params),
-                              "seed": seed}
+                              "seed": seed, "architecture_params": frozen(model.params)}
     for f in dataclasses.fields(TrainSpec):
-        if f.name in _PER_MODEL:
+        if f.name in values:
             continue
         if f.name in _FROM_MODEL:
             value = getattr(model, _FROM_MODEL[f.name])
@@ -86,7 +83,6 @@ def train_spec(model: Any, training: Any, split: Any, augmentation: str, params:
         if isinstance(value, list):
             value = tuple(value)
         values[f.name] = value
-    values["architecture_params"] = frozen(model.params)
     values["init_seed"] += run_offset
     values["sampling_seed"] += run_offset
     return TrainSpec(**values)
