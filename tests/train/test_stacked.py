@@ -16,25 +16,35 @@ from auglens.train import stacked
 from auglens.train.loop import TrainSpec, _optimizer, initial_model, predict_logits, train_model
 from auglens.train.stacked import (AUTO_MAX_MODELS, AUTO_MAX_PARAMETERS, auto_models_at_once, group_key,
                                    stacking_obstacle, train_stacked)
+from tests.float_order import assert_within_float_order, record_steps, reduction_terms
 from train_testing import LOSS_OFFSET, expected_epoch_losses, tiny_data  # tests/train is on sys.path
 
 
+#: Plain SGD wherever a group is compared with its models trained alone: the two are the same sums in another
+#: float order, and SGD's step is linear in the gradient, so tests/float_order.py bounds their distance.
+SGD = {"optimizer": "sgd", "momentum": 0.0}
+
+
 def specs(**common) -> list[TrainSpec]:
-    base = TrainSpec("tiny_cnn", "affine", batch_size=6, epochs=2, lr=3e-3, **common)
+    base = TrainSpec("tiny_cnn", "affine", batch_size=6, epochs=2, lr=1e-2, **{**SGD, **common})
     return [base, dataclasses.replace(base, seed=2), dataclasses.replace(base, augmentation="cutmix"),
             dataclasses.replace(base, augmentation="gaussian_blur", seed=3)]
 
 
-def assert_as_trained_alone(group, data, together, atol=1e-4):
-    """Each result of a group equals ``train_model`` on its spec: weights, kept epoch, every history value
-    but the timings, and the number of images reported to ``progress``."""
+def terms(spec: TrainSpec, data: PreparedData) -> int:
+    side = spec.input_size or data.train.images.shape[-1]
+    return reduction_terms(initial_model(spec, data.num_classes, data.in_channels), spec.batch_size, side)
+
+
+def assert_as_trained_alone(group, data, together):
+    """Each result of a group equals ``train_model`` on its spec: weights (up to float order), kept epoch,
+    every history value but the timings, and the number of images reported to ``progress``."""
     for spec, result in zip(group, together):
         counted = []
-        alone = train_model(spec, data, progress=counted.append)
+        with record_steps() as log:
+            alone = train_model(spec, data, progress=counted.append)
         assert result.best_epoch == alone.best_epoch
-        assert sorted(result.state_dict) == sorted(alone.state_dict)
-        for name, value in alone.state_dict.items():
-            torch.testing.assert_close(result.state_dict[name], value, rtol=0, atol=atol, msg=name)
+        assert_within_float_order(result.state_dict, alone.state_dict, log, terms(spec, data), spec.augmentation)
         assert len(result.history) == len(alone.history) == spec.epochs
         for row, expected in zip(result.history, alone.history):
             assert sorted(row) == sorted(expected)
@@ -51,10 +61,10 @@ def test_stacked_training_equals_one_model_at_a_time():
     assert len({group_key(s) for s in group}) == 1
     together = train_stacked(group, data)
     for spec, result in zip(group, together):
-        alone = train_model(spec, data)
+        with record_steps() as log:
+            alone = train_model(spec, data)
         assert result.best_epoch == alone.best_epoch
-        for name, value in alone.state_dict.items():
-            torch.testing.assert_close(result.state_dict[name], value, rtol=0, atol=1e-4, msg=name)
+        assert_within_float_order(result.state_dict, alone.state_dict, log, terms(spec, data), spec.augmentation)
         logits = []
         for state in (result.state_dict, alone.state_dict):
             model = initial_model(spec, data.num_classes, data.in_channels)
@@ -83,25 +93,26 @@ def test_stacked_group_resumes_mid_training_from_per_model_snapshots():
             assert {k: v for k, v in row.items() if k != "elapsed_seconds"} == {
                 k: v for k, v in expected.items() if k != "elapsed_seconds"}
     # A group snapshot is train_model's format: one model resumes alone from it.
-    alone = train_model(group[2], data, snapshot=saved[2])
-    for name, value in alone.state_dict.items():
-        torch.testing.assert_close(uninterrupted[2].state_dict[name], value, rtol=0, atol=1e-4)
+    with record_steps() as log:
+        alone = train_model(group[2], data, snapshot=saved[2])
+    assert_within_float_order(uninterrupted[2].state_dict, alone.state_dict, log, terms(group[2], data))
 
 
 def test_group_of_one_resumes_like_train_model():
     data = tiny_data()
-    spec = TrainSpec("tiny_cnn", "cutmix", batch_size=40, epochs=2, lr=1e-2)
+    spec = TrainSpec("tiny_cnn", "cutmix", batch_size=40, epochs=2, lr=1e-2, **SGD)
     saved = []
     (uninterrupted,) = train_stacked([spec], data, on_epoch_end=lambda i, snap: saved.append(snap))
     steps = [float(state["step"]) for state in saved[0]["optimizer"]["state"].values()]
     (resumed,) = train_stacked([spec], data, snapshots=[saved[0]])
     # resuming leaves the snapshot alone (torch's optimizer would count its steps on in the given tensor)
     assert [float(state["step"]) for state in saved[0]["optimizer"]["state"].values()] == steps
-    alone = train_model(spec, data, snapshot=saved[0])
+    with record_steps() as log:
+        alone = train_model(spec, data, snapshot=saved[0])
     assert resumed.best_epoch == uninterrupted.best_epoch == alone.best_epoch
     for name, value in uninterrupted.state_dict.items():
         torch.testing.assert_close(resumed.state_dict[name], value, rtol=0, atol=0, msg=name)
-        torch.testing.assert_close(alone.state_dict[name], value, rtol=0, atol=1e-5, msg=name)
+    assert_within_float_order(alone.state_dict, uninterrupted.state_dict, log, terms(spec, data))
 
 
 def test_stacked_epoch_clocks_hooks_and_reseed_as_one_model_and_a_resume_changes_nothing(monkeypatch):
@@ -181,7 +192,7 @@ def test_stacked_baselines_scheduled_kept_last_equal_one_at_a_time():
     last epoch kept and validation in several chunks; ``progress`` counts every model's images."""
     data = tiny_data()
     base = TrainSpec("tiny_cnn", "none", batch_size=8, epochs=2, lr=1e-2, lr_schedule="one_cycle",
-                     checkpoint="last", eval_batch_size=4, reshuffle_each_epoch=True)
+                     checkpoint="last", eval_batch_size=4, reshuffle_each_epoch=True, **SGD)
     group = [base, dataclasses.replace(base, seed=5)]
     counted, ticks, hooked, clock = [], [], [], []
 
@@ -232,13 +243,13 @@ def test_stacked_training_without_validation_keeps_the_last_epoch():
     data = tiny_data()
     data = PreparedData(data.train, ImageSet(data.validation.images[:0], data.validation.labels[:0],
                                              data.validation.classes), data.test, data.mean, data.std)
-    base = TrainSpec("tiny_cnn", "none", batch_size=30, epochs=1, lr=1e-2, checkpoint="last")
+    base = TrainSpec("tiny_cnn", "none", batch_size=30, epochs=1, lr=1e-2, checkpoint="last", **SGD)
     (result,) = train_stacked([base], data)
-    alone = train_model(base, data)
+    with record_steps() as log:
+        alone = train_model(base, data)
     assert result.best_epoch == alone.best_epoch == 0
     assert "val_accuracy" not in result.history[0]
-    for name, value in alone.state_dict.items():
-        torch.testing.assert_close(result.state_dict[name], value, rtol=0, atol=1e-5, msg=name)
+    assert_within_float_order(result.state_dict, alone.state_dict, log, terms(base, data))
     trained = []
     with pytest.raises(ValueError, match="needs a validation set.*checkpoint = 'last'"):
         train_stacked([dataclasses.replace(base, checkpoint="best")], data, progress=trained.append)
@@ -390,3 +401,33 @@ def test_stacked_logged_epoch_losses_are_summed_in_double_precision(monkeypatch)
         loss, majority = expected_epoch_losses([(a[i], b[i]) for a, b in pairs])
         assert result.history[0]["train_loss"] == pytest.approx(loss, rel=1e-15, abs=0)
         assert result.history[0]["train_loss_majority"] == pytest.approx(majority, rel=1e-15, abs=0)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_one_optimizer_over_stacked_parameters_is_one_optimizer_per_model(optimizer):
+    """Given the same gradients, the group's optimizer moves model i's slice as model i's own optimizer does.
+    The update is elementwise (no sum over elements), so only how a kernel vectorises may differ: a few
+    roundings of float32 per step, bounded by 8 units of roundoff of the parameter and of the step's size."""
+    spec = TrainSpec("tiny_cnn", "affine", optimizer=optimizer, lr=1e-2, weight_decay=1e-3)
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(3, 4, 5, generator=g), torch.randn(3, 7, generator=g)]
+    grads = [[torch.randn(p.shape, generator=g) for p in start] for _ in range(5)]
+    together = [torch.nn.Parameter(p.clone()) for p in start]
+    alone = [[torch.nn.Parameter(p[i].clone()) for p in start] for i in range(3)]
+    optimizers = [_optimizer(spec, together)] + [_optimizer(spec, params) for params in alone]
+    for step in grads:
+        for p, grad in zip(together, step):
+            p.grad = grad.clone()
+        for i, params in enumerate(alone):
+            for p, grad in zip(params, step):
+                p.grad = grad[i].clone()
+        for opt in optimizers:
+            opt.step()
+    u = 2.0 ** -24
+    for k, p in enumerate(together):
+        for i, params in enumerate(alone):
+            moved = (params[k].detach() - start[k][i]).abs()
+            bound = 8 * u * len(grads) * (start[k][i].abs() + moved)
+            assert bool(((p.detach()[i] - params[k].detach()).abs() <= bound).all()), (optimizer, k, i)
+    # and a wrong slice is far outside that bound
+    assert not bool(((together[0].detach()[0] - alone[1][0].detach()).abs() <= 1e-3).all())
