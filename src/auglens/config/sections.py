@@ -106,10 +106,16 @@ class AugmentationConfig(TableEntry):
 class RuntimeConfig:
     device: str = config_field("auto", "auto (cuda when available), cpu, cuda, cuda:N")
     deterministic: bool = config_field(True, "torch deterministic algorithms (Appendix B)")
-    num_threads: int | None = config_field(None, "CPU threads for torch (None: torch's default); results depend on it "
+    num_threads: int | None = config_field(None, "CPU threads for torch, per worker (None: torch's default, or 1 with "
+                                     "several workers); results depend on it "
                                      "(CPU sums are thread-order dependent), and each Ray CPU task uses and "
                                      "reserves this many CPUs", min=1)
     backend: Literal["local", "ray"] = config_field("local", "where jobs run: this process, or a Ray cluster")
+    workers: int | Literal["auto"] = config_field(
+        1, "local backend: processes computing a stage's jobs at once (independent trainings, CAM sets), each "
+        "pinned to its own cores and running num_threads torch threads (1 when num_threads is unset and workers "
+        "is not 1); auto: one per core this process may use (os.sched_getaffinity). The worker count never "
+        "changes a result, the thread count does (docs/artifacts.md)", min=1)
     ray_address: str | None = config_field(None, "Ray cluster address ('auto', 'ray://host:port'); None: $RAY_ADDRESS, else a cluster started "
                                           "with `ray start` on this machine, else a new local Ray for this run")
     ray_gpus_per_task: float = config_field(1.0, "share of a GPU each Ray task reserves on CUDA (0.5: two models per GPU)",

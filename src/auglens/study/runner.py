@@ -97,7 +97,7 @@ class Run:
 
         if any(not job.done(self.store) for job in jobs):
             apply_determinism(self.runtime)
-        return run_local(jobs, self.store, self.device, self.progress, on_done=on_done)
+        return run_local(jobs, self.store, self.device, self.progress, on_done=on_done, runtime=self.runtime)
 
     def computes_here(self) -> None:
         """Apply the determinism switches before computing outside :meth:`execute` (e.g. evaluating a model)."""

@@ -15,7 +15,8 @@ import torch
 from auglens.config import RuntimeConfig
 
 __all__ = ["DEFAULT_NUM_THREADS", "ComputeSpec", "apply_determinism", "compute_spec", "configure_runtime",
-           "cpu_description", "resolve_device"]
+           "cpu_description", "resolve_device", "threads_per_model", "usable_cores", "worker_count",
+           "worker_cores", "worker_setup"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,6 +33,62 @@ def resolve_device(name: str) -> torch.device:
 DEFAULT_NUM_THREADS = torch.get_num_threads()
 
 
+def threads_per_model(runtime: RuntimeConfig) -> int:
+    """torch's CPU thread count for every job: ``runtime.num_threads``, else torch's default here with one
+    worker, else 1 (several workers share the cores between them, each a single-threaded process)."""
+    if runtime.num_threads:
+        return runtime.num_threads
+    return DEFAULT_NUM_THREADS if runtime.workers == 1 else 1
+
+
+def usable_cores() -> list[int]:
+    """The CPU cores this process may run on (its affinity: a container's or a batch job's share, not the
+    machine's count)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def worker_count(runtime: RuntimeConfig, device_type: str, pending: int) -> int:
+    """How many local worker processes compute ``pending`` jobs: ``runtime.workers``, or for ``"auto"`` as many
+    as fit the usable cores at ``threads_per_model`` threads each (one on a GPU, which runs one job at a time
+    anyway); never more than there are jobs.
+
+    The load of the machine is not subtracted: a worker's results do not depend on how many there are, and
+    under a fair scheduler each extra runnable worker takes a further share of a busy machine, whereas extra
+    torch threads in one process wait on each other at every parallel region (measured: 2 threads on a busy
+    2-core machine ran 16x slower than 1). The load is logged, so a slow run on a busy machine says why.
+    """
+    if runtime.workers != "auto":
+        wanted = int(runtime.workers)
+    elif device_type != "cpu":
+        wanted = 1
+    else:
+        wanted = max(1, len(usable_cores()) // threads_per_model(runtime))
+    return max(1, min(wanted, pending))
+
+
+def worker_cores(index: int, workers: int, threads: int) -> list[int] | None:
+    """The cores worker ``index`` of ``workers`` is pinned to: its own ``threads`` of the usable cores, or None
+    (not pinned) when the workers' threads outnumber the cores."""
+    cores = usable_cores()
+    if workers * threads > len(cores):
+        return None
+    return cores[index * threads : (index + 1) * threads]
+
+
+def worker_setup(runtime: RuntimeConfig, threads: int | None = None, cores: list[int] | None = None) -> torch.device:
+    """Prepare a worker process (local or Ray) to compute jobs as the driver would: pinned to ``cores`` (when
+    given), with ``threads`` torch threads (default :func:`threads_per_model`) and the determinism switches;
+    returns the device to use."""
+    if cores is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
+    device = configure_runtime(runtime)
+    torch.set_num_threads(threads or threads_per_model(runtime))
+    return device
+
+
 def configure_runtime(runtime: RuntimeConfig, determinism: bool = True) -> torch.device:
     """Thread count and, unless ``determinism`` is False, the determinism switches of Appendix B
     (:func:`apply_determinism`); returns the device to use.
@@ -40,7 +97,7 @@ def configure_runtime(runtime: RuntimeConfig, determinism: bool = True) -> torch
     (:meth:`auglens.study.runner.Run.execute`): turning them on imports torch's compiler stack (about 1.5 s),
     which a rerun of a finished study would otherwise pay for nothing.
     """
-    torch.set_num_threads(runtime.num_threads or DEFAULT_NUM_THREADS)
+    torch.set_num_threads(threads_per_model(runtime))
     if determinism:
         apply_determinism(runtime)
     return resolve_device(runtime.device)
@@ -78,9 +135,9 @@ class ComputeSpec:
 
 def compute_spec(runtime: RuntimeConfig, device_type: str | None = None) -> ComputeSpec:
     """The resolved settings of ``runtime``: ``device = "auto"`` as this machine (or ``device_type``) resolves it,
-    ``num_threads = None`` as torch's default here."""
+    ``num_threads = None`` as :func:`threads_per_model` resolves it."""
     device = device_type or resolve_device(runtime.device).type
-    return ComputeSpec(device, runtime.num_threads or DEFAULT_NUM_THREADS, runtime.deterministic)
+    return ComputeSpec(device, threads_per_model(runtime), runtime.deterministic)
 
 
 def cpu_description() -> dict[str, str | None]:

@@ -33,7 +33,7 @@ from auglens.config import RuntimeConfig
 from auglens.store import ArtifactStore
 from auglens.study.backends import stages
 from auglens.study.jobs import Job, run_claimed
-from auglens.study.runtime import DEFAULT_NUM_THREADS, configure_runtime
+from auglens.study.runtime import threads_per_model, worker_setup
 
 __all__ = ["MAX_RETRIES", "device_type", "run_ray", "shared_root"]
 
@@ -44,8 +44,7 @@ MAX_RETRIES = 3  # attempts after a worker dies (node lost, OOM-killed, preempte
 
 def _worker_setup(runtime: RuntimeConfig, threads: int) -> torch.device:
     """Apply the driver's determinism and thread settings in this worker; returns the device to use."""
-    device = configure_runtime(runtime)
-    torch.set_num_threads(threads)
+    device = worker_setup(runtime, threads)  # Ray, not auglens, places the task on its CPUs
     # Ray exposes only the task's own GPU(s) through CUDA_VISIBLE_DEVICES: it is always "cuda:0" here.
     return torch.device("cuda") if device.type == "cuda" else device
 
@@ -123,7 +122,7 @@ def run_ray(jobs: Sequence[Job], store: ArtifactStore, runtime: RuntimeConfig,
     started_ray = _connect(ray, runtime.ray_address)
     try:
         # Resolved here so every worker uses exactly the thread count a local run on this machine would.
-        threads = runtime.num_threads or DEFAULT_NUM_THREADS
+        threads = threads_per_model(runtime)
         resources = _task_resources(ray, runtime, threads)
         store.remove_stale_temporaries()  # left by writers now dead; live ones' are kept
         started = time.perf_counter()
