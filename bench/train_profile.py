@@ -24,8 +24,10 @@ about half of each batch are augmented copies, as in the study). Figures are per
 ``--repeats`` interleaved repeats (as ``_common.best_time``). The mirrored step is checked against the real
 one before timing: the same batch tensors and, after one step from the same weights, the same weights.
 
-With ``--study`` it also runs ``auglens run`` on the config (same overrides) into a temporary folder, reads
-the per-stage timings the run recorded in its manifest, then times ``auglens report`` on the folder.
+With ``--study`` it also runs ``auglens run --no-report`` on the config (same overrides) into a temporary folder
+and reads the stage timings the run recorded in its manifest (``timings_seconds``: train, cam, metric; the
+train stage includes each epoch's validation), then times ``auglens report`` on the folder (the run does not
+record the report's time), each in a fresh interpreter.
 
     python bench/train_profile.py [--config examples/fashion-mnist-quick.toml] [--images N] [--steps 20]
         [--repeats 5] [--augmentation NAME ...] [--threads N] [--device cuda] [--study] [key=value ...]
@@ -138,6 +140,7 @@ class _Model:
     def __init__(self, spec, data, device, steps: int):
         self.spec, self.data, self.device = spec, data, device
         self.trainee = _OneModel(spec, data, device)
+        self.trainee.train()  # as run_epochs does at every epoch
         self.augmentation = build_augmentation(spec.augmentation, run_seed=spec.seed, **dict(spec.augmentation_params))
         self.images, self.labels = data.train.images, data.train.labels
         if device.type == "cuda" and self.images.numel() <= DEVICE_RESIDENT_BYTES:
@@ -291,6 +294,14 @@ def _profile(config, device, names: list[str], steps: int, repeats: int) -> tupl
     return rows, setup
 
 
+def _command(arguments: list[str], env: dict[str, str]) -> None:
+    """``auglens ARGUMENTS`` in a fresh interpreter; its log is shown only if it fails."""
+    done = subprocess.run([sys.executable, "-m", "auglens.cli", *arguments], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"auglens {arguments[0]} failed (exit status {done.returncode})")
+
+
 def _study(config_path: str, overrides: list[str]) -> dict:
     """``auglens run`` (without the report) into a temporary folder, then ``auglens report`` on it: the stage
     timings the run recorded in its manifest, the report's wall time and each command's wall time."""
@@ -298,13 +309,11 @@ def _study(config_path: str, overrides: list[str]) -> dict:
                                                         os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "auglens.cli", "run", config_path, "--out", out, "--no-report",
-                        "--no-progress", *overrides], check=True, env=env, stdout=subprocess.DEVNULL)
+        _command(["run", config_path, "--out", out, "--no-report", "--no-progress", *overrides], env)
         run_wall = time.perf_counter() - started
         manifest = json.loads((Path(out) / "manifest.json").read_text())
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "auglens.cli", "report", out], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
+        _command(["report", out], env)
         report_wall = time.perf_counter() - started
         import pandas as pd
 
@@ -312,10 +321,10 @@ def _study(config_path: str, overrides: list[str]) -> dict:
     stages = {k.removesuffix("_seconds"): float(v) for k, v in manifest["timings_seconds"].items()
               if k != "total_seconds"}
     total = float(manifest["timings_seconds"]["total_seconds"])
-    return {"stages_s": stages, "report_s": report_wall, "run_total_s": total,
-            # Interpreter start, imports, data preparation and the tables: the run command's wall time outside
-            # its stages.
-            "run_outside_stages_s": run_wall - sum(stages.values()), "run_command_s": run_wall,
+    return {"stages_s": stages, "report_s": report_wall, "run_command_s": run_wall,
+            # The run command's wall time outside its stages: before the run opens (interpreter start, imports,
+            # reading the config) and inside it (data preparation, planning, tables, manifest).
+            "startup_s": run_wall - total, "run_other_s": total - sum(stages.values()),
             "models": int(len(performance)), "train_seconds_per_model_mean": float(performance["train_seconds"].mean()),
             "manifest_device": manifest.get("device")}
 
@@ -368,8 +377,8 @@ def main() -> None:
         study = _study(args.config, overrides)
         print(f"\nstudy ({study['models']} models), seconds: "
               + ", ".join(f"{k}={v:.1f}" for k, v in study["stages_s"].items())
-              + f", report={study['report_s']:.1f}; run command {study['run_command_s']:.1f} "
-              f"({study['run_outside_stages_s']:.1f} outside its stages)")
+              + f", report={study['report_s']:.1f}; the run command {study['run_command_s']:.1f} in all: "
+              f"{study['startup_s']:.1f} before the run opened, {study['run_other_s']:.1f} in it outside the stages")
 
     write_json(args.json, {"device": described, "cpu": cpu, "threads": torch.get_num_threads(),
                            "torch": torch.__version__, "config": args.config, "overrides": overrides,
