@@ -94,6 +94,20 @@ class TrainingConfig:
         "augmentation: none (the thesis), or crop_flip: a random crop of the image's size from it padded with 4 "
         "black pixels, then a horizontal flip with p = 0.5, per sample (the distortion paper's trainer.py, line 43: "
         "--augment True; auglens.augment.standard)")
+    augmentation_copies: Literal["per_epoch", "fixed"] = config_field(
+        "per_epoch", "per_epoch: each image's augmented copy is drawn anew every epoch (the thesis's §5.1: 'online "
+        "during batch fetching'); fixed: drawn once per image and starting state and reused in every epoch (its "
+        "Appendix B: 'an initial, purely augmented dataset is instantiated'); a mixing partner, another image of "
+        "the batch, stays fixed only while the order does (split.reshuffle_each_epoch = false). The standard "
+        "augmentation is drawn anew every epoch either way (docs/methodology.md)")
+    augmentation_resolution: Literal["native", "model_input"] = config_field(
+        "native", "where the [[augmentations]] run: native: on the stored images, before resizing to "
+        "model.input_size; model_input: after that resize (the same when model.input_size is none). Parameters in "
+        "pixels (blur kernel and sigma, elastic alpha and sigma) are pixels of the image they are applied to, so "
+        "at model_input they act input_size/native times weaker relative to the object; shares of the image "
+        "(affine translation, crop area, CutMix box) do not change. "
+        "The standard augmentation runs at native resolution either way; validation and test images are only "
+        "resized (docs/methodology.md)")
 
 
 @dataclass

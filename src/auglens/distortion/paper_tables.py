@@ -212,6 +212,10 @@ def _differences(config) -> list[str]:
         out.append(f"{t.optimizer}, lr {t.lr:g}, batch {t.batch_size} (paper: sgd, lr 0.1, batch 128)")
     if t.standard_augmentation == "none":
         out.append("no standard augmentation (paper: random crop and flip)")
+    if t.augmentation_copies == "fixed":
+        out.append("augmented copies drawn once per image and reused every epoch (paper: drawn anew each epoch)")
+    if t.augmentation_resolution == "model_input" and config.model.input_size is not None:
+        out.append(f"augmentations applied after resizing to {config.model.input_size} pixels (paper: native size)")
     return out
 
 

@@ -13,7 +13,10 @@ Where a spec field takes its value from:
 - ``sampling_seed``, ``reshuffle_each_epoch``: the split section;
 - ``augmentation``, ``augmentation_params``, ``seed``: the model being planned;
 - every other field: the training section's field of the same name (a spec field that no section has is
-  an error, not a silent default).
+  an error, not a silent default);
+- but a baseline's :data:`AUGMENTATION_ONLY_FIELDS` are their defaults: they say how augmented copies are made,
+  a baseline has none, so its weights do not depend on them, and neither does its key (one baseline serves
+  studies that differ only there).
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from auglens.augment import frozen_params
+from auglens.augment import BASELINE, frozen_params
 from auglens.data.prepared import DataSpec
 from auglens.train.loop import TrainSpec
 
-__all__ = ["TRAINING_FIELDS_NOT_IN_SPEC", "data_spec", "frozen", "train_spec"]
+__all__ = ["AUGMENTATION_ONLY_FIELDS", "TRAINING_FIELDS_NOT_IN_SPEC", "data_spec", "frozen", "train_spec"]
 
 #: Training-section fields that are not :class:`TrainSpec` fields, and why no trained weight depends on them.
 TRAINING_FIELDS_NOT_IN_SPEC: dict[str, str] = {
@@ -33,6 +36,8 @@ TRAINING_FIELDS_NOT_IN_SPEC: dict[str, str] = {
                       "part of the training key when above 1",
 }
 
+#: Spec fields that change only how the augmented copies are made: a baseline's are left at their defaults.
+AUGMENTATION_ONLY_FIELDS = ("augmentation_copies", "augmentation_resolution")
 #: Spec fields read from the model section, by spec field: the model section's field name.
 _FROM_MODEL = {"architecture": "architecture", "input_size": "input_size", "init_seed": "init_seed"}
 #: Spec fields read from the split section (the same name there).
@@ -83,6 +88,9 @@ def train_spec(model: Any, training: Any, split: Any, augmentation: str, params:
         if isinstance(value, list):
             value = tuple(value)
         values[f.name] = value
+    if augmentation == BASELINE:
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainSpec)}
+        values.update({name: defaults[name] for name in AUGMENTATION_ONLY_FIELDS})
     values["init_seed"] += run_offset
     values["sampling_seed"] += run_offset
     return TrainSpec(**values)

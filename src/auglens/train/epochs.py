@@ -7,7 +7,8 @@ else happens here, once for both:
 
 - identical data order: :func:`auglens.train.order.training_order`, independent of augmentation and seed;
 - augmented copy i is made from image i, with randomness from (starting state, epoch, i) only: each model
-  of a group gets its own copies in the same positions;
+  of a group gets its own copies in the same positions. ``augmentation_copies = "fixed"`` drops the epoch
+  (:func:`copy_keys`): each copy is drawn once, the first epoch's, and seen again in every epoch;
 - other randomness (dropout, stochastic depth) is reseeded from (starting state, epoch) at each epoch, so a
   run resumed from an epoch snapshot continues exactly as an uninterrupted one;
 - the learning rate is a pure function of (epoch, share of the epoch done), set before every batch;
@@ -28,8 +29,11 @@ member of a group, so either resumes from the other's snapshots.
 applies to every training image of the batch before the augmentation, so a mixing augmentation mixes the
 cropped images, as the authors' trainer does; validation and test images are never augmented.
 
-Augmentations run at the data set's native resolution on [0, 1] images, before resizing and
-normalisation, which is cheaper and matches applying them to the stored images.
+Augmentations run on [0, 1] images before normalisation: at the data set's native resolution before
+resizing (``augmentation_resolution = "native"``, cheaper, and the same as augmenting the stored images), or
+after resizing to the model's input size (``"model_input"``, :func:`augmentation_input`). The standard
+augmentation runs at native resolution either way: its 4-pixel padding is the distortion paper's, on
+32-pixel images.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from auglens.augment import build_augmentation, sample_keys
 from auglens.augment.random import mix64
 from auglens.augment.standard import standard_augmentation
 from auglens.data.prepared import PreparedData, model_input
+from auglens.data.transforms import resize_keep_aspect
 from auglens.metrics.performance import classification_report
 from auglens.train.order import training_order
 from auglens.train.spec import TrainSpec
@@ -98,6 +103,45 @@ def check_checkpoint(spec: TrainSpec, data: PreparedData) -> bool:
     return validate
 
 
+#: ``TrainSpec.augmentation_copies``: a new copy of each image every epoch, or one copy for all epochs.
+AUGMENTATION_COPIES = ("per_epoch", "fixed")
+#: ``TrainSpec.augmentation_resolution``: augment the stored images, or the images resized for the model.
+AUGMENTATION_RESOLUTIONS = ("native", "model_input")
+#: The epoch whose copies ``augmentation_copies = "fixed"`` keeps: a fixed run sees a per-epoch run's first copies.
+FIXED_COPY_EPOCH = 0
+
+
+def copy_keys(seed: int, epoch: int, images: torch.Tensor, copies: str) -> torch.Tensor:
+    """The per-sample keys of the augmented copies of training images ``images`` (indices) in ``epoch``;
+    (N,) int -> (N,) int64.
+
+    ``"per_epoch"``: from (starting state, epoch, image), a new copy every epoch. ``"fixed"``: from (starting
+    state, image) alone -- the keys of epoch :data:`FIXED_COPY_EPOCH` -- so every epoch draws the same
+    parameters for image i, and the copy, a pure function of the key and the image, is the same (a mixing
+    partner is another image of the batch, so it stays the same too while the order does: see
+    docs/methodology.md).
+    """
+    if copies not in AUGMENTATION_COPIES:
+        raise ValueError(f"augmentation_copies must be one of {', '.join(AUGMENTATION_COPIES)}, got {copies!r}")
+    return sample_keys(seed, epoch if copies == "per_epoch" else FIXED_COPY_EPOCH, images)
+
+
+def augmentation_input(images: torch.Tensor, resolution: str, input_size: int | None) -> torch.Tensor:
+    """[0, 1] training images as the augmentation receives them: as stored (``"native"``) or resized to the
+    model's input size as :func:`~auglens.data.prepared.model_input` resizes (``"model_input"``; unchanged
+    when ``input_size`` is None); (N, C, H, W) -> (N, C, H, W) or (N, C, S, S).
+
+    Resized first, the images pass through ``model_input``'s resize unchanged (it skips images already of
+    the input size), so each image is resized exactly once either way.
+    """
+    if resolution not in AUGMENTATION_RESOLUTIONS:
+        raise ValueError(f"augmentation_resolution must be one of {', '.join(AUGMENTATION_RESOLUTIONS)}, "
+                         f"got {resolution!r}")
+    if resolution == "native" or input_size is None:
+        return images
+    return resize_keep_aspect(images, input_size)
+
+
 def _batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device):
     """Images (normalised), first labels, second labels and lambda for one batch of order positions."""
     n = len(data.train)
@@ -113,8 +157,9 @@ def _batch(spec, data, train_images, train_labels, positions, epoch, augmentatio
         # distortion paper's trainer. Keyed by order position, so an original and its copy differ.
         images = standard_augmentation(spec.standard_augmentation, images,
                                        sample_keys(spec.seed, epoch, positions).to(device))
+    images = augmentation_input(images, spec.augmentation_resolution, spec.input_size)
     if augmentation is not None and bool(is_copy.any()):
-        keys = sample_keys(spec.seed, epoch, source[is_copy.cpu()]).to(device)
+        keys = copy_keys(spec.seed, epoch, source[is_copy.cpu()], spec.augmentation_copies).to(device)
         out = augmentation(images[is_copy], labels[is_copy], keys)
         images[is_copy] = out.images.to(images.dtype)
         partner[is_copy] = out.partner_labels
@@ -231,7 +276,7 @@ def run_epochs(trainee: Trainee, data: PreparedData, progress: Callable[[int], N
             for group in trainee.optimizer.param_groups:
                 group["lr"] = learning_rate(spec, epoch, start / len(order))
             positions = order[start : start + spec.batch_size]
-            # Augmented copies are keyed by (starting state, epoch, image): each model gets its own.
+            # Augmented copies are keyed by (starting state, epoch or not, image): each model gets its own.
             batches = [_batch(s, data, train_images, train_labels, positions, epoch, augmentation, device)
                        for s, augmentation in zip(specs, augmentations)]
             losses, majority = trainee.step(batches)

@@ -42,6 +42,11 @@ class TrainSpec:
     checkpoint: str = "best"  # "best": highest validation accuracy; "last": the final epoch
     # Applied to every training image before the augmentation (auglens.augment.standard): "none" or "crop_flip".
     standard_augmentation: str = field(default="none", metadata={"key": "omit_default"})
+    # "per_epoch": each augmented copy drawn anew every epoch; "fixed": drawn once per image and starting state,
+    # the same in every epoch (auglens.train.epochs).
+    augmentation_copies: str = field(default="per_epoch", metadata={"key": "omit_default"})
+    # "native": augmentations run on the stored images, before resizing to input_size; "model_input": after it.
+    augmentation_resolution: str = field(default="native", metadata={"key": "omit_default"})
 
     def key_fields(self) -> dict[str, Any]:
         """The fields an artifact key hashes: every field, but those marked ``metadata={"key": "omit_default"}``

@@ -1,5 +1,8 @@
 """Affinity and diversity (Section 4, Table 5, after Gontijo-Lopes et al.): how far the reference model
 finds augmented test data from clean data, and the augmented models' final training losses.
+
+Test images are augmented where the augmented model's training augmented them (``training.
+augmentation_resolution``): as stored, or resized to the model's input size.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from auglens.distortion.analyses.registry import register_analysis
 from auglens.distortion.analyses.sections import AffinityConfig
 from auglens.distortion.runner import BASELINE
 from auglens.hashing import stable_hash
+from auglens.train.epochs import augmentation_input
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -86,7 +90,9 @@ def affinity(runner: Runner) -> dict[str, pd.DataFrame]:
 
             for subset, (test, index) in tests.items():
                 def compute(reference=reference, model=model, augmentation=augmentation, test=test):
-                    images = floats(test.images, runner.device)
+                    # Augmented where the model's training augmented: as stored or resized for the model.
+                    images = augmentation_input(floats(test.images, runner.device), model.spec.augmentation_resolution,
+                                                model.spec.input_size)
                     labels = test.labels.to(runner.device)
                     augmented = augment_in_chunks(augmentation, images, labels, runner.keys(model.seed, len(test)),
                                                   model.spec.eval_batch_size)
