@@ -41,7 +41,7 @@ from auglens.study.jobs import CamJob, Job, MetricJob, WeightsFile, metric_group
 from auglens.study.plan import StudyPlan, data_spec
 from auglens.study.runner import open_run
 from auglens.study.specs import frozen
-from auglens.study.tables import seed_average, write_csv, write_parquet, write_test_set
+from auglens.study.tables import seed_average, with_kind, write_csv, write_parquet, write_test_set
 from auglens.train.loop import TrainSpec
 
 __all__ = ["ComparePlan", "check_checkpoints", "checkpoint_mismatch", "compare_checkpoints", "compare_study",
@@ -212,7 +212,8 @@ def _write_tables(out: Path, store, plan: ComparePlan, prepared, describe) -> No
     ``model``, ``describe(job)`` (augmentation, seed and the model's source), the metrics and ``cam_set``."""
     from auglens.metrics import classification_report
 
-    cam_metrics = pd.concat([store.load_table("metrics", pair.key) for pair in plan.pairs], ignore_index=True)
+    cam_metrics = pd.concat([with_kind(store.load_table("metrics", pair.key), pair.other.model.kind)
+                             for pair in plan.pairs], ignore_index=True)
     write_parquet(cam_metrics, out / "cam_metrics.parquet")
     write_parquet(seed_average(cam_metrics), out / "aug_metrics.parquet")
     if plan.all_pairs:
@@ -245,18 +246,18 @@ def plan_study_compare(study_plan: StudyPlan, models: list[str] | None = None, a
     job, and with ``all_pairs`` every pair of the chosen models (baselines included) is compared too.
     """
     known = {job.model.model_id: job for job in study_plan.models}
-    baselines = [job for job in study_plan.models if job.model.spec.augmentation == BASELINE]
+    baselines = [job for job in study_plan.models if job.model.kind == "baseline"]
     if models is None:
         chosen = list(study_plan.models)
     else:
         wanted, unknown = set(), []
         for name in models:
-            matches = [i for i, job in known.items() if name in (i, job.model.spec.augmentation)]
+            matches = [i for i, job in known.items() if name in (i, job.model.name)]
             if not matches:
                 unknown.append(name)
             wanted.update(matches)
         if unknown:
-            augmentations = dict.fromkeys(job.model.spec.augmentation for job in study_plan.models)
+            augmentations = dict.fromkeys(job.model.name for job in study_plan.models)
             raise UserError(f"the study has no model {', '.join(map(repr, unknown))}; name an augmentation "
                             f"({', '.join(augmentations)}) or a model id ({', '.join(known)})")
         chosen = [job for job in study_plan.models if job in baselines or job.model.model_id in wanted]
@@ -299,7 +300,8 @@ def compare_study(folder: str | Path, out: str | Path, models: list[str] | None 
     timings = run.execute(plan.jobs)
     prepared = prepare_data(plan.data)
     _write_tables(out, run.store, plan, prepared, lambda job: {
-        "augmentation": job.model.spec.augmentation, "seed": job.model.spec.seed, "checkpoint_key": job.model.key})
+        "augmentation": job.model.name, "kind": job.model.kind, "seed": job.model.spec.seed,
+        "checkpoint_key": job.model.key})
     write_test_set(out, prepared)
     write_text_atomic(out / "config.toml", cfg.dump_toml(study.config))
     previous = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else None
@@ -311,6 +313,6 @@ def compare_study(folder: str | Path, out: str | Path, models: list[str] | None 
                 "cam_keys": {job.model.model_id: job.key for job in plan.models},
                 **run.history(previous, timings)}
     write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=1))
-    others = [job.model.model_id for job in plan.models if job.model.spec.augmentation != BASELINE]
+    others = [job.model.model_id for job in plan.models if job.model.kind != "baseline"]
     return (f"compared {len(others)} model(s) of {folder} with its baseline on {len(prepared.test)} test images"
             f"{' (and every pair)' if all_pairs else ''} -> {out}")

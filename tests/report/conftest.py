@@ -45,8 +45,21 @@ def write_synthetic_study(root: Path, *, augmentations: Sequence[str] = ("affine
                           seeds: Sequence[int] = (1, 2), n_images: int = 50, image_size: int = 8,
                           map_size: int = 4, channels: int = 1, n_classes: int = 4, epochs: int = 3,
                           constant_maps: int = 3, metrics: Sequence[str] = DEFAULT_METRICS,
-                          overlap_percents: Sequence[float] = (20,), seed: int = 0) -> Path:
-    """Write every file of a finished study folder into ``root`` and return ``root``."""
+                          overlap_percents: Sequence[float] = (20,), seed: int = 0,
+                          controls: Sequence[tuple[str, int]] = ()) -> Path:
+    """Write every file of a finished study folder into ``root`` and return ``root``.
+
+    ``controls``: retraining controls as ``(setting, value)``, written as models named
+    ``control:<setting>=<value>`` after the augmentations; with them the tables get their ``kind`` column
+    (without, they keep the layout of tables written before controls existed)."""
+    control_names = [f"control:{setting}={value}" for setting, value in controls]
+    compared = [*augmentations, *control_names]
+
+    def kind(name: str) -> dict[str, str]:
+        if not controls:
+            return {}
+        return {"kind": "control" if name in control_names else "baseline" if name == "none" else "augmentation"}
+
     rng = np.random.default_rng(seed)
     root = Path(root)
     (root / "artifacts" / "cams").mkdir(parents=True, exist_ok=True)
@@ -56,7 +69,7 @@ def write_synthetic_study(root: Path, *, augmentations: Sequence[str] = ("affine
     save_file({"images": images, "labels": labels}, str(root / "test_set.safetensors"),
               metadata={"classes": json.dumps(classes)})
 
-    models = [("none", s) for s in seeds] + [(a, s) for a in augmentations for s in seeds]
+    models = [("none", s) for s in seeds] + [(a, s) for a in compared for s in seeds]
     cams, performance, history, confusion = {}, [], [], []
     for augmentation, s in models:
         model = f"{augmentation}-s{s}"
@@ -71,7 +84,7 @@ def write_synthetic_study(root: Path, *, augmentations: Sequence[str] = ("affine
                   metadata={"model": model, "method": "gradcam", "input_size": str(image_size)})
         cams[(augmentation, s)] = tensors
         pred = logits.argmax(1)
-        performance.append({"model": model, "augmentation": augmentation, "seed": s,
+        performance.append({"model": model, "augmentation": augmentation, **kind(augmentation), "seed": s,
                             **_macro_scores(pred, labels.numpy(), n_classes),
                             "best_epoch": int(rng.integers(0, epochs)), "train_seconds": float(rng.uniform(5, 20)),
                             "cam_set": relative})
@@ -92,7 +105,7 @@ def write_synthetic_study(root: Path, *, augmentations: Sequence[str] = ("affine
     pd.DataFrame(confusion).to_csv(root / "confusion_matrices.csv", index=False)
 
     frames = []
-    for augmentation in augmentations:
+    for augmentation in compared:
         for s in seeds:
             base, other = cams[("none", s)], cams[(augmentation, s)]
             size = (image_size, image_size)
@@ -102,17 +115,20 @@ def write_synthetic_study(root: Path, *, augmentations: Sequence[str] = ("affine
                                           torch.softmax(base["logits"].double(), 1),
                                           torch.softmax(other["logits"].double(), 1))
             frames.append(pd.DataFrame({
-                "augmentation": augmentation, "seed": s, "image": np.arange(n_images), "label": labels.numpy(),
+                "augmentation": augmentation, **kind(augmentation), "seed": s, "image": np.arange(n_images),
+                "label": labels.numpy(),
                 "baseline_pred": base["logits"].argmax(1).numpy(), "model_pred": other["logits"].argmax(1).numpy(),
                 **{column: value.numpy() for column, value in values.items()}}))
-    cam_metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS)
+    keys = [*KEYS, "kind"] if controls else KEYS
+    cam_metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=keys)
     cam_metrics.to_parquet(root / "cam_metrics.parquet", index=False)
-    metric_cols = [c for c in cam_metrics.columns if c not in KEYS]
+    metric_cols = [c for c in cam_metrics.columns if c not in keys]
     if cam_metrics.empty:  # a baseline-only study
         aug = pd.DataFrame(columns=["augmentation", "image", "label", *metric_cols, "n_seeds", "model_correct_share"])
     else:  # the seed average, as auglens.study.seed_average computes it
         grouped = cam_metrics.groupby(["augmentation", "image"], sort=False)
-        aug = pd.concat([grouped[["label"]].first(), grouped[metric_cols].mean()], axis=1)
+        aug = pd.concat([grouped[["kind", "label"] if controls else ["label"]].first(), grouped[metric_cols].mean()],
+                        axis=1)
         aug["n_seeds"] = grouped.size()
         aug["model_correct_share"] = grouped.apply(lambda g: float((g["model_pred"] == g["label"]).mean()),
                                                    include_groups=False)
@@ -122,6 +138,7 @@ def write_synthetic_study(root: Path, *, augmentations: Sequence[str] = ("affine
     (root / "config.toml").write_text(
         f'name = "synthetic"\n\n[study]\nseeds = {list(seeds)}\n\n'
         + "".join(f'[[augmentations]]\nname = "{a}"\n\n' for a in augmentations)
+        + "".join(f'[[controls]]\nname = "{setting}"\nvalues = [{value}]\n\n' for setting, value in controls)
         + f"[metrics]\nnames = {json.dumps(list(metrics))}\noverlap_percents = {list(overlap_percents)}\n")
     (root / "manifest.json").write_text(json.dumps({"auglens": "0.1.0", "seeds": {"starting_states": list(seeds)},
                                                     "timings_seconds": {"total_seconds": 1.0}}, indent=1))

@@ -221,3 +221,40 @@ def test_weakest_pairs_rank_by_signed_r_or_by_absolute_r(make_study):
     assert "Pairs are ranked by |r|" in absolute
     with pytest.raises(ValueError, match="pair_rank"):
         build_report(study, pair_rank="magnitude")
+
+
+def test_controls_give_a_floor_and_stay_out_of_the_analyses_across_augmentations(make_study):
+    controls = [("init_seed", 1), ("sampling_seed", 7)]
+    names = ["control:init_seed=1", "control:sampling_seed=7"]
+    study = make_study(augmentations=("affine", "cutmix", "equalize"), seeds=(1, 2), n_images=30,
+                       metrics=["mad", "pearson"], controls=controls)
+    page = _page(build_report(study, n_boot=50, n_perm=50, jobs=1, browser_images=5))
+    tables = study / "report" / "tables"
+    ci = pd.read_csv(tables / "median_ci.csv")
+    assert set(names) <= set(ci["augmentation"])  # the controls' intervals are shown: the floor comes from them
+    ranking = pd.read_csv(tables / "change_ranking.csv", keep_default_na=False)
+    assert set(ranking["augmentation"]) == {"affine", "cutmix", "equalize"}
+    for metric, rows in ranking.groupby("metric"):
+        controls_ci = ci[(ci["metric"] == metric) & ci["augmentation"].isin(names)]
+        low, high = controls_ci["ci_low"].min(), controls_ci["ci_high"].max()
+        # The CSVs hold the floats' shortest round-trip text, so the floor recomputes exactly.
+        assert (rows["floor_low"].astype(float) == low).all() and (rows["floor_high"].astype(float) == high).all()
+        similarity = analysis.higher_is_better(metric)
+        for row in rows.itertuples():
+            lo, hi = float(row.ci_low), float(row.ci_high)
+            if similarity:
+                expected = "beyond" if hi < low else "within" if lo >= low else "unclear"
+            else:
+                expected = "beyond" if lo > high else "within" if hi <= high else "unclear"
+            assert row.floor == expected, (metric, row)
+        assert f"<b>{metric}</b>: most changed" in page and "retraining floor [" in page
+    # Not among the augmentations compared with each other.
+    correlations = pd.read_csv(tables / "correlation_maps.csv")
+    assert not set(names) & (set(correlations["aug_a"]) | set(correlations["aug_b"]))
+    permutations = pd.read_csv(tables / "permutation_tests.csv")
+    assert not set(names) & (set(permutations["aug_a"]) | set(permutations["aug_b"]))
+    assert not set(names) & set(pd.read_csv(tables / "segment_counts.csv")["augmentation"])
+    # But trained models like any other: in the performance table, and named in the overview.
+    assert set(names) <= set(pd.read_csv(tables / "performance_summary.csv")["augmentation"])
+    assert "retraining controls" in page and "Retraining controls (init_seed = 1; sampling_seed = 7)" in page
+    assert "Grey band: the retraining floor" in page

@@ -41,16 +41,18 @@ def test_tables_have_the_documented_shape(finished):
     config, result, root = finished
     out = root / "out"
     perf = pd.read_csv(out / "performance.csv")
-    assert list(perf.columns[:8]) == ["model", "augmentation", "seed", "accuracy", "precision_macro",
+    assert list(perf.columns[:9]) == ["model", "augmentation", "kind", "seed", "accuracy", "precision_macro",
                                       "recall_macro", "f1_macro", "best_epoch"]
     assert perf["augmentation"].tolist() == ["none", "affine", "affine", "cutmix", "cutmix"]
+    assert perf["kind"].tolist() == ["baseline"] + ["augmentation"] * 4
     cam_metrics = pd.read_parquet(out / "cam_metrics.parquet")
-    assert list(cam_metrics.columns) == ["augmentation", "seed", "image", "label", "baseline_pred", "model_pred",
+    assert list(cam_metrics.columns) == ["augmentation", "kind", "seed", "image", "label", "baseline_pred", "model_pred",
                                          "mad", "msd", "pearson", "spearman", "overlap_20", "overlap_10",
                                          "overlap_5", "class_kld"]
     assert len(cam_metrics) == 2 * 2 * 120  # augmentations x seeds x test images
+    assert (cam_metrics["kind"] == "augmentation").all()
     aug = pd.read_parquet(out / "aug_metrics.parquet")
-    assert len(aug) == 2 * 120 and (aug["n_seeds"] == 2).all()
+    assert len(aug) == 2 * 120 and (aug["n_seeds"] == 2).all() and (aug["kind"] == "augmentation").all()
     for name in ("config.toml", "manifest.json", "test_set.safetensors"):
         assert (out / name).exists()
     assert cfg.load(out / "config.toml").to_dict() == config.to_dict()
@@ -289,8 +291,8 @@ def test_older_and_newer_metrics_forms_give_identical_metric_tables(finished, tm
     assert older == newer and older.runtime.metric_batch_size == 40
     assert_same_tables(*outs)
     cam_metrics = pd.read_parquet(outs[1] / "cam_metrics.parquet")
-    assert [c for c in cam_metrics.columns if c not in ("augmentation", "seed", "image", "label", "baseline_pred",
-                                                        "model_pred")] == ["mad", "pearson", "overlap_10",
-                                                                           "overlap_2.5", "class_kld"]
+    keys = ("augmentation", "kind", "seed", "image", "label", "baseline_pred", "model_pred")
+    assert [c for c in cam_metrics.columns if c not in keys] == ["mad", "pearson", "overlap_10", "overlap_2.5",
+                                                                 "class_kld"]
     default_kld = pd.read_parquet(root / "out" / "cam_metrics.parquet")["class_kld"]
     assert not np.allclose(cam_metrics["class_kld"], default_kld)  # the epsilon reached the column

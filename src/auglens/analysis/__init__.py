@@ -17,12 +17,23 @@ Beyond the thesis:
 * :func:`bootstrap_median_ci` / :func:`median_ci_table` — percentile-bootstrap CI of each median.
 * :func:`paired_permutation_test` / :func:`permutation_test_table` — do two augmentations differ?
 * :func:`metric_summary` — the numbers behind the boxplots.
+* :func:`control_floor` / :func:`floor_verdict` — the noise floor of retraining from the ``[[controls]]``
+  models, and whether an augmentation's change is beyond it (:func:`change_ranking`'s ``floor`` column).
 
 Inputs are the study tables (``performance.csv``, ``cam_metrics.parquet``, ``aug_metrics.parquet`` ...);
 metric columns are whatever columns are not keys (:func:`metric_columns_of`).
 """
 
-from auglens.analysis.columns import AUG_KEYS, BASELINE, PER_IMAGE_KEYS, higher_is_better, metric_columns_of
+from auglens.analysis.columns import (
+    AUG_KEYS,
+    BASELINE,
+    KINDS,
+    PER_IMAGE_KEYS,
+    control_name,
+    higher_is_better,
+    is_control,
+    metric_columns_of,
+)
 from auglens.analysis.correlation import (
     ClusterResult,
     cluster_augmentations,
@@ -33,7 +44,13 @@ from auglens.analysis.correlation import (
     pair_frequencies,
 )
 from auglens.analysis.extremes import extreme_images, image_statistics
-from auglens.analysis.findings import change_ranking, overall_change_ranking
+from auglens.analysis.findings import (
+    FLOOR_VERDICTS,
+    change_ranking,
+    control_floor,
+    floor_verdict,
+    overall_change_ranking,
+)
 from auglens.analysis.inference import (
     PermutationResult,
     bootstrap_median_ci,
@@ -59,6 +76,8 @@ __all__ = [
     "ARCHITECTURE_COLUMNS",
     "AUG_KEYS",
     "BASELINE",
+    "FLOOR_VERDICTS",
+    "KINDS",
     "PERFORMANCE_METRICS",
     "PER_IMAGE_KEYS",
     "SEGMENTS",
@@ -70,14 +89,18 @@ __all__ = [
     "bootstrap_median_ci",
     "change_ranking",
     "cluster_augmentations",
+    "control_floor",
+    "control_name",
     "correctness_segments",
     "correlation_map",
     "correlation_maps",
     "extreme_images",
     "extreme_pairs",
+    "floor_verdict",
     "higher_is_better",
     "holm_adjust",
     "image_statistics",
+    "is_control",
     "median_ci_table",
     "metric_columns_of",
     "metric_matrix",

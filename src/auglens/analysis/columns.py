@@ -12,13 +12,32 @@ from auglens.augment.base import BASELINE
 from auglens.metrics import column_higher_is_better
 from auglens.registry import UnknownNameError
 
-__all__ = ["AUG_KEYS", "BASELINE", "PER_IMAGE_KEYS", "metric_columns_of", "higher_is_better"]
+__all__ = ["AUG_KEYS", "BASELINE", "CONTROL", "KINDS", "PER_IMAGE_KEYS", "control_name", "is_control",
+           "metric_columns_of", "higher_is_better"]
 
-#: Key columns of ``cam_metrics.parquet`` (one row per augmentation x seed x test image).
-PER_IMAGE_KEYS: tuple[str, ...] = ("augmentation", "seed", "image", "label", "baseline_pred", "model_pred")
+#: Key columns of ``cam_metrics.parquet`` (one row per augmentation x seed x test image). ``kind`` says what
+#: the row's model is (:data:`KINDS`); tables written before controls existed lack it (all augmentations).
+PER_IMAGE_KEYS: tuple[str, ...] = ("augmentation", "kind", "seed", "image", "label", "baseline_pred", "model_pred")
 
 #: Columns of ``aug_metrics.parquet`` (seed mean per augmentation x image) that are not metrics.
-AUG_KEYS: tuple[str, ...] = ("augmentation", "image", "label", "n_seeds", "model_correct_share")
+AUG_KEYS: tuple[str, ...] = ("augmentation", "kind", "image", "label", "n_seeds", "model_correct_share")
+
+#: The ``kind`` of a model in the tables: the baseline, an augmented model, or a retraining control (a model
+#: without augmentation that differs from the baseline in one setting, ``[[controls]]``).
+KINDS: tuple[str, ...] = ("baseline", "augmentation", "control")
+CONTROL = "control"
+
+
+def control_name(setting: str, value: object) -> str:
+    """The name a control's models carry in the tables' ``augmentation`` column: ``control:init_seed=1``."""
+    return f"{CONTROL}:{setting}={value}"
+
+
+def is_control(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of a study table are a control's (bool per row); none in a table without a ``kind`` column."""
+    if "kind" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["kind"].astype(str) == CONTROL
 
 
 def metric_columns_of(frame: pd.DataFrame) -> list[str]:

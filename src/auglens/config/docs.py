@@ -12,7 +12,7 @@ from typing import Any
 from auglens.config.base import entry_lists
 from auglens.config.legacy import legacy_keys
 from auglens.config.sections import AugmentationConfig, RuntimeConfig
-from auglens.config.study import Config, MetricConfig, plain_params
+from auglens.config.study import Config, ControlConfig, MetricConfig, plain_params
 
 __all__ = ["describe_fields"]
 
@@ -35,6 +35,13 @@ def describe_fields(cls: type = Config, prefix: str = "") -> list[tuple[str, str
             rows.append(("[[augmentations]]", "one table per augmentation: name = registry name, then its "
                          "parameters (auglens ls augmentations)",
                          [{"name": a.name, **a.params} for a in f.default_factory()]))
+            continue
+        if entries.get(f.name) is ControlConfig:
+            rows.append(("[[controls]]", "one table per control: name = the setting (init_seed: model.init_seed, the "
+                         "initial weights; sampling_seed: split.sampling_seed, the training order), values = its "
+                         "other values; each value trains one more model per seed, without augmentation, differing "
+                         "from the baseline in that setting alone, and compared with the baseline as an augmented "
+                         "model is (docs/methodology.md, \"Retraining controls\")", []))
             continue
         if entries.get(f.name) is MetricConfig:
             rows.extend(_metric_rows(f.default_factory()))

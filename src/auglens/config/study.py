@@ -9,12 +9,13 @@ declares in its registry entry (:mod:`auglens.metrics`); the older ``[metrics]``
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from auglens.config.base import ConfigBase, registered_entries
-from auglens.config.coercion import config_field, unknown_key
+from auglens.config.coercion import coerce, config_field, unknown_key
 from auglens.config.legacy import legacy_metrics
 from auglens.config.sections import (
     AugmentationConfig,
@@ -26,8 +27,8 @@ from auglens.config.sections import (
     TrainingConfig,
 )
 
-__all__ = ["CamConfig", "Config", "MetricConfig", "StudyConfig", "default_metrics", "from_dict", "load",
-           "plain_params"]
+__all__ = ["CONTROL_SETTINGS", "CamConfig", "Config", "ControlConfig", "MetricConfig", "StudyConfig",
+           "default_metrics", "from_dict", "load", "plain_params"]
 
 
 @dataclass
@@ -59,6 +60,29 @@ class MetricConfig(TableEntry):
     params: dict[str, Any] = config_field({}, "the metric's parameters, e.g. percents = [20, 10, 5] for overlap")
 
 
+#: The settings a ``[[controls]]`` entry may change, by name: ``(section, field)`` of the config key it changes
+#: (its name is also the :class:`~auglens.train.spec.TrainSpec` field the spec builder fills from that key),
+#: and what a change of it alone changes in training.
+CONTROL_SETTINGS: dict[str, tuple[str, str, str]] = {
+    "init_seed": ("model", "init_seed", "the initial weights"),
+    "sampling_seed": ("split", "sampling_seed", "the training order (every epoch's, with split.reshuffle_each_epoch)"),
+}
+
+
+@dataclass
+class ControlConfig(TableEntry):
+    """One ``[[controls]]`` table: a setting every model shares (``name``, one of :data:`CONTROL_SETTINGS`) and
+    the other ``values`` it is retrained with, one baseline-like model (no augmentation) per value and seed."""
+
+    name: str = config_field("init_seed", "the setting changed: " + ", ".join(CONTROL_SETTINGS))
+    params: dict[str, Any] = config_field({}, "values = [...]: the setting's other values, each one retrained model "
+                                          "per seed")
+
+    @property
+    def values(self) -> list[int]:
+        return list(self.params.get("values", []))
+
+
 def default_metrics() -> list[MetricConfig]:
     """The thesis's six metrics, each with every parameter at its registry default."""
     from auglens.metrics import ALL_METRIC_NAMES, get_metric
@@ -82,6 +106,7 @@ class Config(ConfigBase):
     training: TrainingConfig = field(default_factory=TrainingConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
     augmentations: list[AugmentationConfig] = field(default_factory=list)
+    controls: list[ControlConfig] = field(default_factory=list)
     cam: CamConfig = field(default_factory=CamConfig)
     metrics: list[MetricConfig] = field(default_factory=default_metrics)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -91,6 +116,14 @@ class Config(ConfigBase):
     doc_title: ClassVar[str] = "Study (`auglens run`, `auglens validate`, `auglens compare`)"
     doc_intro: ClassVar[str] = ("Defaults are the thesis's values, e.g. `auglens run study.toml --out DIR "
                                 "training.epochs=2 study.seeds=[1,2]`.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`ConfigBase.to_dict`, without ``controls`` when there are none: the config files (and the
+        fingerprints) of studies without controls stay what they were before controls existed."""
+        data = super().to_dict()
+        if not data.get("controls"):
+            data.pop("controls", None)
+        return data
 
     @classmethod
     def upgrade(cls, data: dict[str, Any], errors: list[str]) -> dict[str, Any]:
@@ -114,6 +147,7 @@ class Config(ConfigBase):
             errors.append(f"cam.method: {CAM_METHODS.unknown_message(self.cam.method)}")
         else:
             errors.extend(_cam_option_problems(self.cam.method, self.cam.params))
+        errors.extend(_control_problems(self))
         if not self.metrics:
             errors.append("metrics: needs at least one [[metrics]] table (auglens ls metrics)")
         masked = []
@@ -144,6 +178,43 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     :class:`ConfigError`."""
     return Config.load(path, overrides)
 
+
+
+def _control_problems(config: Config) -> list[str]:
+    """Each ``[[controls]]`` entry names a known setting once, and lists distinct integers other than the
+    study's own value of it (that value is the baseline itself, not a control)."""
+    errors = []
+    seen = set()
+    for i, control in enumerate(config.controls):
+        path = f"controls[{i}]"
+        if control.name not in CONTROL_SETTINGS:
+            close = difflib.get_close_matches(str(control.name), list(CONTROL_SETTINGS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            errors.append(f"{path}.name: unknown control {control.name!r}{hint}; the controls: "
+                          f"{', '.join(CONTROL_SETTINGS)}")
+            continue
+        if control.name in seen:
+            errors.append(f"{path}.name: {control.name!r} is listed twice; list all its values in one table")
+        seen.add(control.name)
+        extra = [key for key in control.params if key != "values"]
+        errors.extend(unknown_key(f"{path}.", key, ["values"]) for key in extra)
+        values = control.params.get("values")
+        if not isinstance(values, list) or not values:
+            errors.append(f"{path}.values: needs a non-empty list of integers, got {values!r}")
+            continue
+        typed: list[str] = []
+        coerce(values, list[int], f"{path}.values", typed)
+        errors.extend(typed)
+        if typed:
+            continue
+        if len(set(values)) != len(values):
+            errors.append(f"{path}.values: values must be distinct, got {values}")
+        section, key = CONTROL_SETTINGS[control.name][:2]
+        own = getattr(getattr(config, section), key)
+        if own in values:
+            errors.append(f"{path}.values: {own} is {section}.{key} itself, the value every model of the study "
+                          "is trained with: its control would be the baseline; list other values")
+    return errors
 
 
 def _cam_option_problems(method: str, params: dict[str, Any]) -> list[str]:

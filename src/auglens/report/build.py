@@ -20,8 +20,9 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -387,27 +388,36 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
               seed: int, browser_images: int) -> list[Section]:
     perf, history, cam_metrics, aug_metrics = study.performance, study.history, study.cam_metrics, study.aug_metrics
     order = analysis.augmentation_order(perf, aug_metrics, baseline=BASELINE)
-    augmentations = [a for a in order if a in set(aug_metrics["augmentation"].astype(str))]
-    colours = augmentation_colours(order, BASELINE)
+    # Retraining controls are compared with the baseline like augmentations, but are no augmentation: they
+    # give the noise floor (findings, boxplot bands, confidence table) and stay out of every analysis across
+    # augmentations (correlation maps, pairs, clustering, extremes, browser, segments, permutation tests).
+    controls = list(dict.fromkeys(aug_metrics.loc[analysis.is_control(aug_metrics), "augmentation"].astype(str)))
+    augmented = study
+    if controls:
+        augmented = replace(study, cam_metrics=cam_metrics[~analysis.is_control(cam_metrics)],
+                            aug_metrics=aug_metrics[~analysis.is_control(aug_metrics)])
+    augmentations = [a for a in order if a in set(augmented.aug_metrics["augmentation"].astype(str))]
+    colours = augmentation_colours(order, BASELINE, controls)
     metrics = analysis.metric_columns_of(aug_metrics)
     seeds = list(dict.fromkeys(perf["seed"]))
 
     # The bootstrap and the permutation tests are half of a rebuild's time without drawing: kept when unchanged.
     ci = writer.computed("median_ci", analysis.median_ci_table, aug_metrics=aug_metrics, metrics=metrics,
                          n_boot=n_boot, seed=seed)
-    sections = [_findings(study, writer, ci, n_boot),
-                _overview(study, writer, augmentations, metrics, seeds),
+    floors = analysis.control_floor(ci, controls) if controls else None
+    sections = [_findings(study, writer, ci, n_boot, controls),
+                _overview(study, writer, augmentations, metrics, seeds, controls),
                 _performance(perf, writer, colours),
                 _training(perf, history, writer, colours)]
-    maps = analysis.correlation_maps(aug_metrics, metrics, augmentations)
-    sections.append(_metric_sections(aug_metrics, maps, writer, colours, augmentations, metrics))
+    maps = analysis.correlation_maps(augmented.aug_metrics, metrics, augmentations)
+    sections.append(_metric_sections(aug_metrics, maps, writer, colours, augmentations, metrics, floors))
     sections.append(_pairs(maps, writer, k_pairs, len(augmentations), pair_rank))
     sections.append(_clustering(maps, writer, len(augmentations)))
-    sections.append(_extremes(study, writer, augmentations, metrics))
-    sections.append(_browser(study, writer, augmentations, metrics, browser_images))
-    sections.append(_segments(cam_metrics, writer, augmentations, metrics))
+    sections.append(_extremes(augmented, writer, augmentations, metrics))
+    sections.append(_browser(augmented, writer, augmentations, metrics, browser_images))
+    sections.append(_segments(augmented.cam_metrics, writer, augmentations, metrics))
     sections.append(_confidence(ci, writer, metrics, n_boot, seed))
-    sections.append(_permutation(aug_metrics, writer, metrics, n_perm, seed, len(augmentations)))
+    sections.append(_permutation(augmented.aug_metrics, writer, metrics, n_perm, seed, len(augmentations)))
     sections.append(Section("config", "Configuration", "The resolved configuration the study ran with "
                             "(config.toml, verbatim).",
                             [PreBlock("config.toml",
@@ -422,14 +432,16 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
 # ------------------------------------------------------------------------------------------ sections
 
 def _overview(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str],
-              seeds: list) -> Section:
+              seeds: list, controls: Sequence[str] = ()) -> Section:
     n_images = len(study.labels)
     channels, height, width = study.images.shape[1:]
     nan_counts = study.cam_metrics[metrics].isna().sum() if metrics else pd.Series(dtype=int)
+    retrained = f" + {len(controls)} control(s)" if controls else ""
     facts = pd.DataFrame([
-        ("models", f"{len(study.performance)} (baseline '{BASELINE}' + {len(augmentations)} augmentation(s) "
-                   f"× {len(seeds)} seed(s))"),
+        ("models", f"{len(study.performance)} (baseline '{BASELINE}' + {len(augmentations)} augmentation(s)"
+                   f"{retrained} × {len(seeds)} seed(s))"),
         ("augmentations", ", ".join(augmentations) or "none"),
+        *([("retraining controls", ", ".join(controls))] if controls else []),
         ("seeds (starting states)", ", ".join(str(s) for s in seeds)),
         ("test images", f"{n_images} ({'grey' if channels == 1 else 'colour'}, {height}×{width} px)"),
         ("classes", ", ".join(study.classes) or "–"),
@@ -456,18 +468,27 @@ def _overview(study: StudyFiles, writer: _Writer, augmentations: list[str], metr
     ])
 
 
-def _findings(study: StudyFiles, writer: _Writer, ci: pd.DataFrame, n_boot: int) -> Section:
-    """The page's opening: sanity warnings, then which augmentations change the CAMs most and least."""
+def _findings(study: StudyFiles, writer: _Writer, ci: pd.DataFrame, n_boot: int,
+              controls: Sequence[str] = ()) -> Section:
+    """The page's opening: sanity warnings, then which augmentations change the CAMs most and least, and with
+    retraining controls, which change them beyond the noise floor of retraining."""
     intro = ("The main results in brief. An augmentation 'changes the CAMs' when its model's maps are far from the "
              "baseline's in a metric's own direction (low similarity, high difference). Values: median over the "
              f"test images of the seed-averaged metric, with its 95% bootstrap interval ({n_boot} resamples); where "
              "two augmentations' intervals overlap their order is not clear. Details in the sections below.")
+    if controls:
+        intro += (f" Retraining controls ({', '.join(controls)}): models without augmentation that differ from the "
+                  "baseline in one setting only. Per metric, the floor is the band from the lowest to the highest "
+                  "end of their median intervals: how far from the baseline mere retraining moves the median. An "
+                  "augmentation is 'beyond' the floor when its whole interval lies farther from the baseline than "
+                  "the floor's far end, 'within' when no part of it does (changing the CAMs less than retraining "
+                  "included), 'unclear' when it straddles that end. Controls are not ranked.")
     section = Section("findings", "Findings", intro)
     num_classes = len(study.classes) or int(study.labels.max()) + 1
     problems = analysis.sanity_problems(study.performance, num_classes, BASELINE)
     if problems:
         section.blocks.append(BannerBlock("Check these models before reading their CAMs", problems))
-    ranking = analysis.change_ranking(ci)
+    ranking = analysis.change_ranking(ci, controls)
     if ranking.empty:
         section.blocks.append(TextBlock("No augmented model with a metric of declared direction: nothing to rank."))
         return section
@@ -488,12 +509,28 @@ def _findings(study: StudyFiles, writer: _Writer, ci: pd.DataFrame, n_boot: int)
             text += f"; least changed {escape(cell(last))}"
             if first["overlaps_next"]:
                 text += " — the first two intervals overlap"
+        if controls:
+            text += f"; {_floor_text(rows)}"
         items.append(text + ".")
     section.blocks.append(RawBlock('<ul class="findings">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>"))
+    caption = ("rank 1 = farthest from the baseline; overlaps_next = the interval overlaps that of the next-ranked "
+               "augmentation.")
+    if controls:
+        caption += (" floor_low, floor_high = the retraining floor (lowest and highest end of the controls' median "
+                    "intervals); floor = beyond / within / unclear (the interval against the floor's far end).")
     section.blocks.append(writer.table(ranking, "change_ranking", "Augmentations ranked by CAM change, per metric",
-                                       "rank 1 = farthest from the baseline; overlaps_next = the interval overlaps "
-                                       "that of the next-ranked augmentation."))
+                                       caption))
     return section
+
+
+def _floor_text(rows: pd.DataFrame) -> str:
+    """``retraining floor [a, b]: 2 of 3 beyond, ...`` for one metric's rows of the change ranking."""
+    low, high = rows["floor_low"].iloc[0], rows["floor_high"].iloc[0]
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "no retraining floor (no control with a defined median)"
+    counts = rows["floor"].value_counts()
+    shown = ", ".join(f"{int(counts[v])} {v}" for v in analysis.FLOOR_VERDICTS if v in counts)
+    return f"retraining floor [{low:.3g}, {high:.3g}]: of {len(rows)} augmentation(s), {shown}"
 
 
 def _comparison_design(config_text: str | None, manifest: dict | None = None) -> str:
@@ -518,12 +555,21 @@ def _comparison_design(config_text: str | None, manifest: dict | None = None) ->
     if study is not None:
         start = f"The models are those of {study}, compared by auglens compare. {start}"
     if baseline == "shared":
-        return (f"{start}Each augmented model is compared with one baseline model (no augmentation), trained with "
+        text = (f"{start}Each augmented model is compared with one baseline model (no augmentation), trained with "
                 "the first seed and shared by every seed (study.baseline = \"shared\").")
-    if baseline == "per_seed":
-        return (f"{start}Each augmented model is compared with the baseline model (no augmentation) trained "
+    elif baseline == "per_seed":
+        text = (f"{start}Each augmented model is compared with the baseline model (no augmentation) trained "
                 "with its own seed (study.baseline = \"per_seed\").")
-    return f"{start}Each augmented model is compared with the baseline model (no augmentation)."
+    else:
+        text = f"{start}Each augmented model is compared with the baseline model (no augmentation)."
+    controls = [entry for entry in config.get("controls", []) if isinstance(entry, dict)]
+    if controls:
+        changed = "; ".join(f"{entry.get('name')} = {', '.join(map(str, entry.get('values', [])))}"
+                            for entry in controls)
+        text += (f" Retraining controls ({changed}): per value and seed, one more model without augmentation that "
+                 "differs from the baseline in that setting alone (init_seed: the initial weights; sampling_seed: "
+                 "the training order), compared with the baseline as the augmented models are.")
+    return text
 
 
 def _short_means(cam_metrics: pd.DataFrame, metrics: list[str]) -> dict[str, int]:
@@ -580,13 +626,18 @@ def _training(perf: pd.DataFrame, history: pd.DataFrame, writer: _Writer, colour
 
 
 def _metric_sections(aug_metrics: pd.DataFrame, maps: dict[str, pd.DataFrame], writer: _Writer,
-                     colours: dict[str, str], augmentations: list[str], metrics: list[str]) -> Section:
+                     colours: dict[str, str], augmentations: list[str], metrics: list[str],
+                     floors: pd.DataFrame | None = None) -> Section:
     intro = ("One subsection per metric. Boxplot: distribution over the test images of the seed-averaged metric "
              "for each augmentation (box = quartiles, line = median, whiskers = 1.5 × IQR, dots = outliers; NaN "
              "left out and counted under each name). Correlation map: Pearson r between two augmentations' "
              "values over the test images (pairwise complete images). A high r means the two augmentations "
              "move the CAMs away from the baseline's on the same images; the colour scale is fixed to [-1, 1] "
              "so maps of different metrics can be compared.")
+    if floors is not None:
+        intro += (" The grey band on each boxplot is the retraining floor: from the lowest to the highest end of "
+                  "the retraining controls' median intervals (read it against the boxes' median lines). The "
+                  "controls are in the summary tables, not in the boxplots or the correlation maps.")
     section = Section("metrics", "CAM similarity metrics", intro)
     if not augmentations or not metrics:
         section.blocks.append(TextBlock("No augmented model or no metric column: nothing to show."))
@@ -596,10 +647,16 @@ def _metric_sections(aug_metrics: pd.DataFrame, maps: dict[str, pd.DataFrame], w
         box_no, corr_no = _THESIS_FIGURES.get(metric, ("–", "–"))
         wide = analysis.metric_matrix(aug_metrics, metric, augmentations)
         rows = summary[summary["metric"] == metric].drop(columns=["metric", "higher_is_better"])
+        arguments: tuple = (wide, metric, colours)
+        note = ""
+        if floors is not None and metric in set(floors["metric"]):
+            floor = floors.set_index("metric").loc[metric]
+            arguments += ((float(floor["floor_low"]), float(floor["floor_high"])),)
+            note = " Grey band: the retraining floor (the controls' median intervals)."
         child = Section(f"metric-{metric}", metric, f"{_description(metric)} {_direction_text(metric)}", [
-            writer.figure(figures.metric_boxplot, (wide, metric, colours), f"boxplot_{metric}",
+            writer.figure(figures.metric_boxplot, arguments, f"boxplot_{metric}",
                           f"{metric}: distribution per augmentation",
-                          f"Seed-averaged values over the test images (thesis Fig. {box_no})."),
+                          f"Seed-averaged values over the test images (thesis Fig. {box_no}).{note}"),
             writer.figure(figures.correlation_heatmap, (maps[metric], metric), f"correlation_{metric}",
                           f"{metric}: correlation between augmentations",
                           f"Pearson r over test images between the seed-averaged values (thesis Fig. {corr_no}); "
@@ -808,7 +865,8 @@ def _confidence(table: pd.DataFrame, writer: _Writer, metrics: list[str], n_boot
     shown = cells.pivot(index="augmentation", columns="metric", values="cell")
     shown = shown.reindex(index=list(dict.fromkeys(table["augmentation"])), columns=metrics).reset_index()
     section.blocks.append(writer.table(table, "median_ci", "Median [95% CI] per augmentation and metric",
-                                       "Rows: augmentations; columns: metrics.", shown.fillna("–")))
+                                       "Rows: augmentations (and retraining controls, control:...); columns: "
+                                       "metrics.", shown.fillna("–")))
     return section
 
 

@@ -192,16 +192,25 @@ def _defined(values: np.ndarray) -> np.ndarray:
     return values[~np.isnan(values)]
 
 
-def metric_boxplot(wide: pd.DataFrame, metric: str, colours: Mapping[str, str]) -> Figure:
+def metric_boxplot(wide: pd.DataFrame, metric: str, colours: Mapping[str, str],
+                   floor: tuple[float, float] | None = None) -> Figure:
     """Distribution over the test images of one metric per augmentation (Figs 5.10, 5.12, ..., 5.24).
 
     ``wide`` is ``(images, augmentations)`` of seed-averaged values. Boxes: quartiles; whiskers: 1.5 IQR;
-    points: outliers. NaN values are left out and counted in the tick labels.
+    points: outliers. NaN values are left out and counted in the tick labels. ``floor``: the retraining
+    controls' band ``(low, high)`` (:func:`auglens.analysis.control_floor`), drawn as a grey band behind the
+    boxes, to be read against their median lines.
     """
     order = [str(c) for c in wide.columns]
     data = [_defined(wide[c].to_numpy(dtype=float)) for c in wide.columns]
     fig = new_figure(max(5.5, 0.85 * len(order) + 1.8), 3.8)
     ax = fig.subplots()
+    if floor is not None and np.isfinite(floor).all():
+        ax.axhspan(floor[0], floor[1], color="#9a9a9a", alpha=0.3, lw=0, zorder=0,
+                   label="retraining floor: controls' median intervals")
+        if floor[0] == floor[1]:
+            ax.axhline(floor[0], color="#9a9a9a", lw=1.2, zorder=0)
+        ax.legend(loc="best", fontsize="small", frameon=False)
     parts = ax.boxplot([d if d.size else [np.nan] for d in data], positions=np.arange(len(order)),
                        widths=0.6, patch_artist=True, showfliers=True,
                        medianprops={"color": "#111111", "lw": 1.4},

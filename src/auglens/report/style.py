@@ -85,16 +85,24 @@ def _mix(colour: str, other: str, share: float) -> str:
     return "#" + "".join(f"{round(x + (y - x) * share):02x}" for x, y in zip(a, b))
 
 
-def augmentation_colours(names: Sequence[str], baseline: str = BASELINE) -> dict[str, str]:
+def augmentation_colours(names: Sequence[str], baseline: str = BASELINE,
+                         controls: Sequence[str] = ()) -> dict[str, str]:
     """A fixed colour per augmentation name: baseline grey, the rest Okabe-Ito in order.
 
     Studies of more than seven augmentations (single augmentations beside policies and pipelines) would
     repeat colours; the second round takes the same hues darkened, the third lightened, so every
-    augmentation keeps a distinct colour within one hue family of the colour-blind-safe palette.
+    augmentation keeps a distinct colour within one hue family of the colour-blind-safe palette. Retraining
+    controls (``controls``: baselines retrained with one setting changed) get lighter greys, and take no
+    colour from the augmentations, which keep theirs whether or not a study has controls.
     """
     shades = (lambda c: c, lambda c: _mix(c, "#000000", 0.45), lambda c: _mix(c, "#ffffff", 0.5))
     colours, i = {}, 0
+    greys = [name for name in names if name in set(controls)]
+    for j, name in enumerate(greys):
+        colours[name] = _mix(BASELINE_COLOUR, "#ffffff", 0.35 + 0.4 * j / max(1, len(greys)))
     for name in names:
+        if name in colours:
+            continue
         if name == baseline:
             colours[name] = BASELINE_COLOUR
         else:

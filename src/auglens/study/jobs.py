@@ -5,7 +5,8 @@ under :attr:`Job.key`, a hash of everything the artifact depends on. It skips it
 exists, so rerunning after a crash resumes and rerunning a finished run does nothing. Backends
 (:mod:`auglens.study.backends`) run any list of jobs in dependency order, knowing only this interface:
 
-- ``TrainJob``  (one per augmentation x starting state, plus the baseline): best-validation weights; with
+- ``TrainJob``  (one per augmentation x starting state, plus the baseline and the retraining controls):
+  best-validation weights; with
   ``training.models_at_once`` > 1 the plan runs them in ``TrainGroupJob``s, several models in lockstep,
 - ``CamJob``    (one per model): the CAM set and logits on the test set,
 - ``MetricJob`` (one per augmented model): every CAM metric against the baseline, per test image; the plan
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from auglens.analysis.columns import BASELINE
+from auglens.analysis.columns import BASELINE, CONTROL, control_name
 from auglens.config import stable_hash
 from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
 from auglens.metrics import MetricList
@@ -108,6 +109,10 @@ class TrainJob(Job):
     # Models trained in lockstep with this one, itself included (training.models_at_once): a stacked
     # computation equals one model at a time to float rounding only, so it is part of the key when > 1.
     lockstep: int = 1
+    # A retraining control (``[[controls]]``): the setting and the value in which this baseline-like training
+    # differs from the study's baseline. Not part of the key: the spec holds the value, and the training is
+    # the same whatever it is called.
+    control: tuple[str, int] | None = None
 
     stage: ClassVar[str] = "train"
     artifact: ClassVar[tuple[str, str]] = ("checkpoints", "safetensors")
@@ -122,8 +127,21 @@ class TrainJob(Job):
         return stable_hash(fields)
 
     @property
+    def name(self) -> str:
+        """What the tables call the model's kind of training (their ``augmentation`` column): the augmentation,
+        ``none`` for the baseline, ``control:<setting>=<value>`` for a control."""
+        return control_name(*self.control) if self.control else self.spec.augmentation
+
+    @property
+    def kind(self) -> str:
+        """``baseline``, ``augmentation`` or ``control`` (the tables' ``kind`` column)."""
+        if self.control:
+            return CONTROL
+        return "baseline" if self.spec.augmentation == BASELINE else "augmentation"
+
+    @property
     def model_id(self) -> str:
-        return f"{self.spec.augmentation}-s{self.spec.seed}"
+        return f"{self.name}-s{self.spec.seed}"
 
     @property
     def label(self) -> str:
@@ -207,6 +225,14 @@ class WeightsFile:
     @property
     def model_id(self) -> str:
         return self.spec.augmentation
+
+    @property
+    def name(self) -> str:
+        return self.spec.augmentation
+
+    @property
+    def kind(self) -> str:
+        return "baseline" if self.spec.augmentation == BASELINE else "augmentation"
 
     @property
     def dependencies(self) -> tuple[Job, ...]:
@@ -550,7 +576,8 @@ def _test_masks(job: MetricJob, data: PreparedData, size: int) -> torch.Tensor |
 
 
 def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -> str:
-    """Every configured metric of one augmented model against the baseline, per test image. Idempotent."""
+    """Every configured metric of one augmented (or control) model against the baseline, per test image; its
+    ``augmentation`` column holds the model's :attr:`TrainJob.name`. Idempotent."""
     if store.exists("metrics", job.key, "parquet"):
         return job.key
     data = prepare_data(job.other.model.data)
@@ -559,7 +586,7 @@ def run_metric_job(job: MetricJob, store: ArtifactStore, device: torch.device) -
                               data.test.labels, size, job.metrics, job.batch_size, device,
                               _test_masks(job, data, size))
     frame.insert(0, "seed", job.other.model.spec.seed)
-    frame.insert(0, "augmentation", job.other.model.spec.augmentation)
+    frame.insert(0, "augmentation", job.other.model.name)
     store.save_table("metrics", job.key, frame)
     return job.key
 
@@ -587,7 +614,7 @@ def run_metric_group(group: MetricGroupJob, store: ArtifactStore, device: torch.
                                         _test_masks(members[0], data, size))
         for pair, frame in zip(members, frames):
             frame.insert(0, "seed", pair.other.model.spec.seed)
-            frame.insert(0, "augmentation", pair.other.model.spec.augmentation)
+            frame.insert(0, "augmentation", pair.other.model.name)
             store.save_table("metrics", pair.key, frame)
             if progress is not None:
                 progress(1)

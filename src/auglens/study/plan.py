@@ -1,5 +1,9 @@
 """A study's plan: the config unpacked into its jobs (thesis steps 6–11), baselines first.
 
+Beyond the thesis, each ``[[controls]]`` value adds, per seed, a training without augmentation whose spec is
+the baseline's of that seed with the one setting changed (:func:`control_spec`); it is compared with the
+baseline exactly as an augmented model is, so its metrics are what retraining alone does to the CAMs.
+
 The plan holds the trainings as the backends run them: one :class:`~auglens.study.jobs.TrainJob` per model,
 or, with ``training.models_at_once`` > 1, :class:`~auglens.study.jobs.TrainGroupJob`\\ s of trainings run in
 lockstep, each member keyed with its group's size. Groups are formed here, once.
@@ -8,6 +12,7 @@ lockstep, each member keyed with its group's size. Groups are formed here, once.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from auglens.analysis.columns import BASELINE
 from auglens.config import Config
@@ -20,7 +25,7 @@ from auglens.study.specs import frozen
 from auglens.study.specs import train_spec as _train_spec
 from auglens.train.loop import TrainSpec
 
-__all__ = ["StudyPlan", "data_spec", "lockstep_groups", "plan_study", "train_spec"]
+__all__ = ["StudyPlan", "control_spec", "data_spec", "lockstep_groups", "plan_study", "train_spec"]
 
 
 @dataclass
@@ -55,9 +60,16 @@ def data_spec(config: Config) -> DataSpec:
     return _data_spec(config.data, config.split)
 
 
-def train_spec(config: Config, augmentation: str, params: dict, seed: int) -> TrainSpec:
+def train_spec(config: Config, augmentation: str, params: dict[str, Any], seed: int) -> TrainSpec:
     """The :class:`TrainSpec` of one model of the study (:func:`auglens.study.specs.train_spec`)."""
     return _train_spec(config.model, config.training, config.split, augmentation, params, seed)
+
+
+def control_spec(config: Config, setting: str, value: int, seed: int) -> TrainSpec:
+    """The :class:`TrainSpec` of a control: the baseline's of ``seed`` with the spec field ``setting`` (a
+    :data:`~auglens.config.study.CONTROL_SETTINGS` name, which is the field's name) set to ``value``, and
+    nothing else changed."""
+    return replace(train_spec(config, BASELINE, {}, seed), **{setting: value})
 
 
 def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:
@@ -71,17 +83,20 @@ def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:
 
     seeds = config.study.seeds
     baseline_seeds = seeds if config.study.baseline == "per_seed" else seeds[:1]
-    wanted = [(BASELINE, {}, seed) for seed in baseline_seeds]
-    wanted += [(aug.name, aug.params, seed) for aug in config.augmentations for seed in seeds]
-    trains, trainings = lockstep_groups([TrainJob(data, train_spec(config, *model), compute) for model in wanted],
-                                        config.training.models_at_once, compute.device)
+    wanted: list[TrainJob] = [TrainJob(data, train_spec(config, BASELINE, {}, seed), compute)
+                              for seed in baseline_seeds]
+    wanted += [TrainJob(data, train_spec(config, aug.name, aug.params, seed), compute)
+               for aug in config.augmentations for seed in seeds]
+    wanted += [TrainJob(data, control_spec(config, control.name, value, seed), compute, control=(control.name, value))
+               for control in config.controls for value in control.values for seed in seeds]
+    trains, trainings = lockstep_groups(wanted, config.training.models_at_once, compute.device)
     models = [CamJob(train, c.method, c.target_layer, c.target, c.storage_dtype, c.batch_size, frozen(c.params))
               for train in trains]
     baselines = {seed: job for seed, job in zip(baseline_seeds, models)}
     pairs = []
     metrics = resolve_metrics(config.metrics)
-    for (_, _, seed), job in zip(wanted[len(baselines):], models[len(baselines):]):
-        base = baselines.get(seed, baselines[seeds[0]])
+    for job in models[len(baselines):]:
+        base = baselines.get(job.model.spec.seed, baselines[seeds[0]])
         pairs.append(MetricJob(base, job, metrics, config.runtime.metric_batch_size))
     return StudyPlan(models, pairs, data, trainings)
 

@@ -22,7 +22,7 @@ from auglens.data.prepared import PreparedData, prepare_data
 from auglens.store import ArtifactStore, write_atomic
 from auglens.study.plan import StudyPlan
 
-__all__ = ["PER_IMAGE_KEYS", "StudyResult", "assemble_tables", "metric_value_columns", "seed_average",
+__all__ = ["PER_IMAGE_KEYS", "StudyResult", "assemble_tables", "metric_value_columns", "seed_average", "with_kind",
            "write_csv", "write_parquet", "write_test_set"]
 
 PER_IMAGE_KEYS = list(_PER_IMAGE_KEYS)
@@ -49,8 +49,9 @@ def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: Prep
         cams = store.load_tensors("cams", job.key)
         hist = store.load_json("histories", job.model.key)
         report = classification_report(cams["logits"].argmax(1), labels, data.num_classes)
+        name, kind = job.model.name, job.model.kind
         performance.append({
-            "model": job.model.model_id, "augmentation": spec.augmentation, "seed": spec.seed,
+            "model": job.model.model_id, "augmentation": name, "kind": kind, "seed": spec.seed,
             "accuracy": float(report["accuracy"]), "precision_macro": float(report["precision_macro"]),
             "recall_macro": float(report["recall_macro"]), "f1_macro": float(report["f1_macro"]),
             "best_epoch": hist["best_epoch"] + 1, "train_seconds": hist["train_seconds"],
@@ -58,12 +59,12 @@ def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: Prep
             "cam_set": _artifact_reference(store.path("cams", job.key, "safetensors"), store, out_dir),
         })
         for row in hist["history"]:
-            history.append({"model": job.model.model_id, "augmentation": spec.augmentation, "seed": spec.seed,
+            history.append({"model": job.model.model_id, "augmentation": name, "kind": kind, "seed": spec.seed,
                             **row, "epoch": row["epoch"] + 1})
         matrix = torch.as_tensor(report["confusion_matrix"]).numpy()
         for true in range(matrix.shape[0]):
             for pred in range(matrix.shape[1]):
-                confusion.append({"model": job.model.model_id, "augmentation": spec.augmentation,
+                confusion.append({"model": job.model.model_id, "augmentation": name, "kind": kind,
                                   "seed": spec.seed, "true": true, "pred": pred, "count": int(matrix[true, pred])})
     return pd.DataFrame(performance), pd.DataFrame(history), pd.DataFrame(confusion)
 
@@ -81,7 +82,7 @@ def assemble_tables(plan: StudyPlan, store: ArtifactStore, out_dir: Path, config
     write_csv(history, out_dir / "training_history.csv")
     write_csv(confusion, out_dir / "confusion_matrices.csv")
 
-    frames = [store.load_table("metrics", job.key) for job in plan.pairs]
+    frames = [with_kind(store.load_table("metrics", job.key), job.other.model.kind) for job in plan.pairs]
     cam_metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PER_IMAGE_KEYS)
     write_parquet(cam_metrics, out_dir / "cam_metrics.parquet")
     aug_metrics = seed_average(cam_metrics)
@@ -89,6 +90,14 @@ def assemble_tables(plan: StudyPlan, store: ArtifactStore, out_dir: Path, config
 
     write_test_set(out_dir, data)
     return StudyResult(out_dir, performance, cam_metrics, aug_metrics)
+
+
+def with_kind(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """A metric artifact's rows with the ``kind`` of their model (``augmentation`` or ``control``) beside its
+    name; the artifacts themselves do not hold it, so those computed before controls existed still fit."""
+    if "kind" not in frame:
+        frame.insert(int(frame.columns.get_loc("augmentation")) + 1, "kind", kind)
+    return frame
 
 
 def write_test_set(out_dir: Path, data: PreparedData) -> None:
@@ -105,13 +114,15 @@ def metric_value_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def seed_average(cam_metrics: pd.DataFrame) -> pd.DataFrame:
-    """Step 12: the mean over starting states per augmentation and test image (NaNs skipped, counted)."""
+    """Step 12: the mean over starting states per augmentation (or control) and test image (NaNs skipped,
+    counted); the ``kind`` column, where ``cam_metrics`` has one, is carried over."""
     values = metric_value_columns(cam_metrics)
+    carried = [c for c in ("kind", "label") if c in cam_metrics]
     if cam_metrics.empty:
-        return pd.DataFrame(columns=["augmentation", "image", "label", *values, "n_seeds", "model_correct_share"])
+        return pd.DataFrame(columns=["augmentation", "image", *carried, *values, "n_seeds", "model_correct_share"])
     frame = cam_metrics.assign(model_correct_share=(cam_metrics["model_pred"] == cam_metrics["label"]).astype(float))
     grouped = frame.groupby(["augmentation", "image"], sort=False)
-    out = pd.concat([grouped[["label"]].first(), grouped[values].mean()], axis=1)
+    out = pd.concat([grouped[carried].first(), grouped[values].mean()], axis=1)
     out["n_seeds"] = grouped.size()
     out["model_correct_share"] = grouped["model_correct_share"].mean()
     return out.reset_index()
