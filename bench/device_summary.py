@@ -20,6 +20,8 @@ TARGETS = {
     "augmentation_overhead_max": ("<= 1.10", lambda v: v <= 1.10),
     "train_images_per_s": ("(no target)", None),
     "stacked_training_ratio": ("(no target: what models_at_once = auto should do)", None),
+    "rerun_max_param_diff": ("(no target: 0 is a bit-identical rerun)", None),
+    "rerun_prediction_disagreement": ("(no target: share of test images predicted differently)", None),
 }
 
 
@@ -51,6 +53,10 @@ def collect(out: Path) -> dict:
         figures["train_images_per_s"] = throughput["rows"][0]["images_per_s"]
     if (stacked := _load(out / "stacked.json")) is not None:
         figures["stacked_training_ratio"] = stacked["ratio"]
+    if (rerun := _load(out / "rerun.json")) is not None:
+        figures["rerun_max_param_diff"] = rerun["rows"][0]["max_param_diff"]
+        figures["rerun_max_buffer_diff"] = rerun["rows"][0]["max_buffer_diff"]
+        figures["rerun_prediction_disagreement"] = rerun["rows"][0]["prediction_disagreement"]
     return {"steps": steps, "figures": figures}
 
 

@@ -28,11 +28,12 @@ import torch
 
 from auglens.config import Config, ConfigError, coerce
 from auglens.data.datasets import DataSource, locate_dataset
+from auglens.errors import UserError
 
 if TYPE_CHECKING:
     from auglens.distortion.config import DistortionConfig
 
-__all__ = ["Preflight", "check_data", "check_device", "check_model", "preflight"]
+__all__ = ["Preflight", "check_data", "check_device", "check_model", "check_pretrained", "preflight"]
 
 #: Seconds to wait for a download host before calling it unreachable.
 CONNECT_TIMEOUT = 3.0
@@ -250,6 +251,37 @@ def check_model(architecture: str, params: dict[str, Any], target_layer: str | N
     return []
 
 
+def check_pretrained(architecture: str, params: dict[str, Any], setting: str | None, num_classes: int,
+                     in_channels: int) -> list[str]:
+    """Errors of a study's ``model.pretrained``: the file it names exists, holds a state dict, and fits the
+    model built for the data (on the meta device) but for its classifier head."""
+    from auglens.models import build_model
+    from auglens.models.pretrained import (
+        missing_file_message,
+        pretrained_file,
+        pretrained_problems,
+        read_pretrained_state,
+    )
+
+    path = pretrained_file(setting, architecture)
+    if path is None:
+        return []
+    if not path.is_file():
+        return [missing_file_message(setting, architecture, path)]
+    try:
+        state = read_pretrained_state(path)
+    except UserError as error:
+        return [f"model.pretrained: {error}"]
+    try:
+        with torch.device("meta"):
+            model = build_model(architecture, num_classes, in_channels, **params)
+        problems = pretrained_problems(model, state)
+    except Exception as error:  # a user's factory may raise anything; check_model reports the build itself
+        return [f"model.pretrained: cannot match {path} with {architecture}: {type(error).__name__}: {error}"]
+    return [f"model.pretrained: {path} does not fit {architecture} ({in_channels} channel(s), {num_classes} "
+            f"classes): {problem}" for problem in problems]
+
+
 # ------------------------------------------------------------------------------------------ whole configs
 
 def _model_side(input_size: int | None, name: str, image_size: int | None, source: DataSource | None) -> int | None:
@@ -328,6 +360,9 @@ def preflight(config: Config | DistortionConfig, source_name: str | None = None,
     errors += check_model(config.model.architecture, config.model.params, target_layer, num_classes, in_channels,
                           _model_side(config.model.input_size, data.name, data.image_size, source), target_key,
                           side_key, found)
+    if not distortion and not errors:
+        errors += check_pretrained(config.model.architecture, config.model.params, config.model.pretrained,
+                                   num_classes, in_channels)
     if errors:
         raise ConfigError(errors, source_name)
     return Preflight(source, found.get("target_layer"), found.get("feature_shape"))

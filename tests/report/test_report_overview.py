@@ -12,6 +12,16 @@ def test_a_study_states_its_shared_initial_weights():
     assert "starts from the same initial weights (model.init_seed = 7)" in text
 
 
+def test_a_study_started_from_pretrained_weights_says_so_and_names_the_heads_seed():
+    text = _comparison_design('[model]\ninit_seed = 7\npretrained = "imagenet"\n[study]\nbaseline = "shared"\n',
+                              {"compute": {}})
+    assert 'starts from the same pretrained weights (model.pretrained = "imagenet")' in text
+    assert "head drawn from model.init_seed = 7" in text and "same initial weights" not in text
+    text = _comparison_design('[model]\ninit_seed = 7\npretrained = "none"\n[study]\nbaseline = "shared"\n',
+                              {"compute": {}})
+    assert "starts from the same initial weights (model.init_seed = 7)" in text
+
+
 def test_a_comparison_of_weights_files_claims_nothing_about_their_training():
     # compare writes a config (its model.init_seed is the default) but trained none of the files.
     text = _comparison_design(CONFIG, {"command": "compare", "baseline": "base.safetensors"})

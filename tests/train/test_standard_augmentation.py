@@ -89,9 +89,11 @@ def test_keys_without_the_standard_augmentation_are_unchanged(augmentation):
     cropped = dataclasses.replace(job, spec=dataclasses.replace(spec, standard_augmentation="crop_flip"))
     assert cropped.key != job.key
     assert "standard_augmentation" in cropped.spec.key_fields() and "standard_augmentation" not in spec.key_fields()
-    # Fields added later are left out at their defaults too (pinned in tests/train/test_copies_and_resolution.py).
+    # Fields added after keys were pinned are left out at their defaults too (pinned in
+    # tests/train/test_copies_and_resolution.py), and the weights file's path is never keyed.
     assert dataclasses.asdict(spec).keys() - spec.key_fields().keys() == {
-        "standard_augmentation", "augmentation_copies", "augmentation_resolution"}
+        "standard_augmentation", "augmentation_copies", "augmentation_resolution", "pretrained_sha256",
+        "pretrained_path", "normalisation"}
     # The class itself lists every field: the spec builder and equality see it.
     assert "standard_augmentation" in {f.name for f in dataclasses.fields(TrainSpec)}
     assert spec != cropped.spec and dataclasses.replace(cropped.spec, standard_augmentation="none") == spec

@@ -55,6 +55,15 @@ class ModelConfig:
     input_size: int | None = config_field(224, 'side (pixels) images are resized to, aspect ratio kept ("none": native '
                                           'size)', min=8)
     init_seed: int = config_field(0, "seed of the initial weights, shared by every model (Appendix B)")
+    pretrained: str | None = config_field(
+        None, 'where every model starts: "none" (None: from scratch, auglens\'s choice: the thesis does not say), "imagenet" '
+        "(torchvision's default ImageNet weights of model.architecture, read from the torch cache "
+        "$TORCH_HOME/hub/checkpoints, never downloaded), or the path of a state-dict file (.pth, .pt, "
+        ".safetensors); the classifier head is always new, drawn from init_seed for the data's classes "
+        "(docs/methodology.md)")
+    normalisation: Literal["auto", "data", "imagenet"] = config_field(
+        "auto", "input normalisation statistics: data (the training images' mean and std), imagenet (ImageNet's, as "
+        "pretrained weights expect), auto: imagenet with pretrained = \"imagenet\", else data")
 
 
 @dataclass

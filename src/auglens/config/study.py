@@ -143,6 +143,7 @@ class Config(ConfigBase):
         from auglens.metrics import CAM_METRICS
 
         errors, resolved = super().validate()
+        errors.extend(_pretrained_problems(self.model))
         if self.cam.method not in CAM_METHODS:
             errors.append(f"cam.method: {CAM_METHODS.unknown_message(self.cam.method)}")
         else:
@@ -230,4 +231,32 @@ def _cam_option_problems(method: str, params: dict[str, Any]) -> list[str]:
         build_method(method, **params)
     except (TypeError, ValueError) as error:
         return [f"cam.params: {error}"]
+    return []
+
+
+#: Suffixes of the weights files ``model.pretrained`` reads (auglens.models.weights).
+PRETRAINED_SUFFIXES = (".pth", ".pt", ".safetensors")
+
+
+def _pretrained_problems(model: ModelConfig) -> list[str]:
+    """``model.pretrained`` names a start auglens can read: "imagenet" for a torchvision ImageNet classifier it
+    registers, or a weights file by its suffix (that the file exists and fits is checked before the run,
+    :func:`auglens.preflight.check_pretrained`)."""
+    setting = model.pretrained
+    if setting is None or setting.lower() == "none":
+        return []
+    if setting.lower() == "imagenet":
+        from auglens.models import MODELS
+        from auglens.models.pretrained import pretrained_names
+
+        if ":" in model.architecture or model.architecture not in MODELS or model.architecture not in pretrained_names():
+            shared = sorted(set(MODELS.names()) & set(pretrained_names()))
+            return [f"model.pretrained: \"imagenet\" reads torchvision's ImageNet weights, which exist for "
+                    f"torchvision's classifiers only, not {model.architecture!r}"
+                    + (f" (auglens registers {', '.join(shared)})" if shared else "")
+                    + "; give a weights file's path instead, or \"none\""]
+        return []
+    if Path(setting).suffix not in PRETRAINED_SUFFIXES:
+        return [f"model.pretrained: {setting!r} is neither \"none\", \"imagenet\" nor a weights file "
+                f"({', '.join(PRETRAINED_SUFFIXES)})"]
     return []

@@ -7,13 +7,13 @@ of a distributed run — sees the same training, validation and test images.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from auglens.data.datasets import ImageSet, load_dataset
 from auglens.data.split import stratified_split, stratified_subset
-from auglens.data.transforms import channel_stats, normalize, resize_keep_aspect
+from auglens.data.transforms import IMAGENET_MEAN, IMAGENET_STD, channel_stats, normalize, resize_keep_aspect
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,26 @@ def _prepare(spec: DataSpec) -> PreparedData:
     # Normalisation statistics from the training images only, so nothing of validation/test leaks in.
     mean, std = channel_stats(train.images)
     return PreparedData(train, validation, test, mean, std)
+
+
+def normalised_with(data: PreparedData, normalisation: str) -> PreparedData:
+    """``data`` with the normalisation statistics a model is fed with (``TrainSpec.normalisation``).
+
+    "data": the training images' own (``data`` unchanged); "imagenet": :data:`IMAGENET_MEAN` and
+    :data:`IMAGENET_STD`, as pretrained ImageNet weights expect; 1-channel data gets the average of the three
+    channels' values (auglens's choice: the first convolution of pretrained weights is summed over its input
+    channels on such data, which is feeding the grey image on every channel).
+    """
+    if normalisation == "data":
+        return data
+    if normalisation != "imagenet":
+        raise ValueError(f"normalisation: 'data' or 'imagenet', got {normalisation!r}")
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    if data.in_channels == 1:
+        mean, std = mean.mean().reshape(1), std.mean().reshape(1)
+    elif data.in_channels != 3:
+        raise ValueError(f"normalisation 'imagenet' needs 1- or 3-channel images, the data has {data.in_channels}")
+    return replace(data, mean=mean, std=std)
 
 
 def model_input(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, input_size: int | None) -> torch.Tensor:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+#: ImageNet's per-channel statistics, with which torchvision's pretrained weights were trained (RGB order).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 def resize_keep_aspect(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so the shorter side is ``size`` then centre-crop to ``size x size``; (N, C, H, W) -> (N, C, S, S).

@@ -67,6 +67,8 @@ class DistortionModelConfig(ModelConfig):
     pretrained: bool = config_field(
         False, "evaluate torchvision's pretrained ImageNet model of this architecture (read from the torch cache, "
         "$TORCH_HOME/hub/checkpoints) instead of training: one run of the basic model, 224x224 unless input_size")
+    normalisation: Literal["auto"] = config_field(
+        "auto", "auto only: trained models see the training data's mean and std, a pretrained model ImageNet's")
 
 
 @dataclass

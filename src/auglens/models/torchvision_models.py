@@ -1,6 +1,9 @@
 """The thesis's candidate architectures from torchvision, for any number of classes and input channels.
 
-Weights are randomly initialised (the thesis trains from scratch; auglens loads nothing from a hub).
+Weights are randomly initialised: the thesis does not say whether its EfficientNet-B0 was trained from scratch
+or fine-tuned from ImageNet weights, and training from scratch is auglens's choice (its default; a study's
+``model.pretrained = "imagenet"`` starts every model from torchvision's ImageNet weights instead,
+:mod:`auglens.models.pretrained`). Nothing is downloaded here.
 For inputs with other than 3 channels the first convolution is replaced by one with the same geometry.
 The CAM target is the last convolutional stage, as pytorch-grad-cam's examples use it:
 EfficientNet-B0 ``features.8`` (the final 1x1 conv-BN-SiLU), ResNet-18 ``layer4.1`` (last residual

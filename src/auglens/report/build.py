@@ -549,9 +549,13 @@ def _comparison_design(config_text: str | None, manifest: dict | None = None) ->
         study = None
     baseline = config.get("study", {}).get("baseline")
     init = config.get("model", {}).get("init_seed")
-    start = (f"Every model, the baseline included, starts from the same initial weights (model.init_seed = "
-             f"{init}); the seeds (starting states) drive the augmentations' randomness and the training's "
-             "other randomness. " if init is not None else "")
+    pretrained = config.get("model", {}).get("pretrained")
+    weights = (f"the same initial weights (model.init_seed = {init})"
+               if not isinstance(pretrained, str) or pretrained.lower() == "none" else
+               f"the same pretrained weights (model.pretrained = \"{pretrained}\"), its classifier head drawn from "
+               f"model.init_seed = {init}")
+    start = (f"Every model, the baseline included, starts from {weights}; the seeds (starting states) drive the "
+             "augmentations' randomness and the training's other randomness. " if init is not None else "")
     if study is not None:
         start = f"The models are those of {study}, compared by auglens compare. {start}"
     if baseline == "shared":

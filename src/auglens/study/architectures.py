@@ -32,7 +32,7 @@ import torch
 from auglens.analysis.columns import BASELINE
 from auglens.analysis.performance import ARCHITECTURE_COLUMNS, PERFORMANCE_METRICS, architecture_summary
 from auglens.config import Config, stable_hash
-from auglens.data.prepared import DataSpec, prepare_data
+from auglens.data.prepared import DataSpec, normalised_with, prepare_data
 from auglens.report.study_files import ARCHITECTURES_FILE
 from auglens.errors import UserError
 from auglens.store import ArtifactStore, write_text_atomic
@@ -104,8 +104,8 @@ def run_architecture_job(job: ArchitectureJob, store: ArtifactStore, device: tor
     kind, ext = job.artifact
     if store.exists(kind, job.key, ext):
         return job.key
-    data = prepare_data(job.data)
     spec = job.spec
+    data = normalised_with(prepare_data(job.data), spec.normalisation)
     saved = load_snapshot(store, _SNAPSHOTS, job.key, spec.architecture)
     rows: list[dict] = list(saved["rows"]) if saved is not None else []
     if saved is not None:
@@ -160,7 +160,7 @@ def check_candidates(candidates: Sequence[str], config: Config) -> None:
     """
     from auglens.data.datasets import locate_dataset
     from auglens.models import MODELS
-    from auglens.preflight import _model_side, check_model
+    from auglens.preflight import _model_side, check_model, check_pretrained
 
     if not candidates:
         raise UserError("no candidate architectures: expected a comma-separated list of model names, e.g. "
@@ -184,7 +184,9 @@ def check_candidates(candidates: Sequence[str], config: Config) -> None:
         side = _model_side(config.model.input_size, config.data.name, config.data.image_size, source)
         for name in candidates:
             model = _candidate_config(config, name).model
-            errors += [f"{name}: {e}" for e in check_model(name, model.params, None, num_classes, in_channels, side)]
+            problems = check_model(name, model.params, None, num_classes, in_channels, side)
+            problems = problems or check_pretrained(name, model.params, model.pretrained, num_classes, in_channels)
+            errors += [f"{name}: {e}" for e in problems]
     if errors:
         raise UserError("--candidates: " + "; ".join(errors))
 
@@ -283,9 +285,12 @@ def _write_record(out_dir: Path, config: Config, jobs: list[ArchitectureJob], co
                   runs: dict) -> None:
     """``architectures.json``: versions, the resolved config and settings, each candidate's key, every run."""
     import auglens
+    from auglens.study.manifest import pretrained_record
 
     record = {"auglens": auglens.__version__, "torch": torch.__version__, "compute": dataclasses.asdict(compute),
               "candidates": {job.spec.architecture: job.key for job in jobs},
+              "pretrained": {job.spec.architecture: pretrained_record(config.model.pretrained, job.spec)
+                             for job in jobs},
               "seconds": "cumulative time of the training steps; validation and test evaluation excluded",
               "config": config.to_dict(), **runs}
     write_text_atomic(out_dir / RECORD, json.dumps(record, indent=1, default=str))

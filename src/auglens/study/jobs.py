@@ -32,7 +32,7 @@ import torch
 
 from auglens.analysis.columns import BASELINE, CONTROL, control_name
 from auglens.config import stable_hash
-from auglens.data.prepared import DataSpec, PreparedData, model_input, prepare_data
+from auglens.data.prepared import DataSpec, PreparedData, model_input, normalised_with, prepare_data
 from auglens.metrics import MetricList
 from auglens.errors import UserError
 from auglens.store import ArtifactError, ArtifactStore
@@ -455,7 +455,7 @@ def load_trained_model(job: TrainJob | WeightsFile, store: ArtifactStore, data: 
                        device: torch.device) -> torch.nn.Module:
     """The trained model of ``job`` in eval mode on ``device``: a training's checkpoint from the store, or a
     weights file (whose SHA-256 must still be the planned one)."""
-    model = initial_model(job.spec, data.num_classes, data.in_channels)
+    model = initial_model(job.spec, data.num_classes, data.in_channels, pretrained=False)
     if isinstance(job, WeightsFile):
         from auglens.models.weights import load_state_dict
         from auglens.provenance import file_sha256
@@ -504,9 +504,9 @@ def run_cam_job(job: CamJob, store: ArtifactStore, device: torch.device) -> str:
     """CAM set of one trained model on the test set. Idempotent."""
     if store.exists("cams", job.key, "safetensors"):
         return job.key
-    data = prepare_data(job.model.data)
-    model = load_trained_model(job.model, store, data, device)
     spec = job.model.spec
+    data = normalised_with(prepare_data(job.model.data), spec.normalisation)
+    model = load_trained_model(job.model, store, data, device)
     cam_set = compute_cam_set(model, data, spec.input_size, job.method, job.target_layer, job.target,
                               job.batch_size, job.storage_dtype, device, dict(job.params))
     store.save_tensors("cams", job.key, cam_set, metadata={"model": job.model.model_id, "method": job.method,

@@ -25,7 +25,7 @@ from auglens.study.plan import StudyPlan
 from auglens.study.runtime import ComputeSpec
 from auglens.study.tables import StudyResult, metric_value_columns
 
-__all__ = ["TABLES", "summary_table", "write_manifest"]
+__all__ = ["TABLES", "pretrained_record", "summary_table", "write_manifest"]
 
 #: Files a study writes beside its artifacts; the manifest records the SHA-256 of each (``auglens verify``).
 TABLES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
@@ -62,6 +62,9 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "config_fingerprint": config.fingerprint(),
         "seeds": {"starting_states": config.study.seeds, "init_seed": config.model.init_seed,
                   "split_seed": config.split.seed, "sampling_seed": config.split.sampling_seed},
+        # Where every model started: None (from scratch), or the pretrained file and its SHA-256 (in every key).
+        "pretrained": pretrained_record(config.model.pretrained, plan.train_jobs[0].spec),
+        "normalisation": plan.train_jobs[0].spec.normalisation,
         "models": {job.model.model_id: {"train_key": job.model.key, "cam_key": job.key} for job in plan.models},
         "pairs": {f"{p.other.model.model_id}~{p.baseline.model.model_id}": p.key for p in plan.pairs},
         "tables_sha256": {name: digest(name) for name in TABLES},
@@ -74,6 +77,14 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         previous = None
     manifest.update(record_run(previous, run, timings))
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
+
+
+def pretrained_record(setting: str | None, spec) -> dict | None:
+    """The starting weights of a training spec, for a record: the ``model.pretrained`` setting, the file read
+    and its SHA-256; None for a training from scratch."""
+    if spec.pretrained_sha256 is None:
+        return None
+    return {"setting": setting, "file": spec.pretrained_path, "sha256": spec.pretrained_sha256}
 
 
 def _torchvision_version() -> str | None:

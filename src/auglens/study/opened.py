@@ -22,7 +22,7 @@ import torch
 
 from auglens.analysis.columns import BASELINE
 from auglens.config import Config, load
-from auglens.data.prepared import PreparedData, model_input, prepare_data
+from auglens.data.prepared import PreparedData, model_input, normalised_with, prepare_data
 from auglens.errors import UserError
 from auglens.store import ArtifactStore
 from auglens.study.jobs import CamJob, load_trained_model
@@ -117,14 +117,15 @@ class OpenedStudy:
 
     def test_images(self, index: slice | Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
         """The test images as the models saw them: float32 (N, C, S, S), resized to ``model.input_size`` and
-        normalised with the training subset's mean and std, on the study's device.
+        normalised as the models were (the training subset's mean and std, or ImageNet's with
+        ``model.normalisation``), on the study's device.
 
         ``index`` (a slice, indices or a bool mask) picks images before converting them, so a large test set
         need not sit in memory as floats: ``test_images(slice(0, 64))``.
         """
-        test = self.data.test
-        images = test.images if index is None else test.images[index]
-        return model_input(images.to(self.device), self.data.mean.to(self.device), self.data.std.to(self.device),
+        data = normalised_with(self.data, self.plan.models[0].model.spec.normalisation)
+        images = data.test.images if index is None else data.test.images[index]
+        return model_input(images.to(self.device), data.mean.to(self.device), data.std.to(self.device),
                            self.config.model.input_size)
 
     def test_labels(self, index: slice | Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:

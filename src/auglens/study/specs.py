@@ -10,6 +10,9 @@ Where a spec field takes its value from:
 
 - ``architecture``, ``architecture_params``, ``input_size``, ``init_seed``: the model section
   (``architecture``, ``params`` frozen into sorted pairs, ``input_size``, ``init_seed``);
+- ``pretrained_path``, ``pretrained_sha256``, ``normalisation``: the model section's ``pretrained`` and
+  ``normalisation``, resolved (:func:`pretrained_start`); a section whose ``pretrained`` is not a string (the
+  distortion analyses', where it means evaluating an ImageNet model, not starting from one) trains from scratch;
 - ``sampling_seed``, ``reshuffle_each_epoch``: the split section;
 - ``augmentation``, ``augmentation_params``, ``seed``: the model being planned;
 - every other field: the training section's field of the same name (a spec field that no section has is
@@ -28,7 +31,8 @@ from auglens.augment import BASELINE, frozen_params
 from auglens.data.prepared import DataSpec
 from auglens.train.loop import TrainSpec
 
-__all__ = ["AUGMENTATION_ONLY_FIELDS", "TRAINING_FIELDS_NOT_IN_SPEC", "data_spec", "frozen", "train_spec"]
+__all__ = ["AUGMENTATION_ONLY_FIELDS", "TRAINING_FIELDS_NOT_IN_SPEC", "data_spec", "frozen", "pretrained_start",
+           "train_spec"]
 
 #: Training-section fields that are not :class:`TrainSpec` fields, and why no trained weight depends on them.
 TRAINING_FIELDS_NOT_IN_SPEC: dict[str, str] = {
@@ -49,6 +53,28 @@ _DATA_FROM_SPLIT = {"validation_fraction": "validation_fraction", "split_seed": 
 def frozen(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Parameters as sorted (name, value) pairs, lists as tuples: hashable, as TrainSpec must be."""
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+
+
+def pretrained_start(model: Any) -> dict[str, Any]:
+    """The spec fields of a model section's starting weights and normalisation: ``pretrained_path`` and
+    ``pretrained_sha256`` (None: from scratch), ``normalisation`` ("data" or "imagenet"; "auto" is "imagenet"
+    with ``pretrained = "imagenet"``). Raises :class:`~auglens.errors.UserError` naming the file when it is
+    missing."""
+    from auglens.errors import UserError
+    from auglens.models.pretrained import missing_file_message, pretrained_file, pretrained_sha256
+
+    setting = getattr(model, "pretrained", None)
+    setting = setting if isinstance(setting, str) else None
+    normalisation = getattr(model, "normalisation", "auto")
+    if normalisation == "auto":
+        normalisation = "imagenet" if setting is not None and setting.lower() == "imagenet" else "data"
+    path = pretrained_file(setting, model.architecture)
+    if path is None:
+        return {"pretrained_path": None, "pretrained_sha256": None, "normalisation": normalisation}
+    if not path.is_file():
+        raise UserError(missing_file_message(setting, model.architecture, path))
+    return {"pretrained_path": str(path), "pretrained_sha256": pretrained_sha256(path),
+            "normalisation": normalisation}
 
 
 def data_spec(data: Any, split: Any) -> DataSpec:
@@ -73,7 +99,7 @@ def train_spec(model: Any, training: Any, split: Any, augmentation: str, params:
     them, so types are compared on paired runs); a study's models all share both (offset 0, Appendix B).
     """
     values: dict[str, Any] = {"augmentation": augmentation, "augmentation_params": frozen_params(augmentation, params),
-                              "seed": seed, "architecture_params": frozen(model.params)}
+                              "seed": seed, "architecture_params": frozen(model.params), **pretrained_start(model)}
     for f in dataclasses.fields(TrainSpec):
         if f.name in values:
             continue

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from auglens.data.prepared import PreparedData, model_input
+from auglens.data.prepared import PreparedData, model_input, normalised_with
 from auglens.metrics.performance import classification_report
 from auglens.models import build_model
 from auglens.train.spec import TrainSpec
@@ -35,11 +36,30 @@ __all__ = ["DEVICE_RESIDENT_BYTES", "TrainResult", "TrainSpec", "check_checkpoin
            "predict_logits", "train_model"]
 
 
-def initial_model(spec: TrainSpec, num_classes: int, in_channels: int) -> torch.nn.Module:
-    """The shared starting point: same architecture, same ``init_seed`` -> the same weights for every model."""
+def initial_model(spec: TrainSpec, num_classes: int, in_channels: int, pretrained: bool = True) -> torch.nn.Module:
+    """The shared starting point: same architecture, same ``init_seed`` -> the same weights for every model.
+
+    With ``spec.pretrained_sha256`` every weight but the classifier head is then copied from the pretrained
+    file (:func:`auglens.models.pretrained.start_from_pretrained`), whose SHA-256 must still be the planned
+    one; the head keeps the draw of ``init_seed``. ``pretrained=False``: the architecture alone, for weights
+    loaded next (a trained checkpoint) or for counting its parameters.
+    """
     torch.manual_seed(spec.init_seed)
-    return build_model(spec.architecture, num_classes=num_classes, in_channels=in_channels,
-                       **dict(spec.architecture_params))
+    model = build_model(spec.architecture, num_classes=num_classes, in_channels=in_channels,
+                        **dict(spec.architecture_params))
+    if pretrained and spec.pretrained_sha256 is not None:
+        from auglens.errors import UserError
+        from auglens.models.pretrained import pretrained_sha256, read_pretrained_state, start_from_pretrained
+
+        path = spec.pretrained_path
+        if path is None or not Path(path).is_file():
+            raise UserError(f"model.pretrained: weights file {path} not found (this training starts from it; it "
+                            "must be readable wherever the training runs)")
+        if pretrained_sha256(path) != spec.pretrained_sha256:
+            raise UserError(f"model.pretrained: {path} changed since the study was planned (its SHA-256 differs); "
+                            "rerun the command to start from the file as it is now")
+        start_from_pretrained(model, read_pretrained_state(path))
+    return model
 
 
 def _optimizer(spec: TrainSpec, params) -> torch.optim.Optimizer:
@@ -152,8 +172,10 @@ def train_model(spec: TrainSpec, data: PreparedData, device: torch.device | str 
     holds the rest). ``on_epoch_trained(model, record)`` is called after every epoch, the last included, before
     ``on_epoch_end`` and outside the timed region: ``record`` is the epoch's history row plus
     ``train_seconds``, the cumulative time of the training steps alone (validation excluded). It may evaluate
-    ``model`` (the one being trained) but must leave its weights alone.
+    ``model`` (the one being trained) but must leave its weights alone. The model is fed ``data`` normalised
+    as ``spec.normalisation`` says (:func:`~auglens.data.prepared.normalised_with`).
     """
+    data = normalised_with(data, spec.normalisation)
     trainee = _OneModel(spec, data, torch.device(device))
     end = None if on_epoch_end is None else (lambda i, state: on_epoch_end(state))
     trained = None if on_epoch_trained is None else (lambda i, model, record: on_epoch_trained(model, record))

@@ -47,10 +47,17 @@ class TrainSpec:
     augmentation_copies: str = field(default="per_epoch", metadata={"key": "omit_default"})
     # "native": augmentations run on the stored images, before resizing to input_size; "model_input": after it.
     augmentation_resolution: str = field(default="native", metadata={"key": "omit_default"})
+    # Pretrained starting weights (model.pretrained): the file's SHA-256 is in the key, its path is not (the
+    # same bytes anywhere are the same start). None: from scratch.
+    pretrained_sha256: str | None = field(default=None, metadata={"key": "omit_default"})
+    pretrained_path: str | None = field(default=None, metadata={"key": "never"})
+    # Input normalisation statistics: "data" (the training images') or "imagenet" (auglens.data.prepared).
+    normalisation: str = field(default="data", metadata={"key": "omit_default"})
 
     def key_fields(self) -> dict[str, Any]:
         """The fields an artifact key hashes: every field, but those marked ``metadata={"key": "omit_default"}``
-        while they hold their default.
+        while they hold their default, and those marked ``metadata={"key": "never"}`` (where a file is read
+        from: its content is keyed by another field).
 
         A field added after models were trained and stored is marked so: left at its default it stays out of
         the key, so every key made before it existed stays valid and those models are reused; set, it enters
@@ -58,6 +65,7 @@ class TrainSpec:
         """
         values = asdict(self)
         for f in fields(self):
-            if f.metadata.get("key") == "omit_default" and getattr(self, f.name) == f.default:
+            if f.metadata.get("key") == "never" or (f.metadata.get("key") == "omit_default"
+                                                    and getattr(self, f.name) == f.default):
                 del values[f.name]
         return values

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from auglens.augment.base import BASELINE
-from auglens.data.prepared import PreparedData, model_input
+from auglens.data.prepared import PreparedData, model_input, normalised_with
 from auglens.train.epochs import Batch, TrainResult, run_epochs
 from auglens.train.loop import TrainSpec, _optimizer, initial_model
 
@@ -93,7 +93,7 @@ def auto_models_at_once(spec: TrainSpec, device_type: str, num_classes: int, in_
         return 1
     if spec.precision == "auto":  # bf16 on CUDA
         return 1
-    model = initial_model(spec, num_classes, in_channels)
+    model = initial_model(spec, num_classes, in_channels, pretrained=False)
     if stacking_obstacle(spec, model) or sum(p.numel() for p in model.parameters()) > AUTO_MAX_PARAMETERS:
         return 1
     return AUTO_MAX_MODELS
@@ -214,5 +214,6 @@ def train_stacked(specs: Sequence[TrainSpec], data: PreparedData, device: torch.
             ``train_seconds``). ``model`` is a module holding model ``i``'s weights of that epoch, in training
             mode; it is a copy, so nothing done to it reaches the training.
     """
+    data = normalised_with(data, specs[0].normalisation)  # one setting per group (group_key)
     trainee = _Stacked(specs, data, torch.device(device))
     return run_epochs(trainee, data, progress, snapshots, on_epoch_end, on_epoch_trained)
