@@ -100,7 +100,9 @@ def test_road_scores_match_grad_cam():
 
 
 def test_road_noise_depends_on_image_not_batch():
-    """Noise is drawn per image: scoring images in two batches gives the one-batch values bit for bit."""
+    """Noise is drawn per image: the same draws for an image in any batch, and scores in two batches equal the
+    one-batch scores up to float32 rounding of the forward passes on other batch shapes (probabilities in [0, 1],
+    averaged over 3 shares: a few eps)."""
     model = _tiny_model()
     torch.manual_seed(4)
     images, maps = torch.randn(4, 3, 8, 8), torch.rand(4, 8, 8)
@@ -110,8 +112,9 @@ def test_road_noise_depends_on_image_not_batch():
     halves = [fm.road_scores(model, images[s], maps[s], targets[s], [20, 50, 80],
                              fm.road_noise(range(4)[s], (3, 8, 8), seed=7, count=6), 0.05)
               for s in (slice(0, 2), slice(2, 4))]
+    assert torch.equal(noise[2:], fm.road_noise([2, 3], (3, 8, 8), seed=7, count=6))
     for column, values in whole.items():
-        assert torch.equal(values, torch.cat([h[column] for h in halves]))
+        assert torch.allclose(values, torch.cat([h[column] for h in halves]), atol=16 * EPS32, rtol=0)
     other = fm.road_scores(model, images, maps, targets, [20, 50, 80], fm.road_noise(range(4), (3, 8, 8), 8, 6), 0.05)
     assert not torch.equal(other["road_morf"], whole["road_morf"])  # the seed does reach the noise
 

@@ -40,7 +40,7 @@ Deliberate details, each auglens's choice where a paper leaves it open:
   whenever a pixel is kept: each connected group of removed pixels touches a kept one) to a relative residual
   of 1e-10, where pytorch-grad-cam factorises it with scipy's sparse solver; both give the system's solution.
 * The imputation noise is drawn per image from a generator seeded with ``(seed, image index)``, so every model
-  sees the same noise on the same image, and no value depends on the batch size.
+  sees the same noise on the same image, whatever the batch it is scored in.
 
 Every function is batched over images: ``images (N, C, H, W)``, ``maps (N, H, W)``, ``targets (N,)``.
 """
@@ -175,9 +175,15 @@ def road_removed(maps: Tensor, shares: Sequence[float], most_relevant_first: boo
 
 
 def _neighbour_sum(x: Tensor) -> Tensor:
-    """Weighted sum of each pixel's in-image neighbours (ROAD's weights): ``(M, H, W) -> (M, H, W)``."""
-    kernel = torch.tensor(ROAD_NEIGHBOUR_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 1, 3, 3)
-    return F.conv2d(x[:, None], kernel, padding=1)[:, 0]  # zero padding: outside neighbours count nothing
+    """Weighted sum of each pixel's in-image neighbours (ROAD's weights): ``(M, H, W) -> (M, H, W)``.
+
+    Written as eight shifted adds rather than a convolution: CPU convolutions in float64 have no fast kernel,
+    and this is the inner loop of the imputation's solver."""
+    p = F.pad(x, (1, 1, 1, 1))  # zero padding: neighbours outside the image count nothing
+    (dd, de, _), _, _ = ROAD_NEIGHBOUR_WEIGHTS
+    edges = p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:]
+    diagonals = p[:, :-2, :-2] + p[:, :-2, 2:] + p[:, 2:, :-2] + p[:, 2:, 2:]
+    return de * edges + dd * diagonals
 
 
 def noisy_linear_imputation(images: Tensor, removed: Tensor, noise: Tensor | None = None, tol: float = 1e-10,
@@ -239,6 +245,10 @@ def road_noise(image_indices: Sequence[int], shape: tuple[int, ...], seed: int, 
     return noise
 
 
+#: Pixel values (float64) one conjugate-gradient solve holds per vector (it keeps five): 2^22 x 8 B = 32 MiB each.
+IMPUTATION_CHUNK_VALUES = 1 << 22
+
+
 def road_scores(model: Logits, images: Tensor, maps: Tensor, targets: Tensor, shares: Sequence[float],
                 noise: Tensor | None = None, noise_std: float = 0.01) -> dict[str, Tensor]:
     """ROAD (Rong et al. 2022): mean probability change of ``targets`` over ``shares`` (in %) of pixels removed
@@ -246,21 +256,27 @@ def road_scores(model: Logits, images: Tensor, maps: Tensor, targets: Tensor, sh
 
     ``noise`` ``(N, 2 * Q, C, H, W)``: standard normal draws (:func:`road_noise`; the first Q for most relevant
     first), scaled by ``noise_std`` (in units of the normalised input); None: no noise. Returns ``road_morf``,
-    ``road_lerf``, ``road_combined``, each ``(N,)`` float32.
+    ``road_lerf``, ``road_combined``, each ``(N,)`` float32. Every imputation of the batch is solved together,
+    in chunks of at most ``IMPUTATION_CHUNK_VALUES`` pixel values (each system stops on its own residual, so a
+    system's solution does not depend on the others in its chunk).
     """
     shares = list(shares)
     q = len(shares)
+    n, c, h, w = images.shape
     before = target_probability(model, images, targets)
-    changes = []
-    for order, most_relevant_first in enumerate((True, False)):
-        removed = road_removed(maps, shares, most_relevant_first)
-        change = torch.zeros_like(before)
-        for j in range(q):
-            draws = None if noise is None else noise_std * noise[:, order * q + j].to(images.device)
-            imputed = noisy_linear_imputation(images, removed[:, j], draws)
-            change = change + (target_probability(model, imputed, targets) - before)
-        changes.append(change / q)
-    morf, lerf = changes
+    # (N, 2Q, H, W): most relevant first, then least relevant first; image-major, so row i * 2Q + j is image i.
+    removed = torch.cat([road_removed(maps, shares, True), road_removed(maps, shares, False)], dim=1)
+    removed = removed.reshape(n * 2 * q, h, w)
+    draws = None if noise is None else (noise_std * noise.to(images.device)).reshape(n * 2 * q, c, h, w)
+    per_solve = max(1, IMPUTATION_CHUNK_VALUES // (c * h * w))
+    probabilities = []
+    for start in range(0, n * 2 * q, per_solve):
+        rows = torch.arange(start, min(start + per_solve, n * 2 * q), device=images.device)
+        source = images[rows // (2 * q)]
+        imputed = noisy_linear_imputation(source, removed[rows], None if draws is None else draws[rows])
+        probabilities.append(target_probability(model, imputed, targets[(rows // (2 * q)).to(targets.device)]))
+    change = torch.cat(probabilities).reshape(n, 2, q) - before[:, None, None]
+    morf, lerf = change.mean(dim=2).unbind(dim=1)
     return {"road_morf": morf, "road_lerf": lerf, "road_combined": (lerf - morf) / 2}
 
 
