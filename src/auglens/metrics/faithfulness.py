@@ -291,6 +291,9 @@ class FaithfulnessMeasure:
     higher_is_better: tuple[bool, ...]  # per column: True when a higher value means a more faithful map
     description: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "__doc__", self.description)  # what Registry.describe (auglens ls) reads
+
     def __call__(self) -> FaithfulnessMeasure:  # the registry holds factories; a measure is its own
         return self
 
