@@ -64,7 +64,7 @@ class FaithfulnessConfig:
     """Are the compared maps faithful to their models? Deletion, insertion and ROAD per model (docs/methodology.md)."""
 
     enabled: bool = config_field(False, "score every model's CAMs on test_subset test images (one job per model); off "
-                                 "by default: on the default study it would add about 4 of its 3 minutes (docs/methodology.md)")
+                                 "by default: on the default study it takes longer than the study itself (docs/methodology.md)")
     measures: list[str] = config_field(["deletion", "insertion", "road"], "faithfulness measures (auglens ls "
                                        "faithfulness): deletion, insertion (RISE), road (Rong et al. 2022)", min_len=1)
     steps: int = config_field(20, "deletion/insertion: the curve's steps, each removing or revealing 1/steps of the "
