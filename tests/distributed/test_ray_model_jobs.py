@@ -25,7 +25,7 @@ def test_ray_model_job_tables_equal_local(tmp_path):
         assert again.timings["faithfulness_seconds"] == again.timings["cka_seconds"] == 0
     finally:
         ray.shutdown()
-    for name in ("faithfulness.parquet", "aug_faithfulness.parquet"):
+    for name in ("model_faithfulness.parquet", "aug_faithfulness.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(local / name), pd.read_parquet(out / name), check_exact=True)
-    for name in ("cka.csv", "aug_cka.csv"):
+    for name in ("model_cka.csv", "aug_cka.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(local / name), pd.read_csv(out / name), check_exact=True)

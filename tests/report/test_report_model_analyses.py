@@ -18,12 +18,12 @@ def _add_tables(root, augmentations=("affine", "cutmix", "equalize"), seeds=(1, 
                 rows.append({"augmentation": augmentation, "seed": seed, "image": image, "label": image % 4,
                              "target": image % 4, "model_pred": image % 4, "deletion": rng.uniform(),
                              "insertion": rng.uniform()})
-    pd.DataFrame(rows).to_parquet(root / "faithfulness.parquet", index=False)
+    pd.DataFrame(rows).to_parquet(root / "model_faithfulness.parquet", index=False)
     layers = ["features.block1", "features.block2", "features.block3"]
     cka = [{"augmentation": a, "seed": s, "baseline_model": "none-s1", "layer_index": i, "layer": layer,
             "cka": 1 - 0.1 * i * (k + 1) - 0.01 * s, "estimator": "linear", "images": images}
            for k, a in enumerate(augmentations) for s in seeds for i, layer in enumerate(layers)]
-    pd.DataFrame(cka).to_csv(root / "cka.csv", index=False)
+    pd.DataFrame(cka).to_csv(root / "model_cka.csv", index=False)
 
 
 def test_section_with_summary_table_and_heatmap(make_study):
@@ -35,7 +35,7 @@ def test_section_with_summary_table_and_heatmap(make_study):
     assert (root / "report" / "figures" / "cka_heatmap.png").is_file()
     summary = pd.read_csv(root / "report" / "tables" / "faithfulness_summary.csv")
     assert summary["augmentation"].tolist() == ["none", "affine", "cutmix", "equalize"]
-    faithfulness = pd.read_parquet(root / "faithfulness.parquet")
+    faithfulness = pd.read_parquet(root / "model_faithfulness.parquet")
     affine = faithfulness[faithfulness["augmentation"] == "affine"].groupby("seed")["deletion"].mean().mean()
     baseline = faithfulness[faithfulness["augmentation"] == "none"]["deletion"].mean()
     row = summary.set_index("augmentation").loc["affine"]

@@ -70,7 +70,7 @@ def finished(tmp_path_factory):
 @pytest.mark.slow  # a whole tiny study with both analyses (about 20 s of CPU)
 def test_tables_and_resume(finished):
     out, result = finished
-    faithfulness = pd.read_parquet(out / "faithfulness.parquet")
+    faithfulness = pd.read_parquet(out / "model_faithfulness.parquet")
     assert list(faithfulness.columns) == ["augmentation", "seed", "image", "label", "target", "model_pred",
                                           "deletion", "insertion", "road_morf", "road_lerf", "road_combined"]
     assert len(faithfulness) == 5 * 24  # models x subset
@@ -79,19 +79,19 @@ def test_tables_and_resume(finished):
     assert set(aug["augmentation"]) == {"none", "affine", "cutmix"} and len(aug) == 3 * 24
     mean = faithfulness[faithfulness["augmentation"] == "affine"].groupby("image")["deletion"].mean()
     assert np.allclose(aug[aug["augmentation"] == "affine"].set_index("image")["deletion"], mean, rtol=0, atol=0)
-    cka = pd.read_csv(out / "cka.csv")
+    cka = pd.read_csv(out / "model_cka.csv")
     assert len(cka) == 4 * 5 and cka["cka"].between(0, 1 + 1e-12).all()  # 4 pairs x the small CNN's 5 blocks
     aug_cka = pd.read_csv(out / "aug_cka.csv")
     assert len(aug_cka) == 2 * 5 and (aug_cka["n_seeds"] == 2).all()
     manifest = __import__("json").loads((out / "manifest.json").read_text())
-    assert {"faithfulness.parquet", "cka.csv"} <= set(manifest["tables_sha256"])
+    assert {"model_faithfulness.parquet", "model_cka.csv"} <= set(manifest["tables_sha256"])
     assert len(manifest["faithfulness"]) == 5 and len(manifest["cka"]) == 4
 
     before = {p: p.stat().st_mtime_ns for p in (out / "artifacts").rglob("*") if p.is_file()}
     again = study.run_study(_config(), out)
     assert again.timings["faithfulness_seconds"] < 1 and again.timings["cka_seconds"] < 1
     assert {p: p.stat().st_mtime_ns for p in (out / "artifacts").rglob("*") if p.is_file()} == before
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "faithfulness.parquet"), faithfulness, check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "model_faithfulness.parquet"), faithfulness, check_exact=True)
 
 
 @pytest.mark.slow

@@ -64,8 +64,9 @@ _SEGMENT_KEYS = ["augmentation", "seed", "label", "baseline_pred", "model_pred"]
 _CLASS_COLUMNS = {"label", "true", "pred", "baseline_pred", "model_pred", "pred_a", "pred_b", "class"}
 #: Files of a results folder the report links to (those present), relative to the folder.
 _STUDY_FILES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
-                "aug_metrics.parquet", "pair_metrics.parquet", "faithfulness.parquet", "aug_faithfulness.parquet",
-                "cka.csv", "aug_cka.csv", "test_set.safetensors", "config.toml", "manifest.json", ARCHITECTURES_FILE)
+                "aug_metrics.parquet", "pair_metrics.parquet", "model_faithfulness.parquet",
+                "aug_faithfulness.parquet", "model_cka.csv", "aug_cka.csv", "test_set.safetensors", "config.toml",
+                "manifest.json", ARCHITECTURES_FILE)
 
 # Thesis figure numbers (boxplot, correlation map) per metric column, for captions only.
 _THESIS_FIGURES = {"overlap_20": ("5.10", "5.11"), "overlap_10": ("5.12", "5.13"), "overlap_5": ("5.14", "5.15"),
@@ -698,12 +699,12 @@ def faithfulness_summary(faithfulness: pd.DataFrame | None, aug_metrics: pd.Data
 
 def _model_analyses(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str]) -> Section:
     intro = ("Beyond the thesis: are the compared maps faithful to their models, and what changed inside the "
-             "networks? Faithfulness (faithfulness.parquet, docs/methodology.md) scores each model's own CAMs by "
-             "how its probability for the CAM's class reacts when the pixels the map ranks high are removed: "
+             "networks? Faithfulness (model_faithfulness.parquet, docs/methodology.md) scores each model's own CAMs "
+             "by how its probability for the CAM's class reacts when the pixels the map ranks high are removed: "
              "deletion (area under the curve; lower = more faithful), insertion (higher = more faithful) and ROAD "
              "(road_combined; higher = more faithful), on a stratified subset of the test images. A CAM change "
-             "between two models means more when both maps are faithful. CKA (cka.csv) compares the baseline's and "
-             "each augmented model's activations on the same test images at every block: 1 = the same "
+             "between two models means more when both maps are faithful. CKA (model_cka.csv) compares the baseline's "
+             "and each augmented model's activations on the same test images at every block: 1 = the same "
              "representation up to rotation and scale.")
     section = Section("model-analyses", "Faithfulness and representation similarity", intro)
     cka = study.cka
@@ -725,7 +726,7 @@ def _model_analyses(study: StudyFiles, writer: _Writer, augmentations: list[str]
                                             "CKA with the baseline, layer × augmentation",
                                             f"Linear CKA ({estimator} HSIC) between the baseline's and each "
                                             "augmented model's activations on the same test images, mean over "
-                                            "seeds (cka.csv per seed). Lower = the augmentation changed that "
+                                            "seeds (model_cka.csv per seed). Lower = the augmentation changed that "
                                             "layer's representation more."))
         section.blocks.append(writer.table(aug_cka, "cka_by_layer", "CKA per augmentation and layer",
                                            "Mean and standard deviation over seeds (aug_cka.csv)."))

@@ -31,7 +31,7 @@ __all__ = ["OPTIONAL_TABLES", "TABLES", "summary_table", "write_manifest"]
 TABLES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
           "aug_metrics.parquet", "test_set.safetensors")
 #: Tables written when their analysis is enabled ([faithfulness], [cka]); recorded when present.
-OPTIONAL_TABLES = ("faithfulness.parquet", "aug_faithfulness.parquet", "cka.csv", "aug_cka.csv")
+OPTIONAL_TABLES = ("model_faithfulness.parquet", "aug_faithfulness.parquet", "model_cka.csv", "aug_cka.csv")
 
 
 def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict[str, float],

@@ -94,16 +94,16 @@ def assemble_tables(plan: StudyPlan, store: ArtifactStore, out_dir: Path, config
     if plan.faithfulness:
         result.faithfulness = pd.concat([store.load_table("faithfulness", job.key) for job in plan.faithfulness],
                                         ignore_index=True)
-        write_parquet(result.faithfulness, out_dir / "faithfulness.parquet")
+        write_parquet(result.faithfulness, out_dir / "model_faithfulness.parquet")
         write_parquet(faithfulness_seed_average(result.faithfulness), out_dir / "aug_faithfulness.parquet")
     if plan.cka:
         result.cka = pd.concat([store.load_table("cka", job.key) for job in plan.cka], ignore_index=True)
-        write_csv(result.cka, out_dir / "cka.csv")
+        write_csv(result.cka, out_dir / "model_cka.csv")
         write_csv(cka_seed_average(result.cka), out_dir / "aug_cka.csv")
     return result
 
 
-#: Columns of faithfulness.parquet that are not scores.
+#: Columns of model_faithfulness.parquet that are not scores.
 FAITHFULNESS_KEYS = ["augmentation", "seed", "image", "label", "target", "model_pred"]
 
 
