@@ -43,11 +43,21 @@ from auglens.config.sections import (
     TableEntry,
     TrainingConfig,
 )
-from auglens.config.study import CamConfig, Config, MetricConfig, StudyConfig, default_metrics, from_dict, load
+from auglens.config.study import (
+    CamConfig,
+    CkaConfig,
+    Config,
+    FaithfulnessConfig,
+    MetricConfig,
+    StudyConfig,
+    default_metrics,
+    from_dict,
+    load,
+)
 from auglens.hashing import stable_hash
 
 __all__ = [
-    "NONE", "AugmentationConfig", "CamConfig", "Config", "ConfigBase", "ConfigError", "DataConfig", "MetricConfig",
+    "NONE", "AugmentationConfig", "CamConfig", "CkaConfig", "Config", "ConfigBase", "ConfigError", "DataConfig", "FaithfulnessConfig", "MetricConfig",
     "ModelConfig", "RuntimeConfig", "SplitConfig", "StudyConfig", "TableEntry", "TrainingConfig",
     "apply_overrides", "build_section", "check_augmentation_params", "coerce", "config_field", "default_metrics",
     "describe_fields", "drop_none", "dump_toml", "entry_lists", "from_dict", "legacy_metrics", "load",

@@ -27,8 +27,8 @@ from auglens.config.sections import (
     TrainingConfig,
 )
 
-__all__ = ["CONTROL_SETTINGS", "CamConfig", "Config", "ControlConfig", "MetricConfig", "StudyConfig",
-           "default_metrics", "from_dict", "load", "plain_params"]
+__all__ = ["CONTROL_SETTINGS", "CamConfig", "CkaConfig", "Config", "ControlConfig", "FaithfulnessConfig",
+           "MetricConfig", "StudyConfig", "default_metrics", "from_dict", "load", "plain_params"]
 
 
 @dataclass
@@ -83,6 +83,51 @@ class ControlConfig(TableEntry):
         return list(self.params.get("values", []))
 
 
+@dataclass
+class FaithfulnessConfig:
+    """Are the compared maps faithful to their models? Deletion, insertion and ROAD per model (docs/methodology.md)."""
+
+    enabled: bool = config_field(False, "score every model's CAMs on test_subset test images (one job per model); off "
+                                 "by default: on the default study it takes longer than the study itself (docs/methodology.md)")
+    measures: list[str] = config_field(["deletion", "insertion", "road"], "faithfulness measures (auglens ls "
+                                       "faithfulness): deletion, insertion (RISE), road (Rong et al. 2022)", min_len=1)
+    steps: int = config_field(20, "deletion/insertion: the curve's steps, each removing or revealing 1/steps of the "
+                              "pixels, highest CAM value first (steps + 1 forward passes per image and curve)", min=1)
+    baseline: Literal["mean", "blur"] = config_field(
+        "mean", "deletion/insertion: what removed pixels become: mean (the training mean colour, 0 in the normalised "
+        "input) or blur (a Gaussian blur of the image)")
+    blur_sigma: float = config_field(5 / 224, "baseline = blur: the blur's standard deviation as a share of the "
+                                     "input side (RISE's 5 px at 224 px)", min=0.0, exclusive_min=True)
+    percentiles: list[float] = config_field([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0],
+                                            "road: shares (%) of pixels removed, each in (0, 100); the scores are "
+                                            "averaged over them (ROAD's and pytorch-grad-cam's 10, 20, ..., 90)",
+                                            min_len=1)
+    noise: float = config_field(0.01, "road: standard deviation of the noise added to imputed pixels, in units of the "
+                                "normalised input (pytorch-grad-cam's NoisyLinearImputer)", min=0.0)
+    seed: int = config_field(0, "road: seed of the imputation noise (per image: the same for every model)")
+    test_subset: int | None = config_field(200, "score a stratified subset of this many test images (None: all)",
+                                           min=1)
+    batch_size: int = config_field(64, "images per chunk (bounds memory; part of the key: CPU kernels pick their "
+                                   "algorithm by batch shape)", min=1)
+
+
+@dataclass
+class CkaConfig:
+    """What changed inside the network? Linear CKA between the baseline and each compared model, per block."""
+
+    enabled: bool = config_field(True, "compare each model with its baseline at every layer (one job per pair)")
+    estimator: Literal["linear", "unbiased"] = config_field(
+        "linear", "linear: Kornblith et al.'s linear CKA (biased HSIC) over all test_subset images, exact and "
+        "streamed; unbiased: minibatch CKA with the unbiased HSIC (Nguyen et al. 2021) over batches of batch_size")
+    layers: list[str] = config_field([], "dotted module names whose outputs are compared ([]: the architecture's "
+                                     "blocks: the children of its features module, else its top-level "
+                                     "convolutional children)")
+    test_subset: int | None = config_field(250, "compare on a stratified subset of this many test images (None: "
+                                           "all)", min=4)
+    batch_size: int = config_field(100, "images per forward pass; with estimator = unbiased also the minibatch size "
+                                   "(part of the key)", min=4)
+
+
 def default_metrics() -> list[MetricConfig]:
     """The thesis's six metrics, each with every parameter at its registry default."""
     from auglens.metrics import ALL_METRIC_NAMES, get_metric
@@ -109,6 +154,8 @@ class Config(ConfigBase):
     controls: list[ControlConfig] = field(default_factory=list)
     cam: CamConfig = field(default_factory=CamConfig)
     metrics: list[MetricConfig] = field(default_factory=default_metrics)
+    faithfulness: FaithfulnessConfig = field(default_factory=FaithfulnessConfig)
+    cka: CkaConfig = field(default_factory=CkaConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     seeds_key: ClassVar[str] = "study.seeds"
@@ -166,7 +213,20 @@ class Config(ConfigBase):
             errors.append(f"metrics: {', '.join(masked)} score CAMs against object masks, which data set "
                           f"{self.data.name!r} does not have; use {', '.join(DATASETS_WITH_MASKS)} or an "
                           "image_folder with a masks/ tree, or remove them")
+        errors.extend(_faithfulness_problems(self.faithfulness))
         return errors, resolved
+
+
+def _faithfulness_problems(section: FaithfulnessConfig) -> list[str]:
+    from auglens.metrics.faithfulness import FAITHFULNESS_MEASURES
+
+    problems = [f"faithfulness.measures: {FAITHFULNESS_MEASURES.unknown_message(name)}"
+                for name in section.measures if name not in FAITHFULNESS_MEASURES]
+    problems += [f"faithfulness.measures: {name!r} is listed twice" for name in
+                 dict.fromkeys(n for n in section.measures if section.measures.count(n) > 1)]
+    problems += [f"faithfulness.percentiles: each share must lie in (0, 100), got {value!r}"
+                 for value in section.percentiles if not 0 < value < 100]
+    return problems
 
 
 def from_dict(data: dict[str, Any], source: str | None = None) -> Config:

@@ -65,8 +65,9 @@ _SEGMENT_KEYS = ["augmentation", "seed", "label", "baseline_pred", "model_pred"]
 _CLASS_COLUMNS = {"label", "true", "pred", "baseline_pred", "model_pred", "pred_a", "pred_b", "class"}
 #: Files of a results folder the report links to (those present), relative to the folder.
 _STUDY_FILES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
-                "aug_metrics.parquet", "pair_metrics.parquet", "test_set.safetensors", "config.toml", "manifest.json",
-                ARCHITECTURES_FILE)
+                "aug_metrics.parquet", "pair_metrics.parquet", "model_faithfulness.parquet",
+                "aug_faithfulness.parquet", "model_cka.csv", "aug_cka.csv", "test_set.safetensors", "config.toml",
+                "manifest.json", ARCHITECTURES_FILE)
 
 # Thesis figure numbers (boxplot, correlation map) per metric column, for captions only.
 _THESIS_FIGURES = {"overlap_20": ("5.10", "5.11"), "overlap_10": ("5.12", "5.13"), "overlap_5": ("5.14", "5.15"),
@@ -413,6 +414,8 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
     sections.append(_metric_sections(aug_metrics, maps, writer, colours, augmentations, metrics, floors))
     sections.append(_pairs(maps, writer, k_pairs, len(augmentations), pair_rank))
     sections.append(_clustering(maps, writer, len(augmentations)))
+    if study.faithfulness is not None or study.cka is not None:
+        sections.append(_model_analyses(study, writer, augmentations, metrics))
     sections.append(_extremes(augmented, writer, augmentations, metrics))
     sections.append(_browser(augmented, writer, augmentations, metrics, browser_images))
     sections.append(_segments(augmented.cam_metrics, writer, augmentations, metrics))
@@ -720,6 +723,74 @@ def _clustering(maps: dict[str, pd.DataFrame], writer: _Writer, n_augmentations:
                                      "Height of a join = average 1 − r between the two groups."),
                        writer.table(leaves, "cluster_leaf_order", "Leaf order",
                                     "Augmentations in dendrogram order (neighbours are most alike).")]
+    return section
+
+
+def faithfulness_summary(faithfulness: pd.DataFrame | None, aug_metrics: pd.DataFrame, cka: pd.DataFrame | None,
+                         augmentations: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Per augmentation (the baseline first): each faithfulness score's mean over its models (each model's mean over
+    the scored images) with its change from the baseline's, the median CAM change (seed-averaged metrics), and
+    the CKA with the baseline at the last compared layer (mean over seeds)."""
+    from auglens.metrics.faithfulness import FAITHFULNESS_MEASURES
+
+    known = [c for name in FAITHFULNESS_MEASURES.names() for c in FAITHFULNESS_MEASURES.build(name).columns]
+    scores = [c for c in known if faithfulness is not None and c in faithfulness.columns]
+    rows = []
+    for augmentation in [BASELINE, *augmentations]:
+        row: dict[str, object] = {"augmentation": augmentation}
+        if scores:
+            own = faithfulness[faithfulness["augmentation"].astype(str) == augmentation]
+            per_model = own.groupby("seed")[scores].mean()
+            row["models"] = len(per_model)
+            for column in scores:
+                row[column] = float(per_model[column].mean()) if len(per_model) else np.nan
+        own_metrics = aug_metrics[aug_metrics["augmentation"].astype(str) == augmentation]
+        for metric in metrics:
+            row[f"{metric} median"] = float(own_metrics[metric].median()) if len(own_metrics) else np.nan
+        if cka is not None and len(cka):
+            last = cka[cka["layer_index"] == cka["layer_index"].max()]
+            values = last[last["augmentation"].astype(str) == augmentation]["cka"]
+            row["cka last layer"] = float(values.mean()) if len(values) else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for column in scores:
+        table[f"{column} change"] = table[column] - table.loc[0, column]
+    return table
+
+
+def _model_analyses(study: StudyFiles, writer: _Writer, augmentations: list[str], metrics: list[str]) -> Section:
+    intro = ("Beyond the thesis: are the compared maps faithful to their models, and what changed inside the "
+             "networks? Faithfulness (model_faithfulness.parquet, docs/methodology.md) scores each model's own CAMs "
+             "by how its probability for the CAM's class reacts when the pixels the map ranks high are removed: "
+             "deletion (area under the curve; lower = more faithful), insertion (higher = more faithful) and ROAD "
+             "(road_combined; higher = more faithful), on a stratified subset of the test images. A CAM change "
+             "between two models means more when both maps are faithful. CKA (model_cka.csv) compares the baseline's "
+             "and each augmented model's activations on the same test images at every block: 1 = the same "
+             "representation up to rotation and scale.")
+    section = Section("model-analyses", "Faithfulness and representation similarity", intro)
+    cka = study.cka
+    aug_cka = None
+    if cka is not None and len(cka):
+        grouped = cka.groupby(["augmentation", "layer_index", "layer"], sort=False)["cka"]
+        aug_cka = grouped.agg(["mean", "std", "count"]).rename(
+            columns={"mean": "cka", "std": "cka_std", "count": "n_seeds"}).reset_index()
+    summary = faithfulness_summary(study.faithfulness, study.aug_metrics, cka, augmentations, metrics)
+    section.blocks.append(writer.table(
+        summary, "faithfulness_summary", "Faithfulness beside CAM change, per augmentation",
+        "Faithfulness columns: mean over the augmentation's models of each model's mean over the scored images; "
+        "'change' = minus the baseline's. '<metric> median': median over the test images of the seed-averaged CAM "
+        "metric against the baseline (as in the boxplots). 'cka last layer': CKA with the baseline at the last "
+        "compared layer, mean over seeds."))
+    if aug_cka is not None:
+        estimator = str(cka["estimator"].iloc[0])
+        section.blocks.append(writer.figure(figures.cka_heatmap, (aug_cka, augmentations, estimator), "cka_heatmap",
+                                            "CKA with the baseline, layer × augmentation",
+                                            f"Linear CKA ({estimator} HSIC) between the baseline's and each "
+                                            "augmented model's activations on the same test images, mean over "
+                                            "seeds (model_cka.csv per seed). Lower = the augmentation changed that "
+                                            "layer's representation more."))
+        section.blocks.append(writer.table(aug_cka, "cka_by_layer", "CKA per augmentation and layer",
+                                           "Mean and standard deviation over seeds (aug_cka.csv)."))
     return section
 
 

@@ -34,7 +34,7 @@ from auglens.report.style import CORRELATION_CMAP, OKABE_ITO, SEGMENT_COLOURS, n
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["architecture_curves", "architecture_time_bars", "correlation_heatmap", "dendrograms",
+__all__ = ["architecture_curves", "architecture_time_bars", "cka_heatmap", "correlation_heatmap", "dendrograms",
            "metric_axis_label", "metric_boxplot", "performance_bars", "segmented_boxplot", "training_time_bars",
            "validation_curves"]
 
@@ -264,6 +264,41 @@ def correlation_heatmap(corr: pd.DataFrame, metric: str) -> Figure:
     ax.spines[:].set_visible(False)
     ax.set_title(f"{metric}: correlation between augmentations")
     fig.colorbar(image, ax=ax, shrink=0.8, label="Pearson r over test images")
+    return fig
+
+
+def cka_heatmap(cka: pd.DataFrame, augmentations: Sequence[str], estimator: str) -> Figure:
+    """CKA between the baseline and each augmentation's models, layer (rows, input to output) x augmentation.
+
+    ``cka``: ``aug_cka.csv`` (mean over seeds per augmentation and layer). Models trained from the same initial
+    weights often stay above 0.9, so the colour scale runs from the lowest value (down to a multiple of 0.05) to 1
+    rather than from 0; every cell is annotated.
+    """
+    from matplotlib import colormaps
+
+    layers = list(dict.fromkeys(cka.sort_values("layer_index")["layer"]))
+    columns = [a for a in augmentations if a in set(cka["augmentation"])]
+    values = cka.pivot_table(index="layer", columns="augmentation", values="cka", sort=False)
+    shown = values.reindex(index=layers, columns=columns).to_numpy(dtype=float)
+    fig = new_figure(max(3.6, 0.75 * len(columns) + 2.6), max(2.6, 0.42 * len(layers) + 1.6))
+    ax = fig.subplots()
+    finite = shown[np.isfinite(shown)]
+    low = min(0.95, math.floor(20 * float(finite.min())) / 20) if finite.size else 0.0
+    image = ax.imshow(np.ma.masked_invalid(shown), cmap=colormaps["viridis"].with_extremes(bad="#ffffff"),
+                      vmin=low, vmax=1, aspect="auto")
+    for i in range(len(layers)):
+        for j in range(len(columns)):
+            v = shown[i, j]
+            ax.text(j, i, "n/a" if np.isnan(v) else f"{v:.3f}", ha="center", va="center", fontsize=7.5,
+                    color="#777777" if np.isnan(v) else ("#111111" if v > low + 0.6 * (1 - low) else "white"))
+    _rotate(ax, columns, fig.get_figwidth())
+    ax.set_yticks(range(len(layers)), layers)
+    ax.grid(False)
+    ax.spines[:].set_visible(False)
+    ax.set_xlabel("augmentation")
+    ax.set_ylabel("layer (input at the top)")
+    ax.set_title(f"CKA with the baseline ({estimator})")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="CKA (1 = same up to rotation, scale)")
     return fig
 
 

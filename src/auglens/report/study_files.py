@@ -2,8 +2,9 @@
 
 A study folder is what ``auglens.study.run_study`` writes: ``performance.csv``, ``training_history.csv``
 (absent from ``auglens compare`` folders: nothing was trained), ``cam_metrics.parquet``, ``aug_metrics.parquet``, ``test_set.safetensors``, the CAM sets named in
-``performance.csv`` (column ``cam_set``, relative to the folder), ``config.toml`` and ``manifest.json``; and,
-when ``auglens architectures`` wrote into it, ``architectures.csv``.
+``performance.csv`` (column ``cam_set``, relative to the folder), ``config.toml`` and ``manifest.json``; when
+their analyses ran, ``model_faithfulness.parquet`` and ``model_cka.csv``; and, when ``auglens architectures``
+wrote into it, ``architectures.csv``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class StudyFiles:
     classes: list[str]
     config_text: str | None  # config.toml, verbatim; None when absent
     manifest: dict[str, Any] | None  # manifest.json; None when absent
+    faithfulness: pd.DataFrame | None = None  # model_faithfulness.parquet ([faithfulness]); None when absent
+    cka: pd.DataFrame | None = None  # model_cka.csv ([cka]); None when absent
 
     def class_name(self, index: int) -> str:
         return self.classes[index] if 0 <= index < len(self.classes) else str(index)
@@ -88,6 +91,9 @@ def load_study(root: str | Path) -> StudyFiles:
         classes=[str(c) for c in classes],
         config_text=config.read_text() if config.is_file() else None,
         manifest=json.loads(manifest.read_text()) if manifest.is_file() else None,
+        faithfulness=(pd.read_parquet(root / "model_faithfulness.parquet")
+                      if (root / "model_faithfulness.parquet").is_file() else None),
+        cka=pd.read_csv(root / "model_cka.csv") if (root / "model_cka.csv").is_file() else None,
     )
 
 

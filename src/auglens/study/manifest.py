@@ -25,11 +25,13 @@ from auglens.study.plan import StudyPlan
 from auglens.study.runtime import ComputeSpec
 from auglens.study.tables import StudyResult, metric_value_columns
 
-__all__ = ["TABLES", "pretrained_record", "summary_table", "write_manifest"]
+__all__ = ["OPTIONAL_TABLES", "TABLES", "pretrained_record", "summary_table", "write_manifest"]
 
 #: Files a study writes beside its artifacts; the manifest records the SHA-256 of each (``auglens verify``).
 TABLES = ("performance.csv", "training_history.csv", "confusion_matrices.csv", "cam_metrics.parquet",
           "aug_metrics.parquet", "test_set.safetensors")
+#: Tables written when their analysis is enabled ([faithfulness], [cka]); recorded when present.
+OPTIONAL_TABLES = ("model_faithfulness.parquet", "aug_faithfulness.parquet", "model_cka.csv", "aug_cka.csv")
 
 
 def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict[str, float],
@@ -67,7 +69,10 @@ def write_manifest(out_dir: Path, config: Config, plan: StudyPlan, timings: dict
         "normalisation": plan.train_jobs[0].spec.normalisation,
         "models": {job.model.model_id: {"train_key": job.model.key, "cam_key": job.key} for job in plan.models},
         "pairs": {f"{p.other.model.model_id}~{p.baseline.model.model_id}": p.key for p in plan.pairs},
-        "tables_sha256": {name: digest(name) for name in TABLES},
+        "faithfulness": {job.cams.model.model_id: job.key for job in plan.faithfulness},
+        "cka": {f"{job.other.model_id}~{job.baseline.model_id}": job.key for job in plan.cka},
+        "tables_sha256": {name: digest(name) for name in (*TABLES, *OPTIONAL_TABLES)
+                          if name in TABLES or (out_dir / name).is_file()},
         "data_source": data_provenance(locate_dataset(config.data.name, config.data.root)),
     }
     path = out_dir / "manifest.json"

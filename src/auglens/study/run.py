@@ -11,7 +11,7 @@ from typing import Any
 
 from auglens.config import Config, ConfigError, dump_toml, load
 from auglens.store import write_text_atomic
-from auglens.study.manifest import TABLES, write_manifest
+from auglens.study.manifest import OPTIONAL_TABLES, TABLES, write_manifest
 from auglens.study.plan import plan_study
 from auglens.study.runner import open_run
 from auglens.study.runtime import ComputeSpec
@@ -83,7 +83,7 @@ def replace_results(out_dir: Path) -> Path | None:
     """Move a folder's study files (config, manifest, tables, report) to ``replaced-<UTC time>/`` inside it,
     so a run of another config does not overwrite them; the artifacts stay. Returns the new folder (None when
     there was nothing to move)."""
-    names = ["config.toml", "manifest.json", *TABLES, "report"]
+    names = ["config.toml", "manifest.json", *TABLES, *OPTIONAL_TABLES, "report"]
     present = [name for name in names if (out_dir / name).exists()]
     if not present:
         return None

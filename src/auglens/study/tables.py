@@ -22,8 +22,8 @@ from auglens.data.prepared import PreparedData, prepare_data
 from auglens.store import ArtifactStore, write_atomic
 from auglens.study.plan import StudyPlan
 
-__all__ = ["PER_IMAGE_KEYS", "StudyResult", "assemble_tables", "metric_value_columns", "seed_average", "with_kind",
-           "write_csv", "write_parquet", "write_test_set"]
+__all__ = ["PER_IMAGE_KEYS", "StudyResult", "assemble_tables", "cka_seed_average", "faithfulness_seed_average",
+           "metric_value_columns", "seed_average", "with_kind", "write_csv", "write_parquet", "write_test_set"]
 
 PER_IMAGE_KEYS = list(_PER_IMAGE_KEYS)
 
@@ -35,6 +35,8 @@ class StudyResult:
     cam_metrics: pd.DataFrame
     aug_metrics: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    faithfulness: pd.DataFrame | None = None  # per model and image; None when [faithfulness] is off
+    cka: pd.DataFrame | None = None  # per compared model and layer; None when [cka] is off
 
 
 def _model_rows(plan: StudyPlan, store: ArtifactStore, out_dir: Path, data: PreparedData):
@@ -89,7 +91,37 @@ def assemble_tables(plan: StudyPlan, store: ArtifactStore, out_dir: Path, config
     write_parquet(aug_metrics, out_dir / "aug_metrics.parquet")
 
     write_test_set(out_dir, data)
-    return StudyResult(out_dir, performance, cam_metrics, aug_metrics)
+    result = StudyResult(out_dir, performance, cam_metrics, aug_metrics)
+    if plan.faithfulness:
+        result.faithfulness = pd.concat([store.load_table("faithfulness", job.key) for job in plan.faithfulness],
+                                        ignore_index=True)
+        write_parquet(result.faithfulness, out_dir / "model_faithfulness.parquet")
+        write_parquet(faithfulness_seed_average(result.faithfulness), out_dir / "aug_faithfulness.parquet")
+    if plan.cka:
+        result.cka = pd.concat([store.load_table("cka", job.key) for job in plan.cka], ignore_index=True)
+        write_csv(result.cka, out_dir / "model_cka.csv")
+        write_csv(cka_seed_average(result.cka), out_dir / "aug_cka.csv")
+    return result
+
+
+#: Columns of model_faithfulness.parquet that are not scores.
+FAITHFULNESS_KEYS = ["augmentation", "seed", "image", "label", "target", "model_pred"]
+
+
+def faithfulness_seed_average(faithfulness: pd.DataFrame) -> pd.DataFrame:
+    """The mean over starting states per augmentation (the baseline included) and test image; NaNs skipped."""
+    scores = [c for c in faithfulness.columns if c not in FAITHFULNESS_KEYS]
+    grouped = faithfulness.groupby(["augmentation", "image"], sort=False)
+    out = pd.concat([grouped[["label"]].first(), grouped[scores].mean()], axis=1)
+    out["n_seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def cka_seed_average(cka: pd.DataFrame) -> pd.DataFrame:
+    """CKA per augmentation and layer: mean and standard deviation over starting states, and their count."""
+    grouped = cka.groupby(["augmentation", "layer_index", "layer"], sort=False)["cka"]
+    out = grouped.agg(["mean", "std", "count"]).rename(columns={"mean": "cka", "std": "cka_std", "count": "n_seeds"})
+    return out.reset_index()
 
 
 def with_kind(frame: pd.DataFrame, kind: str) -> pd.DataFrame:

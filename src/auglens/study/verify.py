@@ -21,7 +21,7 @@ from auglens import config as cfg
 from auglens.config import ConfigError
 from auglens.store import ArtifactStore, write_atomic
 from auglens.study.integrity import inspect_jobs
-from auglens.study.manifest import TABLES
+from auglens.study.manifest import OPTIONAL_TABLES, TABLES
 from auglens.study.plan import plan_study
 from auglens.study.runner import run_store
 from auglens.study.runtime import ComputeSpec, compute_spec
@@ -29,7 +29,7 @@ from auglens.study.runtime import ComputeSpec, compute_spec
 __all__ = ["VerifyReport", "repair_results", "verify_results"]
 
 #: Files of a results folder that :func:`repair_results` copies back to a remote folder.
-RESULT_FILES = ("config.toml", "manifest.json", *TABLES)
+RESULT_FILES = ("config.toml", "manifest.json", *TABLES, *OPTIONAL_TABLES)
 
 
 @dataclass
@@ -139,5 +139,7 @@ def repair_results(folder: str, overrides: list[str] | None = None, progress: bo
                 (Path(scratch) / "manifest.json").write_bytes(manifest)
             run_study(config, Path(scratch), progress=progress)
             for name in RESULT_FILES:
+                if name in OPTIONAL_TABLES and not (Path(scratch) / name).is_file():
+                    continue
                 write_atomic(f"{base}/{name}", (Path(scratch) / name).read_bytes(), fs)
     return verify_results(folder)
