@@ -114,6 +114,8 @@ def test_a_study_with_controls_marks_their_rows_in_every_table(tmp_path, monkeyp
         "augmentations": [{"name": "affine"}],
         "controls": [{"name": "init_seed", "values": [1]}, {"name": "sampling_seed", "values": [7]}],
         "metrics": [{"name": "mad"}, {"name": "pearson"}],
+        "faithfulness": {"enabled": True, "measures": ["deletion"], "steps": 4, "test_subset": 8},
+        "cka": {"test_subset": 16},
         "runtime": {"device": "cpu", "progress": False, "report": False, "num_threads": 1}})
     result = study.run_study(config, tmp_path / "out")
     names = ["none", "affine", "control:init_seed=1", "control:sampling_seed=7"]
@@ -130,6 +132,16 @@ def test_a_study_with_controls_marks_their_rows_in_every_table(tmp_path, monkeyp
     aug = pd.read_parquet(tmp_path / "out" / "aug_metrics.parquet")
     assert dict(zip(aug["augmentation"], aug["kind"])) == dict(zip(names[1:], kinds[1:]))
     assert study.PER_IMAGE_KEYS == ["augmentation", "kind", "seed", "image", "label", "baseline_pred", "model_pred"]
+    # The per-model analyses name a control by its control name too, never as the baseline ("none").
+    faithfulness = pd.read_parquet(tmp_path / "out" / "model_faithfulness.parquet")
+    assert dict(zip(faithfulness["augmentation"], faithfulness["kind"])) == dict(zip(names, kinds))
+    assert (faithfulness.groupby("augmentation").size() == 8).all()
+    aug_faithfulness = pd.read_parquet(tmp_path / "out" / "aug_faithfulness.parquet")
+    assert dict(zip(aug_faithfulness["augmentation"], aug_faithfulness["kind"])) == dict(zip(names, kinds))
+    cka = pd.read_csv(tmp_path / "out" / "model_cka.csv")
+    assert dict(zip(cka["augmentation"], cka["kind"])) == dict(zip(names[1:], kinds[1:]))
+    aug_cka = pd.read_csv(tmp_path / "out" / "aug_cka.csv")
+    assert list(pd.unique(aug_cka["augmentation"])) == names[1:] and (aug_cka["n_seeds"] == 1).all()
     assert set(study.metric_value_columns(cam_metrics)) == {"mad", "pearson"}
     # Retraining changes the CAMs: a control's maps are not the baseline's (MAD > 0 on some image).
     for name in names[2:]:

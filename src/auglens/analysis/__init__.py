@@ -44,6 +44,7 @@ from auglens.analysis.correlation import (
     pair_frequencies,
 )
 from auglens.analysis.extremes import extreme_images, image_statistics
+from auglens.analysis.model_analyses import cka_seed_average, faithfulness_seed_average
 from auglens.analysis.findings import (
     FLOOR_VERDICTS,
     change_ranking,
@@ -85,6 +86,7 @@ __all__ = [
     "ClusterResult",
     "PermutationResult",
     "architecture_summary",
+    "cka_seed_average",
     "augmentation_order",
     "bootstrap_median_ci",
     "change_ranking",
@@ -95,6 +97,7 @@ __all__ = [
     "correlation_map",
     "correlation_maps",
     "extreme_images",
+    "faithfulness_seed_average",
     "extreme_pairs",
     "floor_verdict",
     "higher_is_better",

@@ -415,7 +415,8 @@ def _sections(study: StudyFiles, writer: _Writer, *, n_boot: int, n_perm: int, k
     sections.append(_pairs(maps, writer, k_pairs, len(augmentations), pair_rank))
     sections.append(_clustering(maps, writer, len(augmentations)))
     if study.faithfulness is not None or study.cka is not None:
-        sections.append(_model_analyses(study, writer, augmentations, metrics))
+        # Controls included: a retrained baseline's CKA and faithfulness are the floor the augmentations' are read against.
+        sections.append(_model_analyses(study, writer, [*augmentations, *controls], metrics))
     sections.append(_extremes(augmented, writer, augmentations, metrics))
     sections.append(_browser(augmented, writer, augmentations, metrics, browser_images))
     sections.append(_segments(augmented.cam_metrics, writer, augmentations, metrics))
@@ -771,9 +772,7 @@ def _model_analyses(study: StudyFiles, writer: _Writer, augmentations: list[str]
     cka = study.cka
     aug_cka = None
     if cka is not None and len(cka):
-        grouped = cka.groupby(["augmentation", "layer_index", "layer"], sort=False)["cka"]
-        aug_cka = grouped.agg(["mean", "std", "count"]).rename(
-            columns={"mean": "cka", "std": "cka_std", "count": "n_seeds"}).reset_index()
+        aug_cka = analysis.cka_seed_average(cka)
     summary = faithfulness_summary(study.faithfulness, study.aug_metrics, cka, augmentations, metrics)
     section.blocks.append(writer.table(
         summary, "faithfulness_summary", "Faithfulness beside CAM change, per augmentation",

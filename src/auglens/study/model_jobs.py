@@ -115,7 +115,9 @@ class CkaJob(Job):
 
 
 def _model_columns(model: TrainJob | WeightsFile) -> dict[str, object]:
-    return {"augmentation": model.spec.augmentation, "seed": model.spec.seed}
+    # The model's name in every table: its augmentation, "none" for the baseline, control:<setting>=<value> for
+    # a retraining control (whose spec's augmentation is "none" too), and its kind beside it.
+    return {"augmentation": model.name, "kind": model.kind, "seed": model.spec.seed}
 
 
 def run_faithfulness_job(job: FaithfulnessJob, store: ArtifactStore, device: torch.device) -> str:

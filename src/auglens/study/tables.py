@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from auglens.analysis.columns import PER_IMAGE_KEYS as _PER_IMAGE_KEYS
+from auglens.analysis.model_analyses import cka_seed_average, faithfulness_seed_average
 from auglens.config import Config
 from auglens.data.prepared import PreparedData, prepare_data
 from auglens.store import ArtifactStore, write_atomic
@@ -102,26 +103,6 @@ def assemble_tables(plan: StudyPlan, store: ArtifactStore, out_dir: Path, config
         write_csv(result.cka, out_dir / "model_cka.csv")
         write_csv(cka_seed_average(result.cka), out_dir / "aug_cka.csv")
     return result
-
-
-#: Columns of model_faithfulness.parquet that are not scores.
-FAITHFULNESS_KEYS = ["augmentation", "seed", "image", "label", "target", "model_pred"]
-
-
-def faithfulness_seed_average(faithfulness: pd.DataFrame) -> pd.DataFrame:
-    """The mean over starting states per augmentation (the baseline included) and test image; NaNs skipped."""
-    scores = [c for c in faithfulness.columns if c not in FAITHFULNESS_KEYS]
-    grouped = faithfulness.groupby(["augmentation", "image"], sort=False)
-    out = pd.concat([grouped[["label"]].first(), grouped[scores].mean()], axis=1)
-    out["n_seeds"] = grouped.size()
-    return out.reset_index()
-
-
-def cka_seed_average(cka: pd.DataFrame) -> pd.DataFrame:
-    """CKA per augmentation and layer: mean and standard deviation over starting states, and their count."""
-    grouped = cka.groupby(["augmentation", "layer_index", "layer"], sort=False)["cka"]
-    out = grouped.agg(["mean", "std", "count"]).rename(columns={"mean": "cka", "std": "cka_std", "count": "n_seeds"})
-    return out.reset_index()
 
 
 def with_kind(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
