@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import print_table, write_json  # noqa: E402
 
 KEYS = ["augmentation", "seed", "image"]
-NOT_METRICS = {"augmentation", "seed", "image", "label", "baseline_pred", "model_pred", "n_seeds",
+NOT_METRICS = {"augmentation", "kind", "seed", "image", "label", "baseline_pred", "model_pred", "n_seeds",
                "model_correct_share"}
 
 

@@ -102,7 +102,9 @@ def test_a_missing_checkpoint_with_existing_cams_is_retrained_and_a_bad_snapshot
     with caplog.at_level(logging.WARNING, logger="auglens"):
         study.run_study(cfg.load(reference / "tiny.toml"), copy)
     messages = "\n".join(r.getMessage() for r in caplog.records)
-    assert "(train job affine-s1): missing; 2 dependant job(s): cam affine-s1, metric affine-s1" in messages
+    # CKA (on by default) compares the retrained model with the baseline too.
+    assert ("(train job affine-s1): missing; 3 dependant job(s): cam affine-s1, cka affine-s1 vs none-s1, "
+            "metric affine-s1") in messages
     assert "snapshots artifact" in messages and "from its first epoch" in messages
     assert_same_tables(reference / "out", copy)
 
