@@ -144,10 +144,12 @@ def _cmd_validate(args) -> int:
               f"{len(config.augmentations)} augmentation(s) x {len(config.runs.seeds)} run(s); "
               f"device {config.runtime.device!r}; {checked.describe()}")
     else:
-        n_models = len(config.augmentations) * len(config.study.seeds) + (
+        n_controls = sum(len(control.values) for control in config.controls) * len(config.study.seeds)
+        n_models = len(config.augmentations) * len(config.study.seeds) + n_controls + (
             len(config.study.seeds) if config.study.baseline == "per_seed" else 1)
+        controls = f" + {n_controls} retraining control(s)" if n_controls else ""
         print(f"{args.config}: valid — {len(config.augmentations)} augmentation(s) x {len(config.study.seeds)} "
-              f"seed(s), {n_models} models to train; device {config.runtime.device!r}; {checked.describe()}")
+              f"seed(s){controls}, {n_models} models to train; device {config.runtime.device!r}; {checked.describe()}")
     if args.show:
         print(cfg.dump_toml(config))
     return 0

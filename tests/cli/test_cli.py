@@ -32,6 +32,16 @@ def test_validate_applies_overrides(tiny_config_path, capsys):
     assert "epochs = 4" in capsys.readouterr().out
 
 
+def test_validate_counts_every_model_to_train_controls_included(tiny_config_path, capsys):
+    # TINY_STUDY: 2 augmentations x 2 seeds and one shared baseline; a control with 2 values, per seed
+    assert main(["validate", str(tiny_config_path)]) == 0
+    assert "2 augmentation(s) x 2 seed(s), 5 models to train" in capsys.readouterr().out
+    text = tiny_config_path.read_text() + '\n[[controls]]\nname = "init_seed"\nvalues = [5, 6]\n'
+    tiny_config_path.write_text(text)
+    assert main(["validate", str(tiny_config_path)]) == 0
+    assert "2 seed(s) + 4 retraining control(s), 9 models to train" in capsys.readouterr().out
+
+
 def test_invalid_config_exits_2_listing_every_problem(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text('[training]\nepochs = 0\n[cam]\nmethod = "gradcan"\n')
