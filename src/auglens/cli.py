@@ -10,7 +10,7 @@
     auglens compare --study DIR [--models A,B] [--all-pairs] --out OUT    a study's models by name
     auglens distortion CONFIG --out DIR [--only NAME] [--backend ray] [key=value ...]
                                                      the distortion paper's analyses
-    auglens ls [augmentations|models|cams|metrics|faithfulness|datasets]
+    auglens ls [augmentations|models|cams|metrics|faithfulness|analyses|datasets]
 
 Options before or after the subcommand: ``-v`` (more detail), ``-q`` (warnings and errors only),
 ``--version``. ``run``, ``architectures``, ``report``, ``compare``, ``distortion`` and ``verify --repair``
@@ -247,9 +247,11 @@ def _cmd_ls(args) -> int:
     from auglens.metrics import CAM_METRICS
     from auglens.metrics.faithfulness import FAITHFULNESS_MEASURES
     from auglens.models import MODELS
+    from auglens.study.model_jobs import MODEL_ANALYSES
 
     registries = {"augmentations": AUGMENTATIONS, "models": MODELS, "cams": CAM_METHODS,
-                  "metrics": CAM_METRICS, "faithfulness": FAITHFULNESS_MEASURES, "datasets": DATASETS}
+                  "metrics": CAM_METRICS, "faithfulness": FAITHFULNESS_MEASURES, "analyses": MODEL_ANALYSES,
+                  "datasets": DATASETS}
     wanted = [args.what] if args.what else list(registries)
     for what in wanted:
         registry = registries[what]
@@ -377,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     distortion.set_defaults(func=_cmd_distortion)
 
     ls = sub.add_parser("ls", parents=[common], help="list registered names")
-    ls.add_argument("what", nargs="?", choices=["augmentations", "models", "cams", "metrics", "faithfulness", "datasets"])
+    ls.add_argument("what", nargs="?", choices=["augmentations", "models", "cams", "metrics", "faithfulness", "analyses",
+                                                "datasets"])
     ls.set_defaults(func=_cmd_ls)
     return parser
 

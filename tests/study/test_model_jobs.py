@@ -13,7 +13,7 @@ import torch
 from auglens import config as cfg
 from auglens import study
 from auglens._tomllib import tomllib
-from auglens.study.model_jobs import CkaJob, FaithfulnessJob
+from auglens.study.model_jobs import MODEL_ANALYSES, CkaJob, FaithfulnessJob
 from auglens.study.plan import plan_study
 from tests.conftest import TINY_STUDY
 
@@ -33,12 +33,23 @@ def test_plan_has_one_faithfulness_job_per_model_and_one_cka_job_per_pair():
     plan = plan_study(_config())
     assert [job.cams for job in plan.faithfulness] == plan.models
     assert [(job.baseline, job.other) for job in plan.cka] == [(p.baseline.model, p.other.model) for p in plan.pairs]
-    assert plan.jobs[-len(plan.faithfulness) - len(plan.cka):] == [*plan.faithfulness, *plan.cka]
+    assert plan.jobs[-len(plan.faithfulness) - len(plan.cka):] == [*plan.cka, *plan.faithfulness]  # name order
     assert all(job in plan.artifact_jobs for job in (*plan.faithfulness, *plan.cka))
     assert all(job.dependencies == (job.cams,) for job in plan.faithfulness)
     assert all(job.dependencies == (job.baseline, job.other) for job in plan.cka)
     off = plan_study(_config(faithfulness={"enabled": False}, cka={"enabled": False}))
     assert off.faithfulness == [] and off.cka == []
+
+
+@pytest.mark.parametrize("name", MODEL_ANALYSES.names())
+def test_every_registered_analysis_has_its_section_and_plans_its_jobs(name):
+    """A registered analysis is switched by its own config section, and only its own jobs appear."""
+    assert hasattr(cfg.Config(), name) and hasattr(getattr(cfg.Config(), name), "enabled")
+    everything_off = {other: {"enabled": False} for other in MODEL_ANALYSES.names()}
+    assert plan_study(_config(**everything_off)).analysis_jobs == []
+    only = plan_study(_config(**{**everything_off, name: {"enabled": True}}))
+    assert only.analysis_jobs and {job.stage for job in only.analysis_jobs} == {name}
+    assert set(only.analyses) == set(MODEL_ANALYSES.names())
 
 
 @pytest.mark.parametrize("section, change", [

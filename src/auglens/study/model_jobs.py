@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
-from auglens.config import stable_hash
+from auglens.config import Config, stable_hash
 from auglens.data.prepared import PreparedData, model_input, prepare_data
 from auglens.store import ArtifactStore
-from auglens.study.jobs import CamJob, Job, Progress, TrainJob, WeightsFile, load_trained_model, map_side
+from auglens.registry import Registry
+from auglens.study.jobs import CamJob, Job, MetricJob, Progress, TrainJob, WeightsFile, load_trained_model, map_side
 
-__all__ = ["CkaJob", "CkaSpec", "FaithfulnessJob", "FaithfulnessSpec", "analysis_subset", "run_cka_job",
-           "run_faithfulness_job"]
+__all__ = ["MODEL_ANALYSES", "CkaJob", "CkaSpec", "FaithfulnessJob", "FaithfulnessSpec", "ModelAnalysis",
+           "analysis_subset", "cka_jobs", "faithfulness_jobs", "run_cka_job", "run_faithfulness_job"]
 
 #: Seed of the stratified test subsets the analyses use (auglens's choice; fixed, so every model sees the same
 #: images and the subset is part of no key beyond its size).
@@ -187,3 +189,51 @@ def run_cka_job(job: CkaJob, store: ArtifactStore, device: torch.device) -> str:
     })
     store.save_table("cka", job.key, frame)
     return job.key
+
+
+def faithfulness_jobs(config: Config, models: list[CamJob]) -> list[FaithfulnessJob]:
+    """One faithfulness job per model's CAM set when ``[faithfulness]`` is enabled."""
+    f = config.faithfulness
+    if not f.enabled:
+        return []
+    spec = FaithfulnessSpec(tuple(f.measures), f.steps, f.baseline, float(f.blur_sigma),
+                            tuple(float(p) for p in f.percentiles), float(f.noise), f.seed, f.test_subset, f.batch_size)
+    return [FaithfulnessJob(job, spec) for job in models]
+
+
+def cka_jobs(config: Config, pairs: list[MetricJob]) -> list[CkaJob]:
+    """One CKA job per model compared with a baseline (each metric pair's two models) when ``[cka]`` is enabled."""
+    c = config.cka
+    if not c.enabled:
+        return []
+    spec = CkaSpec(c.estimator, tuple(c.layers), c.test_subset, c.batch_size)
+    unique = {(pair.baseline.model.key, pair.other.model.key): CkaJob(pair.baseline.model, pair.other.model, spec)
+              for pair in pairs}
+    return list(unique.values())
+
+
+@dataclass(frozen=True)
+class ModelAnalysis:
+    """A per-model analysis of a study: its config section and how the plan makes its jobs from the models (their
+    CAM sets) and the compared pairs. Its jobs run on every backend and resume like the others."""
+
+    name: str  # also the config section's name
+    plan: Callable[[Config, list[CamJob], list[MetricJob]], list[Job]]
+    description: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "__doc__", self.description)  # what Registry.describe (auglens ls) reads
+
+    def __call__(self) -> ModelAnalysis:  # the registry holds factories; an analysis is its own
+        return self
+
+
+#: The study's per-model analyses, planned after the metric tables (in name order).
+MODEL_ANALYSES: Registry[ModelAnalysis] = Registry("model analysis")
+for _analysis in (
+    ModelAnalysis("faithfulness", lambda config, models, pairs: faithfulness_jobs(config, models),
+                  "Deletion, insertion and ROAD scores of every model's CAMs ([faithfulness], off by default)"),
+    ModelAnalysis("cka", lambda config, models, pairs: cka_jobs(config, pairs),
+                  "Linear CKA between the baseline and each compared model at every block ([cka])"),
+):
+    MODEL_ANALYSES.register(_analysis.name)(_analysis)

@@ -19,15 +19,14 @@ from auglens.config import Config
 from auglens.data.prepared import DataSpec
 from auglens.metrics import resolve_metrics
 from auglens.study.jobs import CamJob, Job, MetricJob, TrainGroupJob, TrainJob, metric_groups
-from auglens.study.model_jobs import CkaJob, CkaSpec, FaithfulnessJob, FaithfulnessSpec
+from auglens.study.model_jobs import MODEL_ANALYSES, CkaJob, FaithfulnessJob
 from auglens.study.runtime import ComputeSpec, compute_spec
 from auglens.study.specs import data_spec as _data_spec
 from auglens.study.specs import frozen
 from auglens.study.specs import train_spec as _train_spec
 from auglens.train.loop import TrainSpec
 
-__all__ = ["StudyPlan", "cka_jobs", "control_spec", "data_spec", "faithfulness_jobs", "lockstep_groups", "plan_study",
-           "train_spec"]
+__all__ = ["StudyPlan", "control_spec", "data_spec", "lockstep_groups", "plan_study", "train_spec"]
 
 
 @dataclass
@@ -38,21 +37,37 @@ class StudyPlan:
     # The trainings as the backends run them (TrainJob or TrainGroupJob), in plan order; None: one job per
     # model's training.
     trainings: list[Job] | None = None
-    faithfulness: list[FaithfulnessJob] = field(default_factory=list)  # one per model ([faithfulness])
-    cka: list[CkaJob] = field(default_factory=list)  # one per compared pair ([cka])
+    # The per-model analyses' jobs (auglens.study.model_jobs.MODEL_ANALYSES), by analysis name, each [] when
+    # its section is off.
+    analyses: dict[str, list[Job]] = field(default_factory=dict)
+
+    @property
+    def faithfulness(self) -> list[FaithfulnessJob]:
+        """One job per model ([faithfulness])."""
+        return self.analyses.get("faithfulness", [])
+
+    @property
+    def cka(self) -> list[CkaJob]:
+        """One job per compared pair ([cka])."""
+        return self.analyses.get("cka", [])
+
+    @property
+    def analysis_jobs(self) -> list[Job]:
+        """Every per-model analysis's jobs, in registry order."""
+        return [job for jobs in self.analyses.values() for job in jobs]
 
     @property
     def jobs(self) -> list[Job]:
         """Every job in dependency order: the trainings, the CAM sets, the metric tables (one group per baseline),
         the faithfulness scores and the CKA tables."""
         trainings = self.trainings if self.trainings is not None else self.train_jobs
-        return [*trainings, *self.models, *metric_groups(self.pairs), *self.faithfulness, *self.cka]
+        return [*trainings, *self.models, *metric_groups(self.pairs), *self.analysis_jobs]
 
     @property
     def artifact_jobs(self) -> list[Job]:
         """Every job that writes an artifact under its own key (the trainings and metric pairs, not their
         groups), in dependency order: what checking and healing the store walk through."""
-        return [*self.train_jobs, *self.models, *self.pairs, *self.faithfulness, *self.cka]
+        return [*self.train_jobs, *self.models, *self.pairs, *self.analysis_jobs]
 
     @property
     def train_jobs(self) -> list[TrainJob]:
@@ -103,28 +118,8 @@ def plan_study(config: Config, compute: ComputeSpec | None = None) -> StudyPlan:
     for job in models[len(baselines):]:
         base = baselines.get(job.model.spec.seed, baselines[seeds[0]])
         pairs.append(MetricJob(base, job, metrics, config.runtime.metric_batch_size))
-    return StudyPlan(models, pairs, data, trainings, faithfulness_jobs(config, models), cka_jobs(config, pairs))
-
-
-def faithfulness_jobs(config: Config, models: list[CamJob]) -> list[FaithfulnessJob]:
-    """One faithfulness job per model's CAM set when ``[faithfulness]`` is enabled."""
-    f = config.faithfulness
-    if not f.enabled:
-        return []
-    spec = FaithfulnessSpec(tuple(f.measures), f.steps, f.baseline, float(f.blur_sigma),
-                            tuple(float(p) for p in f.percentiles), float(f.noise), f.seed, f.test_subset, f.batch_size)
-    return [FaithfulnessJob(job, spec) for job in models]
-
-
-def cka_jobs(config: Config, pairs: list[MetricJob]) -> list[CkaJob]:
-    """One CKA job per model compared with a baseline (each metric pair's two models) when ``[cka]`` is enabled."""
-    c = config.cka
-    if not c.enabled:
-        return []
-    spec = CkaSpec(c.estimator, tuple(c.layers), c.test_subset, c.batch_size)
-    unique = {(pair.baseline.model.key, pair.other.model.key): CkaJob(pair.baseline.model, pair.other.model, spec)
-              for pair in pairs}
-    return list(unique.values())
+    analyses = {name: MODEL_ANALYSES.build(name).plan(config, models, pairs) for name in MODEL_ANALYSES}
+    return StudyPlan(models, pairs, data, trainings, analyses)
 
 
 def lockstep_groups(trains: list[TrainJob], models_at_once: int | str, device_type: str
