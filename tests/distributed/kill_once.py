@@ -34,8 +34,9 @@ class KillOnceTrainJob(TrainJob):
 
 def kill_one_training(plan, marker: str):
     """``plan`` with every training wrapped in :class:`KillOnceTrainJob` (keys unchanged)."""
-    plan.models = [dataclasses.replace(job, model=KillOnceTrainJob(job.model.data, job.model.spec, job.model.compute,
-                                                                   job.model.lockstep, marker))
+    plan.models = [dataclasses.replace(job, model=KillOnceTrainJob(**{f.name: getattr(job.model, f.name)
+                                                                      for f in dataclasses.fields(job.model)},
+                                                                   marker=marker))
                    for job in plan.models]
     plan.trainings = None  # one training job per model: the wrapped ones
     return plan
