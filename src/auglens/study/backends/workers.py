@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -40,6 +41,9 @@ _progress: multiprocessing.Queue | None = None
 def _start_worker(runtime: RuntimeConfig, threads: int, slots: multiprocessing.Queue,
                   progress: multiprocessing.Queue) -> None:
     global _device, _progress
+    # Ctrl-C reaches the whole process group: this process (the run) stops the workers itself, so they do
+    # not each print a KeyboardInterrupt traceback; what they had finished is in the store.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cores = slots.get()  # each worker takes its own cores (None: not pinned)
     _device = worker_setup(runtime, threads, cores)
     _progress = progress
