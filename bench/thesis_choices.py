@@ -68,15 +68,22 @@ def _accuracy(folder: Path) -> pd.Series:
     return performance.groupby("augmentation")["accuracy"].mean()
 
 
+def _augmented(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["kind"] != "control"] if "kind" in frame else frame
+
+
 def compare(folders: dict[str, Path]) -> dict:
     """The tables of two runs of one study that differ in one setting (the default's first)."""
     (a, folder_a), (b, folder_b) = folders.items()
-    aug = {s: pd.read_parquet(f / "aug_metrics.parquet") for s, f in folders.items()}
+    # Retraining controls (kind "control") are no augmentation: left out here as in the report's analyses
+    # across augmentations (the Spearman of medians, the pair tables); their accuracy is still listed.
+    aug = {s: _augmented(pd.read_parquet(f / "aug_metrics.parquet")) for s, f in folders.items()}
     metrics = metric_columns_of(aug[a])
     medians = {s: frame.groupby("augmentation")[metrics].median() for s, frame in aug.items()}
     # The yardstick of run-to-run variation: under the default setting, how far one seed's median of an
     # augmentation lies from another seed's (per-seed values, cam_metrics.parquet).
-    per_seed = pd.read_parquet(folder_a / "cam_metrics.parquet").groupby(["augmentation", "seed"])[metrics].median()
+    per_seed = _augmented(pd.read_parquet(folder_a / "cam_metrics.parquet")).groupby(
+        ["augmentation", "seed"])[metrics].median()
     seed_spread = per_seed.groupby(level="augmentation").agg(lambda v: v.max() - v.min()).max()
     summary = []
     for metric in metrics:
