@@ -25,7 +25,7 @@ def _config(**sections) -> cfg.Config:
                             "batch_size": 10}
     data["cka"] = {"test_subset": 30, "batch_size": 16}
     for name, values in sections.items():
-        data[name] = {**data.get(name, {}), **values}
+        data[name] = values if isinstance(values, list) else {**data.get(name, {}), **values}  # [[tables]] as they are
     return cfg.from_dict(data)
 
 
