@@ -56,7 +56,8 @@ from auglens.augment.standard import standard_augmentation  # noqa: E402
 from auglens.data.prepared import model_input, prepare_data  # noqa: E402
 from auglens.study.plan import BASELINE, data_spec, train_spec  # noqa: E402
 from auglens.study.runtime import configure_runtime, cpu_description  # noqa: E402
-from auglens.train.epochs import DEVICE_RESIDENT_BYTES, _batch, learning_rate  # noqa: E402
+from auglens.train.epochs import (DEVICE_RESIDENT_BYTES, _batch, augment_copies, augmentation_input,  # noqa: E402
+                                  batch_input, gather_batch, learning_rate)
 from auglens.train.loop import _OneModel, _optimizer, cross_entropy_pair, initial_model  # noqa: E402
 from auglens.train.order import training_order  # noqa: E402
 
@@ -83,34 +84,20 @@ class _Clock:
 
 
 def _lapped_batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device, clock):
-    """:func:`auglens.train.epochs._batch`, line for line, with laps; checked against it before timing."""
+    """:func:`auglens.train.epochs._batch` from the same parts, with laps; checked against it before timing."""
     clock.start()
-    n = len(data.train)
-    source = torch.where(positions >= n, positions - n, positions)
-    index = source.to(train_images.device)
-    images = train_images[index].to(device).float().div_(255.0)
-    labels = train_labels[index].to(device)
-    partner = labels.clone()
-    lam = torch.ones(len(source), device=device)
-    is_copy = (positions >= n).to(device)
+    source, images, labels, partner, lam, is_copy = gather_batch(data, train_images, train_labels, positions, device)
     clock.lap("assembly")
     if spec.standard_augmentation != "none":
         images = standard_augmentation(spec.standard_augmentation, images,
                                        sample_keys(spec.seed, epoch, positions).to(device))
         clock.lap("standard")
+    images = augmentation_input(images, spec.augmentation_resolution, spec.input_size)
+    clock.lap("model_input")
     if augmentation is not None and bool(is_copy.any()):
-        selected_images, selected_labels = images[is_copy], labels[is_copy]
-        clock.lap("assembly")
-        keys = sample_keys(spec.seed, epoch, source[is_copy.cpu()]).to(device)
-        out = augmentation(selected_images, selected_labels, keys)
+        augment_copies(spec, epoch, augmentation, source, images, labels, partner, lam, is_copy, device)
         clock.lap("augment")
-        images[is_copy] = out.images.to(images.dtype)
-        partner[is_copy] = out.partner_labels
-        lam[is_copy] = out.lam.to(lam.dtype)
-        clock.lap("assembly")
-    x = model_input(images, data.mean, data.std, spec.input_size)
-    if spec.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    x = batch_input(spec, data, images)
     clock.lap("model_input")
     return x, labels, partner, lam
 
@@ -162,8 +149,9 @@ class _Model:
         for group in self.trainee.optimizer.param_groups:
             group["lr"] = learning_rate(self.spec, 0, start / len(self.order))
 
-    def real_steps(self, starts: list[int] | None = None) -> float:
-        """The epoch loop's body over the batches (default: all of ``self.starts``), as run_epochs runs it;
+    def steps(self, starts: list[int] | None = None, clock: _Clock | None = None) -> float:
+        """The epoch loop's body over the batches (default: all of ``self.starts``), as run_epochs runs it, or
+        with ``clock`` the same body with a lap after every part (its seconds per part in ``clock.seconds``);
         seconds."""
         total_loss = torch.zeros(1, dtype=torch.float64, device=self.device)
         majority_loss = torch.zeros(1, dtype=torch.float64, device=self.device)
@@ -172,30 +160,15 @@ class _Model:
         for start in self.starts if starts is None else starts:
             self.lr(start)
             positions = self.positions(start)
-            batch = _batch(self.spec, self.data, self.images, self.labels, positions, 0, self.augmentation, self.device)
-            losses, majority = self.trainee.step([batch])
+            args = (self.spec, self.data, self.images, self.labels, positions, 0, self.augmentation, self.device)
+            if clock is None:
+                losses, majority = self.trainee.step([_batch(*args)])
+            else:
+                losses, majority = _lapped_step(self.trainee, _lapped_batch(*args, clock), clock)
             total_loss += losses * len(positions)
             majority_loss += majority
         synchronize(self.device)
         return time.perf_counter() - started
-
-    def lapped_steps(self, starts: list[int] | None = None) -> tuple[float, dict[str, float]]:
-        """The same body with a lap after every part; (seconds, seconds per part)."""
-        clock = _Clock(self.device)
-        total_loss = torch.zeros(1, dtype=torch.float64, device=self.device)
-        majority_loss = torch.zeros(1, dtype=torch.float64, device=self.device)
-        synchronize(self.device)
-        started = time.perf_counter()
-        for start in self.starts if starts is None else starts:
-            self.lr(start)
-            positions = self.positions(start)
-            batch = _lapped_batch(self.spec, self.data, self.images, self.labels, positions, 0, self.augmentation,
-                                  self.device, clock)
-            losses, majority = _lapped_step(self.trainee, batch, clock)
-            total_loss += losses * len(positions)
-            majority_loss += majority
-        synchronize(self.device)
-        return time.perf_counter() - started, clock.seconds
 
     def check_mirror(self) -> None:
         """The lapped batch and step compute what the real ones do: equal tensors, then equal weights after one
@@ -260,8 +233,8 @@ def _profile(config, device, names: list[str], steps: int, repeats: int) -> tupl
     for model in models:
         model.check_mirror()
     for model in models:  # warm-up, one step each: first calls allocate, load kernels and (with compile) compile
-        model.real_steps(model.starts[:1])
-        model.lapped_steps(model.starts[:1])
+        model.steps(model.starts[:1])
+        model.steps(model.starts[:1], _Clock(model.device))
     plain.steps(plain.starts[:1])
 
     best_plain = float("inf")
@@ -271,10 +244,11 @@ def _profile(config, device, names: list[str], steps: int, repeats: int) -> tupl
         best_plain = min(best_plain, plain.steps())
         for model in models:
             name = model.spec.augmentation
-            best_real[name] = min(best_real[name], model.real_steps())
-            lapped = model.lapped_steps()
-            if lapped[0] < best_lapped[name][0]:
-                best_lapped[name] = lapped
+            best_real[name] = min(best_real[name], model.steps())
+            clock = _Clock(model.device)
+            lapped = model.steps(clock=clock)
+            if lapped < best_lapped[name][0]:
+                best_lapped[name] = (lapped, clock.seconds)
         best_plain = min(best_plain, plain.steps())
 
     plain_ms = 1e3 * best_plain / steps

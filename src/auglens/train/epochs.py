@@ -142,8 +142,9 @@ def augmentation_input(images: torch.Tensor, resolution: str, input_size: int | 
     return resize_keep_aspect(images, input_size)
 
 
-def _batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device):
-    """Images (normalised), first labels, second labels and lambda for one batch of order positions."""
+def gather_batch(data, train_images, train_labels, positions, device):
+    """The batch's images ([0, 1] float) and labels gathered by order position (positions >= N are copies of
+    image position - N), with the mixing defaults: (source, images, labels, partner labels, lambda, is_copy)."""
     n = len(data.train)
     source = torch.where(positions >= n, positions - n, positions)
     index = source.to(train_images.device)
@@ -152,6 +153,27 @@ def _batch(spec, data, train_images, train_labels, positions, epoch, augmentatio
     partner = labels.clone()
     lam = torch.ones(len(source), device=device)
     is_copy = (positions >= n).to(device)
+    return source, images, labels, partner, lam, is_copy
+
+
+def augment_copies(spec, epoch, augmentation, source, images, labels, partner, lam, is_copy, device) -> None:
+    """Replace the batch's copies (in place) by their augmented versions, with their partner labels and lambda."""
+    keys = copy_keys(spec.seed, epoch, source[is_copy.cpu()], spec.augmentation_copies).to(device)
+    out = augmentation(images[is_copy], labels[is_copy], keys)
+    images[is_copy] = out.images.to(images.dtype)
+    partner[is_copy] = out.partner_labels
+    lam[is_copy] = out.lam.to(lam.dtype)
+
+
+def batch_input(spec, data, images):
+    """The model's input of the batch's [0, 1] images: resized, normalised, in the spec's memory format."""
+    x = model_input(images, data.mean, data.std, spec.input_size)
+    return x.contiguous(memory_format=torch.channels_last) if spec.channels_last else x
+
+
+def _batch(spec, data, train_images, train_labels, positions, epoch, augmentation, device):
+    """Images (normalised), first labels, second labels and lambda for one batch of order positions."""
+    source, images, labels, partner, lam, is_copy = gather_batch(data, train_images, train_labels, positions, device)
     if spec.standard_augmentation != "none":
         # Every training image, originals and copies, baseline included, before any mixing: the order of the
         # distortion paper's trainer. Keyed by order position, so an original and its copy differ.
@@ -159,15 +181,8 @@ def _batch(spec, data, train_images, train_labels, positions, epoch, augmentatio
                                        sample_keys(spec.seed, epoch, positions).to(device))
     images = augmentation_input(images, spec.augmentation_resolution, spec.input_size)
     if augmentation is not None and bool(is_copy.any()):
-        keys = copy_keys(spec.seed, epoch, source[is_copy.cpu()], spec.augmentation_copies).to(device)
-        out = augmentation(images[is_copy], labels[is_copy], keys)
-        images[is_copy] = out.images.to(images.dtype)
-        partner[is_copy] = out.partner_labels
-        lam[is_copy] = out.lam.to(lam.dtype)
-    x = model_input(images, data.mean, data.std, spec.input_size)
-    if spec.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, labels, partner, lam
+        augment_copies(spec, epoch, augmentation, source, images, labels, partner, lam, is_copy, device)
+    return batch_input(spec, data, images), labels, partner, lam
 
 
 #: One model's batch: normalised images, first labels, second labels and lambda; (N, C, H, W), (N,), (N,), (N,).
