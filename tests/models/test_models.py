@@ -60,3 +60,44 @@ def test_timm_models_work_with_the_cam_engine():
     by_name = cam.compute(model, x, target_layer="layer4")
     assert by_name.shape == (2, 64, 64) and float(by_name.std()) > 0
     assert torch.allclose(cam.compute(model, x, target_layer=model.layer4), by_name)
+
+
+@pytest.mark.parametrize("convs", [[1, 1, 2], [2, 2, 2]])
+def test_small_cnn_pool_before_norm_is_conv_pool_norm_relu(convs):
+    """``pool_before_norm``: each of the first two blocks pools its last convolution's output, then normalises
+    it with statistics of the pooled values, then applies ReLU; checked against the same network written out
+    with torch.nn.functional, in training mode (batch statistics) and in eval mode (running statistics)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 10, 1, width=4, convs_per_block=convs, pool_before_norm=True)
+    names = [name for name, _ in model.features.named_children()]
+    assert names == ["block1", "block2", "block3"]  # the pools are inside the blocks
+
+    def reference(x, training):
+        convs_ = [m for m in model.features.modules() if isinstance(m, torch.nn.Conv2d)]
+        norms = [m for m in model.features.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        pooled_after = {convs[0] - 1, convs[0] + convs[1] - 1}  # the last conv of blocks 1 and 2
+        for i, (conv, bn) in enumerate(zip(convs_, norms)):
+            x = F.conv2d(x, conv.weight, padding=1)
+            if i in pooled_after:
+                x = F.max_pool2d(x, 2)
+            x = F.relu(F.batch_norm(x, bn.running_mean.clone(), bn.running_var.clone(), bn.weight, bn.bias,
+                                    training=training, eps=bn.eps))
+        return F.linear(x.mean(dim=(2, 3)), model.classifier.weight, model.classifier.bias)
+
+    x = torch.randn(5, 1, 28, 28)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(-1.0, 1.0)  # negative scales too: BN does not commute with pooling then
+    expected_train, expected_eval = reference(x, True), reference(x, False)
+    torch.testing.assert_close(model.eval()(x), expected_eval)  # first: a training-mode pass updates the stats
+    torch.testing.assert_close(model.train()(x), expected_train)
+    assert dict(model.named_modules())["features.block3"](torch.zeros(1, 8, 7, 7)).shape == (1, 16, 7, 7)
+    assert model.features[:2](x).shape[-2:] == (7, 7)  # the CAM layer still sees a 7x7 map on 28x28 inputs
+    # Another architecture, not a reordering of the default one: a positive-only check would not tell them apart.
+    default = build_model("small_cnn", 10, 1, width=4, convs_per_block=convs)
+    assert set(default.state_dict()) != set(model.state_dict())
+    with pytest.raises(ValueError, match="pool_before_norm"):
+        build_model("small_cnn", 10, 1, pool_before_norm="yes")
