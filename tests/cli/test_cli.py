@@ -21,7 +21,8 @@ def test_ls_models_shows_each_models_params_cam_layer_and_size(capsys):
     out = capsys.readouterr().out
     facts = dict(re.findall(r"^  (\S+) .*\n {19}(params: .*)$", out, re.M))
     assert set(facts) == set(MODELS.names())
-    assert "params: width=32, convs_per_block=(2, 2, 2); CAM layer: features.block3;" in facts["small_cnn"]
+    assert ("params: width=32, convs_per_block=(2, 2, 2), pool_before_norm=False; CAM layer: features.block3;"
+            in facts["small_cnn"])
     assert facts["resnet18"].startswith("params: none; CAM layer: layer4.1;")
     weights = sum(p.numel() for p in build_model("tiny_cnn", 10, 3).parameters())
     assert f"{weights / 1e6:.2f}M weights (10 classes, 3 channels)" in facts["tiny_cnn"]

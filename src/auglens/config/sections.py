@@ -132,13 +132,13 @@ class RuntimeConfig:
     fill_uninitialized_memory: bool = config_field(
         False, "with deterministic on, fill every new tensor with NaN before use (torch's default there: a guard "
         "against operations that read memory nothing wrote). No auglens computation reads such memory, so the "
-        "numbers are the same either way (tested); off saves a write pass over every new tensor, about 15 % of "
-        "a small CNN's CPU training step (docs/artifacts.md)")
+        "numbers are the same either way (tested); off saves a write pass over every new tensor (with reuse_freed_memory "
+        "the two make the default study's CPU step 1.13x faster: docs/artifacts.md, bench/cpu_step_settings.py)")
     reuse_freed_memory: bool = config_field(
         True, "keep memory the process frees for reuse instead of returning it to the system at once (glibc's "
         "malloc thresholds; no effect elsewhere): a CPU training step then allocates its activations without "
-        "page faults, about 10-25 % of a small CNN's step. It keeps up to 256 MiB of freed memory per process; "
-        "the numbers are the same either way (tested)")
+        "page faults (the default study's small CNN: 1,400-2,100 a step otherwise). It keeps up to 256 MiB of "
+        "freed memory per process; the numbers are the same either way (tested)")
     num_threads: int | None = config_field(None, "CPU threads for torch, per worker (None: torch's default, or 1 with "
                                      "several workers); results depend on it "
                                      "(CPU sums are thread-order dependent), and each Ray CPU task uses and "

@@ -118,8 +118,8 @@ def reuse_freed_memory() -> bool:
 
     Why: torch allocates every activation and gradient of a CPU training step anew and frees it at the end
     of the step. Blocks of a few MiB are ``mmap``-ed and ``munmap``-ed each time, so every page of them is
-    faulted in again at every step: about 650 page faults per step of the default study's small CNN, 10-25 %
-    of its time (bench/README.md). Where a block comes from changes no number: torch aligns every block the
+    faulted in again at every step: 1,400-2,100 page faults per step of the default study's small CNN
+    (bench/cpu_step_settings.py). Where a block comes from changes no number: torch aligns every block the
     same way (64 bytes), and the kernels read the same values.
     """
     import ctypes
