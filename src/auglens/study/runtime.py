@@ -114,7 +114,9 @@ _TRIM_THRESHOLD_BYTES = 256 * 2**20
 def reuse_freed_memory() -> bool:
     """Have glibc's malloc keep freed memory for reuse in this process: blocks up to 32 MiB come from the heap
     rather than a fresh ``mmap`` each, and up to 256 MiB of free heap is kept rather than returned to the
-    system. Returns whether it applied (glibc only; elsewhere nothing changes).
+    system. Returns whether it applied (glibc only; elsewhere nothing changes). It is the process's setting from
+    then on: glibc has no way back to its adaptive thresholds, so a later run in the same process with
+    ``runtime.reuse_freed_memory = false`` keeps it (harmless: no number depends on it).
 
     Why: torch allocates every activation and gradient of a CPU training step anew and frees it at the end
     of the step. Blocks of a few MiB are ``mmap``-ed and ``munmap``-ed each time, so every page of them is
