@@ -132,8 +132,9 @@ class RuntimeConfig:
     fill_uninitialized_memory: bool = config_field(
         False, "with deterministic on, fill every new tensor with NaN before use (torch's default there: a guard "
         "against operations that read memory nothing wrote). No auglens computation reads such memory, so the "
-        "numbers are the same either way (tested); off saves a write pass over every new tensor (with reuse_freed_memory "
-        "the two make the default study's CPU step 1.13x faster: docs/artifacts.md, bench/cpu_step_settings.py)")
+        "numbers are the same either way (tested); off saves a write pass over every new tensor (with "
+        "reuse_freed_memory the two make the default study's CPU step 1.13x faster: docs/artifacts.md, "
+        "bench/cpu_step_settings.py)")
     reuse_freed_memory: bool = config_field(
         True, "keep memory the process frees for reuse instead of returning it to the system at once (glibc's "
         "malloc thresholds; no effect elsewhere): a CPU training step then allocates its activations without "

@@ -7,6 +7,7 @@ convolutions reduce in a thread-count-dependent order.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -111,6 +112,7 @@ _MMAP_THRESHOLD_BYTES = 32 * 2**20  # glibc's largest: its own adaptive threshol
 _TRIM_THRESHOLD_BYTES = 256 * 2**20
 
 
+@functools.cache  # process-wide and irreversible: once per process is all there is to do
 def reuse_freed_memory() -> bool:
     """Have glibc's malloc keep freed memory for reuse in this process: blocks up to 32 MiB come from the heap
     rather than a fresh ``mmap`` each, and up to 256 MiB of free heap is kept rather than returned to the
